@@ -1,0 +1,109 @@
+"""Splits and the batcher of char-rnn (util/CharSplitLMMinibatchLoader.lua).
+
+A split is viewed as ``batch_size`` contiguous streams laid side by side; each batch is the next ``seq_length``
+characters of every stream. Row b of batch i+1 continues row b of batch i, so the hidden state the model ends
+a batch with is the right state to start the next one with: truncated backpropagation through time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from charlm.errors import CharlmError
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def split_ids(ids: np.ndarray, fractions: tuple[float, float, float] = (0.90, 0.05, 0.05)) -> dict[str, np.ndarray]:
+    """Cut a sequence into contiguous train/val/test parts (no shuffling: the text's order is its structure)."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or not 0.0 < sum(fractions) <= 1.0 + 1e-9:
+        raise CharlmError(f"split fractions {fractions} must be three non-negative numbers summing to at most 1")
+    n = len(ids)
+    train_end = int(round(n * fractions[0]))
+    val_end = train_end + int(round(n * fractions[1]))
+    test_end = min(n, val_end + int(round(n * fractions[2])))
+    return {"train": ids[:train_end], "val": ids[train_end:val_end], "test": ids[val_end:test_end]}
+
+
+@dataclass
+class StreamBatcher:
+    """Batches of (inputs, targets), each (batch_size, seq_length), walking ``batch_size`` contiguous streams.
+
+    ``shard(rank, world)`` keeps a subset of the streams, so data-parallel workers can each carry the hidden
+    state of their own streams.
+    """
+
+    x: torch.Tensor  # (B, n_batches * T): row b is stream b
+    y: torch.Tensor  # (B, n_batches * T): x shifted by one character
+    seq_length: int
+    cursor: int = 0  # index of the next batch within the epoch
+    epoch: int = 0  # completed passes over the split
+
+    @classmethod
+    def from_ids(cls, ids: np.ndarray, batch_size: int, seq_length: int, split: str = "train") -> "StreamBatcher":
+        if batch_size < 1 or seq_length < 1:
+            raise CharlmError(f"batch_size ({batch_size}) and seq_length ({seq_length}) must be at least 1")
+        needed = batch_size * seq_length + 1
+        n_batches = (len(ids) - 1) // (batch_size * seq_length)
+        if n_batches < 1:
+            raise CharlmError(
+                f"the {split} split has {len(ids):,} characters but one batch needs {needed:,} "
+                f"(batch_size {batch_size} x seq_length {seq_length} + 1); lower --batch-size or --seq-length, "
+                f"or give more text"
+            )
+        stream_len = n_batches * seq_length
+        used = batch_size * stream_len
+        data = torch.from_numpy(np.ascontiguousarray(ids[: used + 1], dtype=np.int64))
+        return cls(x=data[:used].view(batch_size, stream_len), y=data[1 : used + 1].view(batch_size, stream_len),
+                   seq_length=seq_length)
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[0]
+
+    def __len__(self) -> int:
+        return self.x.shape[1] // self.seq_length
+
+    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cols = slice(i * self.seq_length, (i + 1) * self.seq_length)
+        return self.x[:, cols], self.y[:, cols]  # (B, T), (B, T)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """The next batch and whether it starts a new pass (then the carried state must be reset)."""
+        starts_epoch = self.cursor == 0
+        xb, yb = self.batch(self.cursor)
+        self.cursor += 1
+        if self.cursor == len(self):
+            self.cursor = 0
+            self.epoch += 1
+        return xb, yb, starts_epoch
+
+    def __iter__(self):
+        """One pass over the split in order, independent of the cursor (used for evaluation)."""
+        return (self.batch(i) for i in range(len(self)))
+
+    def shard(self, rank: int, world_size: int) -> "StreamBatcher":
+        if not 0 <= rank < world_size or self.batch_size % world_size:
+            raise CharlmError(f"cannot split {self.batch_size} streams into {world_size} equal shards")
+        rows = slice(rank, None, world_size)
+        return StreamBatcher(self.x[rows], self.y[rows], self.seq_length, self.cursor, self.epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"cursor": self.cursor, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if not 0 <= state["cursor"] < len(self):
+            raise CharlmError("the checkpoint's batch position does not fit this text; resume on the same file")
+        self.cursor, self.epoch = int(state["cursor"]), int(state["epoch"])
+
+
+def eval_batcher(ids: np.ndarray, batch_size: int, seq_length: int, split: str = "val") -> StreamBatcher:
+    """A batcher covering a held-out split, shrinking batch and sequence for splits smaller than a batch."""
+    if len(ids) < 2:
+        raise CharlmError(f"the {split} split has {len(ids)} characters, too few to evaluate; give more text")
+    batch_size = max(1, min(batch_size, (len(ids) - 1) // seq_length))
+    seq_length = min(seq_length, len(ids) - 1)
+    return StreamBatcher.from_ids(ids, batch_size, seq_length, split)

@@ -1,0 +1,160 @@
+"""CharRNN: embedding -> multi-layer RNN/GRU/LSTM -> dropout -> linear decoder over characters.
+
+The recurrent layers are PyTorch's fused kernels (cuDNN on a GPU). ``activations`` replays the same weights
+one step at a time, because the fused kernels expose neither the inner layers' outputs nor the LSTM cell state
+at every step, and the neuron visualisations need both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal, NamedTuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from charlm.errors import CharlmError
+
+CellType = Literal["rnn", "gru", "lstm"]
+CELL_TYPES: tuple[str, ...] = ("rnn", "gru", "lstm")
+# LSTM: (h, c), each (num_layers, B, H); RNN and GRU: h, (num_layers, B, H).
+State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    model: CellType = "lstm"
+    rnn_size: int = 128
+    num_layers: int = 2
+    dropout: float = 0.0
+    # 0 feeds one-hot characters as char-rnn did (the post's W_xh x); >0 learns an embedding of that size.
+    embedding_size: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in CELL_TYPES:
+            raise CharlmError(f"unknown model '{self.model}'; choose one of {', '.join(CELL_TYPES)}")
+        if self.vocab_size < 1 or self.rnn_size < 1 or self.num_layers < 1 or self.embedding_size < 0:
+            raise CharlmError("vocab_size, rnn_size and num_layers must be positive and embedding_size >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise CharlmError(f"dropout {self.dropout} must be in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
+        return cls(**known)
+
+
+class Activations(NamedTuple):
+    hidden: list[torch.Tensor]  # one (B, T, H) per layer: h after each character
+    cell: list[torch.Tensor] | None  # LSTM only: c after each character, one (B, T, H) per layer
+    logits: torch.Tensor  # (B, T, V)
+    state: State
+
+
+_RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class CharRNN(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        input_size = config.embedding_size or config.vocab_size
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_size) if config.embedding_size else None
+        extra = {"nonlinearity": "tanh"} if config.model == "rnn" else {}
+        self.rnn = _RNN_CLASSES[config.model](
+            input_size, config.rnn_size, num_layers=config.num_layers, batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0, **extra,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.rnn_size, config.vocab_size)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _inputs(self, idx: torch.Tensor) -> torch.Tensor:
+        if self.embedding is not None:
+            return self.embedding(idx)  # (B, T, E)
+        return F.one_hot(idx, self.config.vocab_size).to(self.head.weight.dtype)  # (B, T, V)
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        device = device if device is not None else self.head.weight.device
+        shape = (self.config.num_layers, batch_size, self.config.rnn_size)
+        h = torch.zeros(shape, device=device)
+        return (h, torch.zeros_like(h)) if self.config.model == "lstm" else h
+
+    def forward(
+        self, idx: torch.Tensor, state: State | None = None, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, State]:
+        """idx (B, T) -> logits (B, T, V), mean cross-entropy in nats/char if targets (B, T) given, final state."""
+        out, state = self.rnn(self._inputs(idx), state)  # (B, T, H)
+        logits = self.head(self.drop(out))  # (B, T, V)
+        loss = None
+        if targets is not None:
+            # Loss in float32 even under bf16 autocast: log-softmax over the vocabulary needs the range.
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return logits, loss, state
+
+    def step(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """The post's one-character API: x (B,) -> logits (B, V) for the next character, new state."""
+        logits, _, state = self(x[:, None], state)
+        return logits[:, -1], state
+
+    def activations(self, idx: torch.Tensor, state: State | None = None) -> Activations:
+        """Every layer's hidden (and LSTM cell) state after every character of idx (B, T)."""
+        cfg = self.config
+        B, T = idx.shape
+        if state is None:
+            state = self.init_state(B, idx.device)
+        h_prev = list((state[0] if cfg.model == "lstm" else state).unbind(0))  # num_layers x (B, H)
+        c_prev = list(state[1].unbind(0)) if cfg.model == "lstm" else None
+        layer_input = self._inputs(idx)  # (B, T, E)
+        hidden, cell = [], [] if cfg.model == "lstm" else None
+        for layer in range(cfg.num_layers):
+            w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l{layer}")
+                                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            x_proj = layer_input @ w_ih.T + b_ih  # (B, T, G*H): input contribution for all steps at once
+            h, c = h_prev[layer], (c_prev[layer] if c_prev is not None else None)
+            hs, cs = [], []
+            for t in range(T):
+                h, c = _cell_step(cfg.model, x_proj[:, t], h, c, w_hh, b_hh)
+                hs.append(h)
+                cs.append(c)
+            hidden.append(torch.stack(hs, dim=1))  # (B, T, H)
+            if cell is not None:
+                cell.append(torch.stack(cs, dim=1))
+            h_prev[layer] = h
+            if c_prev is not None:
+                c_prev[layer] = c
+            # Dropout between layers only matters in training; activations are read in eval mode.
+            layer_input = hidden[-1]
+        logits = self.head(hidden[-1])
+        final_h = torch.stack(h_prev)
+        final: State = (final_h, torch.stack(c_prev)) if c_prev is not None else final_h
+        return Activations(hidden, cell, logits, final)
+
+
+def _cell_step(kind: str, x_proj: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None,
+               w_hh: torch.Tensor, b_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One step of PyTorch's cell equations, given the input projection x_proj = W_ih x + b_ih."""
+    h_proj = h @ w_hh.T + b_hh
+    if kind == "rnn":
+        return torch.tanh(x_proj + h_proj), None
+    if kind == "gru":
+        x_r, x_z, x_n = x_proj.chunk(3, dim=-1)
+        h_r, h_z, h_n = h_proj.chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h, None
+    i, f, g, o = (x_proj + h_proj).chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph between batches (truncated BPTT) while keeping the values."""
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()

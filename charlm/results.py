@@ -1,0 +1,468 @@
+"""The results record each notebook writes in its last cell, and the summary table built from them.
+
+A notebook calls :func:`record` once with what it trained and measured; the record lands in
+``<out_dir>/results/<section>.json``. :func:`write_summary` turns every record into
+``<out_dir>/results.md`` (a table, the published figures next to ours, and a few lines of sample per
+section) and ``<out_dir>/results.json`` (the same, machine-readable).
+
+Record keys (anything else goes under ``extra``)::
+
+    section        str   file-name-safe id, e.g. "03_wikipedia" (set from record()'s argument)
+    dataset        str   data set name as charlm.datasets knows it, e.g. "enwik8"
+    model          dict  must hold the cell type under "model" or "type" and the parameter count
+                         under "n_params"; "num_layers" and "rnn_size" are shown when present,
+                         so {**config.to_dict(), "n_params": net.num_parameters()} fits
+    params         dict  training hyper-parameters worth showing (batch size, seq length, lr, steps...)
+    train_seconds  float wall-clock training time
+    device         str   e.g. "cpu", "cuda (NVIDIA H100)"
+    val_loss       float validation cross-entropy, nats/char
+    test_loss      float|None  test cross-entropy, nats/char
+    samples        list[str]   non-empty; the first is shown in the summary
+    extra          dict  optional section-specific measurements (textstats results, "split", ...)
+    partial_data   bool  optional; True when only part of the data set was used
+    data_subset    str   optional; what part, e.g. "first 10^6 bytes only"
+    notes          str   optional free text
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from charlm import __version__
+from charlm.errors import CharlmError
+from charlm.textstats import bits
+
+RESULTS_SUBDIR = "results"
+
+# Published figures next to which ours are shown. "metric" names what of ours it is compared with:
+# "test_loss" (nats or bits per char, converted) or "novel_rate" (extra["novel_rate"], or
+# extra["novelty"]["rate"] as textstats.novelty(...).as_dict() writes it). "split" is compared with
+# a record's extra["split"] to decide whether the numbers are directly comparable.
+PUBLISHED: dict[str, dict[str, Any]] = {
+    "graves2013_enwik8": {
+        "section": "wikipedia", "dataset": "enwik8", "metric": "test_loss", "value": 1.67, "unit": "bits/char",
+        "split": "96M/4M bytes", "cite": "Graves 2013",
+        "what": "LSTM, static eval. on the held-out last 4M bytes (the paper's 'validation')",
+        "source": "Graves (2013), Generating Sequences With Recurrent Neural Networks, arXiv:1308.0850, Table 2",
+    },
+    "kjf2015_lstm_war_and_peace": {
+        "section": "war_and_peace", "dataset": "war_and_peace", "metric": "test_loss", "value": 1.077,
+        "unit": "nats/char", "split": "80/10/10", "what": "best LSTM, test set", "cite": "Karpathy et al. 2015",
+        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
+                  "arXiv:1506.02078",
+    },
+    "kjf2015_20gram_war_and_peace": {
+        "section": "war_and_peace", "dataset": "war_and_peace", "metric": "test_loss", "value": 1.195,
+        "unit": "nats/char", "split": "80/10/10", "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015",
+        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
+                  "arXiv:1506.02078",
+    },
+    "kjf2015_lstm_linux": {
+        "section": "linux", "dataset": "linux", "metric": "test_loss", "value": 0.84, "unit": "nats/char",
+        "split": "80/10/10", "what": "best LSTM, test set", "cite": "Karpathy et al. 2015",
+        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
+                  "arXiv:1506.02078",
+    },
+    "kjf2015_20gram_linux": {
+        "section": "linux", "dataset": "linux", "metric": "test_loss", "value": 0.889, "unit": "nats/char",
+        "split": "80/10/10", "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015",
+        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
+                  "arXiv:1506.02078",
+    },
+    "nanogpt_shakespeare_char": {
+        "section": "shakespeare", "dataset": "tiny_shakespeare", "metric": "val_loss", "value": 1.4697,
+        "unit": "nats/char", "split": "90/10", "cite": "nanoGPT",
+        "what": "6-layer char-level GPT baseline, validation loss (a Transformer, for scale)",
+        "source": "Karpathy, nanoGPT README, shakespeare_char baseline (github.com/karpathy/nanoGPT)",
+    },
+    "karpathy2015_names": {
+        "section": "baby_names", "dataset": "names", "metric": "novel_rate", "value": 0.90, "unit": "fraction",
+        "split": None, "what": "share of sampled names not in the training set (approximate)", "cite": "Karpathy 2015",
+        "source": "Karpathy (2015), The Unreasonable Effectiveness of Recurrent Neural Networks, "
+                  "section 'Generating Baby Names' ('90% don't')",
+    },
+}
+
+# Data set spellings that name the same corpus; matched after lower-casing and dropping non-alphanumerics.
+_DATASET_ALIASES: dict[str, set[str]] = {
+    "enwik8": {"enwik8", "hutterprize", "hutter"},
+    "war_and_peace": {"warandpeace", "warpeace", "tolstoy"},
+    "linux": {"linux", "linuxkernel", "linuxsource", "kernel"},
+    "tiny_shakespeare": {"tinyshakespeare", "shakespearechar", "shakespearetiny"},
+    "names": {"names", "babynames"},
+}
+
+_REQUIRED = ("dataset", "model", "params", "train_seconds", "device", "val_loss", "test_loss", "samples")
+_OPTIONAL = ("extra", "partial_data", "data_subset", "notes")
+_ADDED = ("section", "val_bits", "test_bits", "recorded_at", "charlm_version")
+_SECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+# How much of a sample the summary shows.
+SAMPLE_LINES = 12
+SAMPLE_LINE_CHARS = 160
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _number(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool):
+        raise CharlmError(f"results: {name} must be a number, got a bool; pass the measured value")
+    try:
+        number = float(value)  # also takes numpy scalars and 0-d tensors
+    except (TypeError, ValueError):
+        raise CharlmError(f"results: {name} must be a number, got {type(value).__name__}; "
+                          "pass a float (e.g. loss.item())") from None
+    if not math.isfinite(number):
+        raise CharlmError(f"results: {name} is {number}; training diverged or was not run - fix it before recording")
+    return number
+
+
+def _jsonable(value: Any) -> Any:
+    """json.dumps default: numpy/torch scalars, arrays, dataclasses (textstats results), tuples, paths."""
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def validate(section: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The record ``record`` would write: checked, normalised, with bits/char added."""
+    if not isinstance(section, str) or not _SECTION_RE.match(section):
+        raise CharlmError(f"results: section {section!r} must be letters, digits, '_', '-' or '.'; "
+                          "use the notebook's name, e.g. '03_wikipedia'")
+    if not isinstance(metrics, Mapping):
+        raise CharlmError(f"results: metrics must be a dict, got {type(metrics).__name__}")
+    if "section" in metrics and metrics["section"] != section:
+        raise CharlmError(f"results: metrics['section'] is {metrics['section']!r} but record() was called with "
+                          f"{section!r}; drop one or make them agree")
+    missing = [k for k in _REQUIRED if k not in metrics]
+    if missing:
+        raise CharlmError(f"results: missing {', '.join(missing)} for section {section!r}; "
+                          f"a record needs {', '.join(_REQUIRED)}")
+    unknown = sorted(set(metrics) - set(_REQUIRED) - set(_OPTIONAL) - set(_ADDED))
+    if unknown:
+        raise CharlmError(f"results: unknown key(s) {', '.join(unknown)} for section {section!r}; "
+                          "put section-specific measurements under 'extra'")
+
+    dataset = metrics["dataset"]
+    if not isinstance(dataset, str) or not dataset.strip():
+        raise CharlmError("results: dataset must be a non-empty string naming the data set, e.g. 'enwik8'")
+    model, params, extra = metrics["model"], metrics["params"], metrics.get("extra", {})
+    for name, value in (("model", model), ("params", params), ("extra", extra)):
+        if not isinstance(value, Mapping):
+            raise CharlmError(f"results: {name} must be a dict, got {type(value).__name__}")
+    if not any(isinstance(model.get(k), str) for k in ("model", "type")):
+        raise CharlmError("results: model needs its cell type under 'model' or 'type' (e.g. 'lstm'); "
+                          "pass {**config.to_dict(), 'n_params': net.num_parameters()}")
+    n_params = model.get("n_params")
+    if isinstance(n_params, bool) or not isinstance(n_params, int) or n_params < 0:
+        raise CharlmError("results: model['n_params'] must be the parameter count as an int; "
+                          "pass net.num_parameters()")
+    device = metrics["device"]
+    if not isinstance(device, str) or not device:
+        raise CharlmError("results: device must be a non-empty string, e.g. 'cpu' or 'cuda'")
+    samples = metrics["samples"]
+    if isinstance(samples, str) or not isinstance(samples, (list, tuple)) or not samples \
+            or not all(isinstance(s, str) for s in samples):
+        raise CharlmError("results: samples must be a non-empty list of strings; pass the generated texts")
+    partial = metrics.get("partial_data", False)
+    if not isinstance(partial, bool):
+        raise CharlmError("results: partial_data must be True or False")
+    for name in ("data_subset", "notes"):
+        if not isinstance(metrics.get(name, ""), str):
+            raise CharlmError(f"results: {name} must be a string")
+
+    train_seconds = _number("train_seconds", metrics["train_seconds"])
+    if train_seconds < 0:
+        raise CharlmError(f"results: train_seconds is {train_seconds}; pass the elapsed wall-clock seconds")
+    val_loss = _number("val_loss", metrics["val_loss"])
+    test_loss = _number("test_loss", metrics["test_loss"], allow_none=True)
+    return {
+        "section": section,
+        "dataset": dataset.strip(),
+        "partial_data": partial,
+        "data_subset": metrics.get("data_subset", ""),
+        "model": dict(model),
+        "params": dict(params),
+        "train_seconds": train_seconds,
+        "device": device,
+        "val_loss": val_loss,
+        "val_bits": bits(val_loss),
+        "test_loss": test_loss,
+        "test_bits": None if test_loss is None else bits(test_loss),
+        "samples": list(samples),
+        "extra": dict(extra),
+        "notes": metrics.get("notes", ""),
+        "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "charlm_version": __version__,
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory and os.replace, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dumps(obj: Any, where: str) -> str:
+    try:
+        return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable) + "\n"
+    except ValueError:
+        raise CharlmError(f"results: {where} contains NaN or infinity; replace it with None or a finite value") from None
+    except TypeError as err:
+        raise CharlmError(f"results: {where} holds something that is not JSON ({err}); "
+                          "convert it to numbers, strings, lists or dicts") from None
+
+
+def record(section: str, metrics: Mapping[str, Any], out_dir: str | Path = "outputs") -> Path:
+    """Validate ``metrics`` and write ``<out_dir>/results/<section>.json`` atomically; return its path."""
+    rec = validate(section, metrics)
+    path = Path(out_dir) / RESULTS_SUBDIR / f"{section}.json"
+    _atomic_write(path, _dumps(rec, f"the record for {section!r}"))
+    return path
+
+
+def load_all(out_dir: str | Path = "outputs") -> list[dict[str, Any]]:
+    """Every record under ``<out_dir>/results``, sorted by section."""
+    records = []
+    for path in sorted((Path(out_dir) / RESULTS_SUBDIR).glob("*.json")):
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise CharlmError(f"results: cannot read {path} ({err}); rerun its notebook or delete the file") from None
+        if not isinstance(rec, dict) or "section" not in rec:
+            raise CharlmError(f"results: {path} is not a results record; rerun its notebook or delete the file")
+        records.append(rec)
+    return sorted(records, key=lambda r: str(r["section"]))
+
+
+# --------------------------------------------------------------------------- comparison with published figures
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def canonical_dataset(name: str) -> str | None:
+    """The PUBLISHED data set key a data set name refers to, or None."""
+    norm = _normalise(name)
+    for key, aliases in _DATASET_ALIASES.items():
+        if norm == _normalise(key) or norm in aliases:
+            return key
+    return None
+
+
+def _novel_rate(extra: Mapping[str, Any]) -> float | None:
+    value = extra.get("novel_rate")
+    if value is None and isinstance(extra.get("novelty"), Mapping):
+        value = extra["novelty"].get("rate")
+    return None if value is None else float(value)
+
+
+def compare(rec: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Our number next to a published one, with whether they can be compared and why not.
+
+    status is "comparable" (same data, split and metric), "indicative" (same data, but another split
+    or our validation figure against their test figure) or "not comparable" (partial data, nothing
+    measured).
+    """
+    extra = rec.get("extra") or {}
+    reasons: list[str] = []
+    if entry["metric"] == "novel_rate":
+        ours, ours_unit = _novel_rate(extra), "fraction"
+    else:
+        ours = rec.get(entry["metric"])
+        if ours is None and entry["metric"] == "test_loss" and rec.get("val_loss") is not None:
+            ours = rec["val_loss"]
+            reasons.append("our validation vs their test figure")
+        ours_unit = "nats/char"
+        if ours is not None and entry["unit"] == "bits/char":
+            ours, ours_unit = bits(ours), "bits/char"
+    if rec.get("partial_data"):
+        status = "not comparable"
+        reasons.insert(0, "partial data" + (f": {rec['data_subset']}" if rec.get("data_subset") else ""))
+    elif ours is None:
+        status = "not comparable"
+        reasons.insert(0, f"{entry['metric']} not recorded")
+    else:
+        if entry.get("split"):
+            ours_split = extra.get("split")
+            if ours_split is None:
+                reasons.append(f"split not recorded (theirs: {entry['split']})")
+            elif _normalise(str(ours_split)) != _normalise(entry["split"]):
+                reasons.append(f"different split (ours {ours_split}, theirs {entry['split']})")
+        status = "indicative" if reasons else "comparable"
+    return {"ours": ours, "ours_unit": ours_unit, "published": entry["value"], "unit": entry["unit"],
+            "what": entry["what"], "cite": entry["cite"], "source": entry["source"], "status": status, "reasons": reasons}
+
+
+def published_for(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Comparisons with every published figure on this record's data set."""
+    dataset = canonical_dataset(str(rec.get("dataset", "")))
+    return [{"key": key, **compare(rec, entry)} for key, entry in PUBLISHED.items() if entry["dataset"] == dataset]
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: one line; pipes and backticks escaped so they can't split the row or open code."""
+    return " ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _count(n: int) -> str:
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.3g}{suffix}"
+    return str(n)
+
+
+def _model_text(model: Mapping[str, Any]) -> str:
+    kind = str(model.get("model") or model.get("type") or "?").upper()
+    layers, size = model.get("num_layers"), model.get("rnn_size")
+    shape = f" {layers}×{size}" if layers is not None and size is not None else ""
+    n = model.get("n_params")
+    return f"{kind}{shape}" + (f", {_count(n)} params" if isinstance(n, int) else "")
+
+
+def _params_text(params: Mapping[str, Any], limit: int = 6) -> str:
+    items = [f"{k}={v}" for k, v in params.items() if not isinstance(v, (dict, list))]
+    return ", ".join(items[:limit]) + (", …" if len(items) > limit else "")
+
+
+def _loss_text(nats: float | None) -> str:
+    return "—" if nats is None else f"{nats:.3f} ({bits(nats):.3f})"
+
+
+def _dataset_text(rec: Mapping[str, Any]) -> str:
+    if not rec.get("partial_data"):
+        return str(rec["dataset"])
+    return f"**{rec['dataset']} ({rec.get('data_subset') or 'partial data'}) ⚠ PARTIAL DATA**"
+
+
+def _published_text(comparisons: list[dict[str, Any]]) -> str:
+    parts = []
+    for c in comparisons:
+        verdict = c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")
+        parts.append(f"{c['published']:g} {c['unit']} ({c['what']}; {c['cite']}) — {verdict}")
+    return "<br>".join(_cell(p) for p in parts) if parts else "none published"
+
+
+def _sample_excerpt(sample: str) -> str:
+    """The first lines of a sample, each cut to a readable width, control characters made visible."""
+    lines = sample.replace("\r\n", "\n").replace("\r", "\n").rstrip().split("\n")
+    shown = []
+    for line in lines[:SAMPLE_LINES]:
+        line = "".join(ch if ch == "\t" or ch.isprintable() else "\ufffd" for ch in line)
+        shown.append(line if len(line) <= SAMPLE_LINE_CHARS else line[:SAMPLE_LINE_CHARS] + " …")
+    if len(lines) > SAMPLE_LINES:
+        shown.append(f"… ({len(lines) - SAMPLE_LINES} more lines)")
+    return "\n".join(shown)
+
+
+def _fenced(text: str) -> str:
+    """A fenced block that text cannot close: the fence is longer than any backtick run inside."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One machine-readable row per record: what results.json holds."""
+    rows = []
+    for rec in records:
+        rows.append({
+            "section": rec["section"], "dataset": rec["dataset"], "partial_data": bool(rec.get("partial_data")),
+            "data_subset": rec.get("data_subset", ""), "model": rec.get("model", {}),
+            "params": rec.get("params", {}), "train_seconds": rec.get("train_seconds"),
+            "device": rec.get("device"), "val_loss": rec.get("val_loss"), "val_bits": rec.get("val_bits"),
+            "test_loss": rec.get("test_loss"), "test_bits": rec.get("test_bits"),
+            "published": published_for(rec), "extra": rec.get("extra", {}), "notes": rec.get("notes", ""),
+            "samples": rec.get("samples", []),
+        })
+    return rows
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
+    out = ["# Results", ""]
+    if not rows:
+        out += ["No results recorded yet: run `python -m charlm.reproduce`.", ""]
+        return "\n".join(out)
+    partial = [r["section"] for r in rows if r["partial_data"]]
+    if partial:
+        out += [f"> **Warning: partial data** in {', '.join(partial)}: those losses are not comparable with "
+                "published figures.", ""]
+    out += ["Losses are cross-entropy in nats/char, bits/char in parentheses.", "",
+            "| Section | Data set | Model | Key params | Train time | Device | Val | Test | Published |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [_cell(r["section"]), _cell(_dataset_text(r)), _cell(_model_text(r["model"])),
+                 _cell(_params_text(r["params"])), _cell(_duration(r["train_seconds"])), _cell(str(r["device"])),
+                 _loss_text(r["val_loss"]), _loss_text(r["test_loss"]), _published_text(r["published"])]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "## Samples", ""]
+    for r in rows:
+        out += [f"### {r['section']} ({r['dataset']})", ""]
+        if r["notes"]:
+            out += [" ".join(r["notes"].split()), ""]
+        out += [_fenced(_sample_excerpt(r["samples"][0] if r["samples"] else "")), ""]
+    return "\n".join(out)
+
+
+def write_summary(out_dir: str | Path = "outputs") -> tuple[Path, Path]:
+    """Write ``<out_dir>/results.md`` and ``<out_dir>/results.json`` from every record; return both paths."""
+    out = Path(out_dir)
+    rows = summary_rows(load_all(out))
+    md_path, json_path = out / "results.md", out / "results.json"
+    _atomic_write(md_path, render_markdown(rows))
+    _atomic_write(json_path, _dumps({"sections": rows, "published": PUBLISHED}, "the summary"))
+    return md_path, json_path
+
+
+def terminal_table(rows: list[dict[str, Any]]) -> str:
+    """A compact plain-text table for the end of a reproduction run."""
+    header = ("section", "dataset", "val nats (bits)", "test nats (bits)", "time", "device")
+    body = [(r["section"], r["dataset"] + (" [PARTIAL]" if r["partial_data"] else ""), _loss_text(r["val_loss"]),
+             _loss_text(r["test_loss"]), _duration(r["train_seconds"]), str(r["device"])) for r in rows]
+    widths = [max(len(str(row[i])) for row in (header, *body)) for i in range(len(header))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in (header, *body))

@@ -1,0 +1,158 @@
+import json
+import math
+import re
+
+import pytest
+
+from charlm import results
+from charlm.errors import CharlmError
+from charlm.results import PUBLISHED, load_all, record, write_summary
+from charlm.textstats import novelty
+
+
+def metrics(**overrides):
+    base = {
+        "dataset": "linux",
+        "model": {"model": "lstm", "num_layers": 3, "rnn_size": 512, "vocab_size": 97, "n_params": 5_412_321},
+        "params": {"batch_size": 50, "seq_length": 100, "lr": 2e-3, "steps": 1000},
+        "train_seconds": 125.0,
+        "device": "cpu",
+        "val_loss": 1.2,
+        "test_loss": 1.25,
+        "samples": ["static int f(void)\n{\n\treturn 0;\n}\n"],
+    }
+    base.update(overrides)
+    return base
+
+
+def test_published_entries_are_complete():
+    for key, entry in PUBLISHED.items():
+        assert {"section", "dataset", "metric", "value", "unit", "source", "cite", "what", "split"} <= set(entry), key
+        assert entry["unit"] in ("nats/char", "bits/char", "fraction")
+    assert PUBLISHED["graves2013_enwik8"]["value"] == 1.67
+    assert PUBLISHED["kjf2015_lstm_war_and_peace"]["value"] == 1.077
+    assert PUBLISHED["nanogpt_shakespeare_char"]["value"] == 1.4697
+
+
+def test_record_writes_atomically_and_adds_bits(tmp_path):
+    path = record("05_linux", metrics(), tmp_path)
+    assert path == tmp_path / "results" / "05_linux.json"
+    rec = json.loads(path.read_text())
+    assert rec["section"] == "05_linux"
+    assert rec["val_bits"] == pytest.approx(1.2 / math.log(2))
+    assert rec["test_bits"] == pytest.approx(1.25 / math.log(2))
+    assert rec["partial_data"] is False and rec["extra"] == {}
+    assert [p.name for p in path.parent.iterdir()] == ["05_linux.json"]  # no temp files left behind
+    # Rewriting replaces the record.
+    record("05_linux", metrics(val_loss=1.1), tmp_path)
+    assert load_all(tmp_path)[0]["val_loss"] == 1.1
+
+
+def test_record_accepts_textstats_results_and_no_test_loss(tmp_path):
+    path = record("06_names", metrics(dataset="names", test_loss=None,
+                                      extra={"novelty": novelty(["Rudi\nAnna"], {"Anna"})}), tmp_path)
+    rec = json.loads(path.read_text())
+    assert rec["test_loss"] is None and rec["test_bits"] is None
+    assert rec["extra"]["novelty"]["rate"] == 0.5
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ({"val_loss": float("nan")}, "val_loss is nan"),
+    ({"test_loss": float("inf")}, "test_loss is inf"),
+    ({"val_loss": "low"}, "val_loss must be a number"),
+    ({"samples": []}, "samples must be a non-empty list"),
+    ({"samples": "one string"}, "samples must be a non-empty list"),
+    ({"model": {"model": "lstm"}}, "n_params"),
+    ({"model": {"n_params": 3}}, "cell type"),
+    ({"params": [1]}, "params must be a dict"),
+    ({"accuracy": 0.5}, "put section-specific measurements under 'extra'"),
+    ({"extra": {"x": float("nan")}}, "NaN"),
+    ({"partial_data": "yes"}, "partial_data"),
+    ({"section": "other"}, "make them agree"),
+])
+def test_record_rejects_bad_metrics(tmp_path, bad, fragment):
+    with pytest.raises(CharlmError, match=re.escape(fragment)) as err:
+        record("05_linux", metrics(**bad), tmp_path)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "results" / "05_linux.json").exists()
+
+
+def test_record_rejects_missing_keys_and_bad_section(tmp_path):
+    m = metrics()
+    del m["device"]
+    with pytest.raises(CharlmError, match="missing device"):
+        record("x", m, tmp_path)
+    with pytest.raises(CharlmError, match="section"):
+        record("../escape", metrics(), tmp_path)
+
+
+def test_load_all_reports_corrupt_file(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "bad.json").write_text("{not json")
+    with pytest.raises(CharlmError, match="bad.json"):
+        load_all(tmp_path)
+
+
+def test_comparison_status():
+    linux = results.validate("05_linux", metrics(extra={"split": "80/10/10"}))
+    [lstm, ngram] = results.published_for(linux)
+    assert lstm["status"] == "comparable" and lstm["ours"] == 1.25
+    assert ngram["published"] == 0.889
+
+    enwik = results.validate("03_wiki", metrics(dataset="enwik8", partial_data=True, data_subset="first 10^6 bytes only"))
+    [graves] = results.published_for(enwik)
+    assert graves["status"] == "not comparable" and "first 10^6 bytes only" in graves["reasons"][0]
+    assert graves["ours"] == pytest.approx(1.25 / math.log(2)) and graves["ours_unit"] == "bits/char"
+
+    wp = results.validate("04_wp", metrics(dataset="War and Peace", test_loss=None))
+    lstm = results.published_for(wp)[0]
+    assert lstm["status"] == "indicative"
+    assert "our validation vs their test figure" in lstm["reasons"]
+    assert any("split not recorded" in r for r in lstm["reasons"])
+
+    names = results.validate("06_names", metrics(dataset="names", extra={"novel_rate": 0.8}))
+    assert results.published_for(names)[0]["ours"] == 0.8
+    assert results.published_for(results.validate("x", metrics(dataset="my_poems"))) == []
+
+
+def test_write_summary_table_and_samples(tmp_path):
+    record("03_wikipedia", metrics(dataset="enwik8", partial_data=True, data_subset="first 10^6 bytes only",
+                                   model={"type": "lstm|big", "n_params": 1200},
+                                   samples=["a ``` fence\n| pipe | row\n````\n" + "x" * 500]), tmp_path)
+    record("05_linux", metrics(notes="kernel run"), tmp_path)
+    md_path, json_path = write_summary(tmp_path)
+    md = md_path.read_text()
+    table = [line for line in md.split("## Samples")[0].splitlines() if line.startswith("| ")]
+    assert len(table) == 3  # header + two sections
+    header_cells = len(re.split(r"(?<!\\)\|", table[0]))
+    for row in table[1:]:
+        assert len(re.split(r"(?<!\\)\|", row)) == header_cells  # escaped pipes did not add columns
+    wiki_row = next(r for r in table if r.startswith("| 03_wikipedia"))
+    assert "first 10^6 bytes only" in wiki_row and "PARTIAL DATA" in wiki_row
+    assert "LSTM\\|BIG" in wiki_row
+    assert "not comparable" in wiki_row and "1.67 bits/char" in wiki_row
+    linux_row = next(r for r in table if r.startswith("| 05_linux"))
+    assert "LSTM 3×512, 5.41M params" in linux_row and "2 min 05 s" in linux_row
+    assert "1.200 (1.731)" in linux_row and "0.84 nats/char (best LSTM, test set; Karpathy et al. 2015)" in linux_row
+    assert "| pipe | row" in md.split("## Samples")[1]  # inside the fence, untouched
+    # The sample with a 4-backtick run is fenced with 5, and long lines are cut.
+    assert "`````text\na ``` fence" in md
+    assert "x" * 160 + " …" in md and "x" * 161 not in md
+
+    summary = json.loads(json_path.read_text())
+    assert [r["section"] for r in summary["sections"]] == ["03_wikipedia", "05_linux"]
+    assert summary["sections"][0]["partial_data"] is True
+    assert "graves2013_enwik8" in summary["published"]
+
+
+def test_write_summary_without_records(tmp_path):
+    md_path, json_path = write_summary(tmp_path)
+    assert "No results recorded yet" in md_path.read_text()
+    assert json.loads(json_path.read_text())["sections"] == []
+
+
+def test_terminal_table(tmp_path):
+    record("05_linux", metrics(), tmp_path)
+    text = results.terminal_table(results.summary_rows(load_all(tmp_path)))
+    assert text.splitlines()[0].startswith("section")
+    assert "05_linux" in text and "1.200 (1.731)" in text

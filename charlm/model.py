@@ -96,7 +96,8 @@ class CharRNN(nn.Module):
         loss = None
         if targets is not None:
             # Loss in float32 even under bf16 autocast: log-softmax over the vocabulary needs the range.
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            wide = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+            loss = F.cross_entropy(wide.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         return logits, loss, state
 
     def step(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:

@@ -39,14 +39,23 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int | None, generator
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-@torch.inference_mode()
 def stream(model: CharRNN, vocab: Vocab, length: int = 2000, temperature: float = 1.0, prime: str = "",
            seed: int | None = None, top_k: int | None = None, num_samples: int = 1) -> Iterator[list[str]]:
-    """Yield, for each new position, the characters of all ``num_samples`` samples (a list of N strings)."""
+    """Yield, for each new position, the characters of all ``num_samples`` samples (a list of N strings).
+
+    Arguments are checked here, before the first character, so a bad prime fails before anything is printed.
+    """
     if length < 0 or num_samples < 1:
         raise CharlmError("length must be >= 0 and num_samples >= 1")
     if top_k is not None and top_k < 1:
         raise CharlmError(f"top_k {top_k} must be at least 1")
+    vocab.encode(prime, what="the prime text")
+    return _generate(model, vocab, length, temperature, prime, seed, top_k, num_samples)
+
+
+@torch.inference_mode()
+def _generate(model: CharRNN, vocab: Vocab, length: int, temperature: float, prime: str, seed: int | None,
+              top_k: int | None, num_samples: int) -> Iterator[list[str]]:
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ()).item()))

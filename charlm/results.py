@@ -94,7 +94,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
 
 # Data set spellings that name the same corpus; matched after lower-casing and dropping non-alphanumerics.
 _DATASET_ALIASES: dict[str, set[str]] = {
-    "enwik8": {"enwik8", "hutterprize", "hutter"},
+    "enwik8": {"enwik8", "wikipedia", "hutterprize", "hutter"},
     "war_and_peace": {"warandpeace", "warpeace", "tolstoy"},
     "linux": {"linux", "linuxkernel", "linuxsource", "kernel"},
     "tiny_shakespeare": {"tinyshakespeare", "shakespearechar", "shakespearetiny"},

@@ -22,11 +22,10 @@ from typing import BinaryIO, Callable
 
 from tqdm import tqdm
 
-from charlm import __version__
 from charlm.errors import CharlmError
 
 CHUNK = 1 << 16
-USER_AGENT = f"charlm/{__version__} (+https://github.com/karpathy/char-rnn companion; python-urllib)"
+USER_AGENT = "charlm-datasets/0.1 (char-rnn companion; python-urllib)"
 OFFLINE_HINT = "no network? use --mirror DIR or set CHARLM_DATA_MIRROR (see data/README.md)"
 
 

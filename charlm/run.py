@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
+import torch
 
 from charlm.callbacks import Checkpointer, Evaluator, LogLines, MetricsLogger, ProgressBar, SampleEvery
 from charlm.checkpoint import find_checkpoint, load_checkpoint
@@ -93,6 +94,7 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
         config = config or TrainConfig()
         if overrides:
             config = TrainConfig.from_dict({**config.to_dict(), **overrides})
+        torch.manual_seed(config.seed)  # the initial weights are part of what a seed reproduces
         net = CharRNN(model_config)
     splits = split_ids(vocab.encode(text), fractions)
     sampler = SampleEvery(interval=sample_every, at=sample_at, length=sample_length) if (sample_every or sample_at) else None

@@ -1,0 +1,164 @@
+"""Training on real text, exact resume, divergence, and checkpoints that fail clearly."""
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+from charlm.checkpoint import find_checkpoint, load_checkpoint
+from charlm.errors import CharlmError
+from charlm.run import train
+from charlm.trainer import Callback, TrainConfig
+from helpers import make_text, mirror_text
+
+SMALL = {"model": "lstm", "rnn_size": 32, "num_layers": 2, "dropout": 0.1}
+
+
+def config(**kw) -> TrainConfig:
+    base = dict(batch_size=8, seq_length=20, max_iters=40, eval_interval=20, learning_rate=5e-3, seed=7)
+    return TrainConfig(**{**base, **kw})
+
+
+def unigram_entropy(text: str) -> float:
+    counts = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(text)
+    return -sum(c / n * math.log(c / n) for c in counts.values())
+
+
+def test_loss_falls_on_real_text(tmp_path):
+    text = mirror_text("tinyshakespeare.txt.xz")[:300_000]
+    result = train(text, tmp_path / "run", {"model": "lstm", "rnn_size": 64, "num_layers": 1},
+                   TrainConfig(batch_size=32, seq_length=50, max_iters=300, eval_interval=100, seed=1),
+                   progress="none")
+    vals = [v for _, v in result.state.val_losses]
+    assert len(vals) == 3 and vals[0] > vals[-1]
+    # Well below the unigram entropy: the model learned context, not only letter frequencies.
+    assert vals[-1] < unigram_entropy(text) - 0.6, vals
+    assert result.test_loss() < unigram_entropy(text) - 0.5
+
+
+def test_resume_gives_the_same_loss_curve(tmp_path):
+    text = make_text(40_000)
+    straight = train(text, tmp_path / "a", SMALL, config(max_iters=40), progress="none")
+    train(text, tmp_path / "b", SMALL, config(max_iters=20), progress="none")
+    resumed = train(text, tmp_path / "b", resume=True, overrides={"max_iters": 40}, progress="none")
+    assert resumed.state.iteration == 40
+    # Bit-for-bit: weights, optimizer, dropout RNG, batch position and the carried hidden state all resume.
+    assert resumed.state.train_losses == straight.state.train_losses
+    assert resumed.state.val_losses == straight.state.val_losses
+    lines = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [l["iteration"] for l in lines if l["event"] == "val"] == [20, 40]
+
+
+def test_resume_refuses_other_text_and_fresh_run_refuses_used_dir(tmp_path):
+    text = make_text(20_000)
+    train(text, tmp_path / "run", SMALL, config(max_iters=5), progress="none")
+    with pytest.raises(CharlmError, match="already holds a training run.*--resume"):
+        train(text, tmp_path / "run", SMALL, config(max_iters=5), progress="none")
+    with pytest.raises(CharlmError, match="different text"):
+        train(make_text(20_000, seed=9), tmp_path / "run", resume=True, progress="none")
+
+
+class PoisonAt(Callback):
+    """Turn the weights to NaN after a given iteration, as a bad learning rate eventually would."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.state.iteration == self.iteration:
+            with torch.no_grad():
+                for p in trainer.model.parameters():
+                    p.fill_(float("nan"))
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):
+    text = make_text(30_000)
+    with pytest.raises(CharlmError, match=r"loss is NaN at iteration 26.*last checkpoint is kept"):
+        train(text, tmp_path / "run", SMALL, config(max_iters=100), callbacks=[PoisonAt(25)], progress="none")
+    ckpt = load_checkpoint(tmp_path / "run", prefer="last")
+    assert ckpt.info["iteration"] == 20
+    assert all(torch.isfinite(p).all() for p in ckpt.model.parameters())
+
+
+def test_request_stop_saves_a_resumable_checkpoint(tmp_path):
+    class StopAt(Callback):
+        def on_step_end(self, trainer):
+            if trainer.state.iteration == 13:
+                trainer.request_stop("interrupted")
+
+    text = make_text(30_000)
+    stopped = train(text, tmp_path / "run", SMALL, config(max_iters=40), callbacks=[StopAt()], progress="none")
+    assert stopped.state.stop_reason == "interrupted" and stopped.state.iteration == 13
+    assert load_checkpoint(tmp_path / "run", prefer="last").info["iteration"] == 13
+    resumed = train(text, tmp_path / "run", resume=True, progress="none")
+    assert resumed.state.iteration == 40
+
+
+def test_checkpoint_rebuilds_model_alone_and_fails_clearly_when_damaged(tmp_path):
+    text = make_text(20_000)
+    result = train(text, tmp_path / "run", SMALL, config(max_iters=20), progress="none")
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt.model.config == result.model.config and ckpt.vocab == result.vocab
+    idx = torch.randint(0, len(ckpt.vocab), (2, 10))
+    torch.testing.assert_close(ckpt.model(idx)[0], result.model.eval()(idx)[0])
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tmp_path / "run" / "best", broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CharlmError, match="corrupt"):
+        load_checkpoint(broken)
+    (broken / "config.json").write_text('{"name": "some other tool"}')
+    with pytest.raises(CharlmError, match="not a charlm checkpoint"):
+        load_checkpoint(broken)
+    (broken / "config.json").write_text("{ truncated")
+    with pytest.raises(CharlmError, match="corrupt"):
+        load_checkpoint(broken)
+    with pytest.raises(CharlmError, match="no charlm checkpoint"):
+        load_checkpoint(tmp_path)
+    if not torch.cuda.is_available():
+        with pytest.raises(CharlmError, match="CUDA is not available.*--device cpu"):
+            load_checkpoint(tmp_path / "run", device="cuda")
+
+
+def test_checkpoint_survives_a_crash_between_renames(tmp_path):
+    text = make_text(20_000)
+    train(text, tmp_path / "run", SMALL, config(max_iters=20), progress="none")
+    run = tmp_path / "run"
+    (run / "last").rename(run / "last.old")  # the state a crash between the two renames leaves
+    (run / "last.tmp").mkdir()  # and a half-written staging directory
+    assert find_checkpoint(run, prefer="last") == run / "last.old"
+    assert load_checkpoint(run, prefer="last").info["iteration"] == 20
+
+
+def test_checkpoint_written_on_gpu_loads_on_cpu(tmp_path):
+    """Weights are stored as CPU tensors and the device is chosen at load time, whatever the writer used."""
+    text = make_text(20_000)
+    train(text, tmp_path / "run", SMALL, config(max_iters=20), progress="none")
+    cfg_file = tmp_path / "run" / "best" / "config.json"
+    info = json.loads(cfg_file.read_text())
+    info["device"] = "cuda:0"
+    cfg_file.write_text(json.dumps(info))
+    ckpt = load_checkpoint(tmp_path / "run", device="cpu", with_trainer_state=True)
+    assert next(ckpt.model.parameters()).device.type == "cpu"
+    assert ckpt.trainer_state["batcher"]["cursor"] >= 0
+
+
+def test_learning_rate_schedule_follows_char_rnn():
+    from charlm.trainer import learning_rate_at
+
+    cfg = TrainConfig(learning_rate=1.0, learning_rate_decay=0.5, learning_rate_decay_after=2, max_iters=1)
+    assert [learning_rate_at(cfg, e) for e in range(5)] == [1.0, 1.0, 0.5, 0.25, 0.125]
+
+
+def test_rmsprop_and_gru_train(tmp_path):
+    text = make_text(20_000)
+    result = train(text, None, {"model": "gru", "rnn_size": 32, "num_layers": 1},
+                   config(optimizer="rmsprop", max_iters=60, eval_interval=30), progress="none")
+    first, last = result.state.val_losses[0][1], result.state.val_losses[-1][1]
+    assert last < first

@@ -139,7 +139,7 @@ def test_good_download_verifies_and_lands(server: Server, tmp_path: Path) -> Non
     meta = datasets.meta("tinyshakespeare", tmp_path)
     assert meta["sha256"] == sha256(BODY) and meta["bytes"] == len(BODY) and meta["partial"] is False
     assert meta["source"] == server.url("/input.txt") and meta["verified_against"] == "pinned sha256 + size"
-    assert meta["splits"]["train"] == [0, round(len(BODY) * 0.95)] and meta["splits"]["test"][1] == len(BODY)
+    assert meta["splits"]["train"] == [0, round(len(BODY) * 0.90)] and meta["splits"]["test"][1] == len(BODY)
     assert datasets.status("tinyshakespeare", tmp_path)["verified"] is True
     assert sorted(p.name for p in leftovers(tmp_path)) == ["input.txt", "meta.json"]
 

@@ -1,0 +1,37 @@
+# Two commands a reader needs: `make reproduce` and `make test`. Both build .venv first (Python >= 3.10).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?=
+ONLY ?=
+
+.PHONY: venv reproduce test test-fast data benchmarks clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Every section of the post: fetch the corpora, run notebooks/*.ipynb with papermill, write outputs/results.md.
+reproduce: venv
+	$(BIN)/python -m charlm.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY))
+
+# The whole suite, notebooks (smoke profile) and the JupyterLab browser test included.
+test: venv
+	$(BIN)/python -m pytest
+
+# Unit tests only: seconds, not minutes.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not notebooks and not browser"
+
+data: venv
+	$(BIN)/python data/download.py all
+
+benchmarks: venv
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_sample.py
+
+clean:
+	rm -rf $(VENV) outputs/*.ipynb outputs/results* outputs/runs

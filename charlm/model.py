@@ -84,7 +84,7 @@ class CharRNN(nn.Module):
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         device = device if device is not None else self.head.weight.device
         shape = (self.config.num_layers, batch_size, self.config.rnn_size)
-        h = torch.zeros(shape, device=device)
+        h = torch.zeros(shape, device=device, dtype=self.head.weight.dtype)
         return (h, torch.zeros_like(h)) if self.config.model == "lstm" else h
 
     def forward(
@@ -101,9 +101,30 @@ class CharRNN(nn.Module):
         return logits, loss, state
 
     def step(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """The post's one-character API: x (B,) -> logits (B, V) for the next character, new state."""
-        logits, _, state = self(x[:, None], state)
-        return logits[:, -1], state
+        """The post's one-character API: x (B,) -> logits (B, V) for the next character, new state.
+
+        Runs PyTorch's single-step cell kernels on the fused layers' weights: on a CPU the fused kernel
+        repacks its weights on every call, which for one character at a time costs ten times the arithmetic.
+        """
+        cfg = self.config
+        if state is None:
+            state = self.init_state(x.shape[0], x.device)
+        hs = (state[0] if cfg.model == "lstm" else state).unbind(0)
+        cs = state[1].unbind(0) if cfg.model == "lstm" else None
+        layer_input = self._inputs(x)  # (B, E)
+        new_h, new_c = [], []
+        for layer in range(cfg.num_layers):
+            h, c = _cell_step(cfg.model, layer_input, hs[layer], cs[layer] if cs is not None else None,
+                              *self._layer_weights(layer))
+            new_h.append(h)
+            new_c.append(c)
+            layer_input = self.drop(h) if layer < cfg.num_layers - 1 else h  # as nn.LSTM(dropout=...) does
+        logits = self.head(self.drop(layer_input))
+        final_h = torch.stack(new_h)
+        return logits, ((final_h, torch.stack(new_c)) if cfg.model == "lstm" else final_h)
+
+    def _layer_weights(self, layer: int) -> tuple[torch.Tensor, ...]:
+        return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
     def activations(self, idx: torch.Tensor, state: State | None = None) -> Activations:
         """Every layer's hidden (and LSTM cell) state after every character of idx (B, T)."""
@@ -116,13 +137,11 @@ class CharRNN(nn.Module):
         layer_input = self._inputs(idx)  # (B, T, E)
         hidden, cell = [], [] if cfg.model == "lstm" else None
         for layer in range(cfg.num_layers):
-            w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l{layer}")
-                                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            x_proj = layer_input @ w_ih.T + b_ih  # (B, T, G*H): input contribution for all steps at once
+            weights = self._layer_weights(layer)
             h, c = h_prev[layer], (c_prev[layer] if c_prev is not None else None)
             hs, cs = [], []
             for t in range(T):
-                h, c = _cell_step(cfg.model, x_proj[:, t], h, c, w_hh, b_hh)
+                h, c = _cell_step(cfg.model, layer_input[:, t], h, c, *weights)
                 hs.append(h)
                 cs.append(c)
             hidden.append(torch.stack(hs, dim=1))  # (B, T, H)
@@ -139,21 +158,14 @@ class CharRNN(nn.Module):
         return Activations(hidden, cell, logits, final)
 
 
-def _cell_step(kind: str, x_proj: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None,
-               w_hh: torch.Tensor, b_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One step of PyTorch's cell equations, given the input projection x_proj = W_ih x + b_ih."""
-    h_proj = h @ w_hh.T + b_hh
-    if kind == "rnn":
-        return torch.tanh(x_proj + h_proj), None
+def _cell_step(kind: str, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, w_ih: torch.Tensor,
+               w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One step of one layer, x (B, E) -> h (B, H) (and c for the LSTM), with the fused layer's weights."""
+    if kind == "lstm":
+        return torch.lstm_cell(x, (h, c), w_ih, w_hh, b_ih, b_hh)
     if kind == "gru":
-        x_r, x_z, x_n = x_proj.chunk(3, dim=-1)
-        h_r, h_z, h_n = h_proj.chunk(3, dim=-1)
-        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + r * h_n)
-        return (1 - z) * n + z * h, None
-    i, f, g, o = (x_proj + h_proj).chunk(4, dim=-1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+        return torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh), None
+    return torch.rnn_tanh_cell(x, h, w_ih, w_hh, b_ih, b_hh), None
 
 
 def detach_state(state: State) -> State:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from charlm.errors import CharlmError
+from charlm.errors import run_command
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -158,19 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return COMMANDS[args.command][1](args)
-    except CharlmError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `charlm sample ... | head` is a normal way to use it
-        return 0
-
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: COMMANDS[args.command][1](args))
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Sequence
 from tqdm import tqdm
 
 from charlm._http import Expected, HttpOptions, HttpStatusError, NoNetworkError, download, fetch_bytes, host_of, mismatch
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, run_command
 
 NAMES: tuple[str, ...] = (
     "helo", "tinyshakespeare", "shakespeare", "paulgraham", "warandpeace", "wikipedia", "latex", "linux", "names",
@@ -899,11 +899,5 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line of data/download.py; errors are one line on stderr and exit status 1."""
     args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except CharlmError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; run the same command again to resume the download", file=sys.stderr)
-        return 130
+    return run_command(lambda: _run(args),
+                       interrupted="error: interrupted; run the same command again to resume the download")

@@ -40,7 +40,7 @@ from typing import Any
 
 import charlm
 from charlm import results
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, run_command
 
 PROFILES = ("smoke", "cpu", "paper")
 _NOTEBOOK_RE = re.compile(r"^(\d+)_.+\.ipynb$")
@@ -409,12 +409,7 @@ def _finish(outcomes: list[Outcome], selected: Sequence[Notebook], out_dir: Path
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except CharlmError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
+    return run_command(lambda: run(args), error_status=2)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,7 +22,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--num-layers", type=int, default=2)
     m.add_argument("--dropout", type=float, default=0.0)
     m.add_argument("--embedding-size", type=int, default=0, help="0 = one-hot input as in char-rnn")
-    t = p.add_argument_group("training (with --resume, only the limits given here override the run's)")
+    t = p.add_argument_group("training (limits are totals over the run; with --resume only limits given here apply)")
     t.add_argument("--seq-length", type=int, default=50)
     t.add_argument("--batch-size", type=int, default=50)
     t.add_argument("--learning-rate", type=float, default=2e-3)
@@ -44,12 +44,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from charlm.run import train
+    from charlm.run import LIMITS, train
     from charlm.trainer import TrainConfig
     from charlm.vocab import read_text
 
     text = read_text(args.file, args.encoding)
-    limits = {k: getattr(args, k) for k in ("max_epochs", "max_iters", "max_seconds") if getattr(args, k) is not None}
+    limits = {k: getattr(args, k) for k in LIMITS if getattr(args, k) is not None}
     model = {"model": args.model, "rnn_size": args.rnn_size, "num_layers": args.num_layers,
              "dropout": args.dropout, "embedding_size": args.embedding_size}
     config = TrainConfig(

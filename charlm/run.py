@@ -20,6 +20,7 @@ from charlm.trainer import Callback, Trainer, TrainConfig, TrainState, evaluate
 from charlm.vocab import Vocab
 
 Progress = Literal["bar", "notebook", "log", "none"]
+LIMITS = ("max_epochs", "max_iters", "max_seconds")  # totals over the whole run, resumed parts included
 
 
 @dataclass
@@ -78,7 +79,10 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
         checkpoint = load_checkpoint(find_checkpoint(out, prefer="last"), prefer="last", with_trainer_state=True)
         if checkpoint.info.get("data", {}).get("sha256") != text_fingerprint(text):
             raise CharlmError(f"{out} was trained on a different text; resume with the same file, or start a new --out")
-        config = TrainConfig.from_dict({**checkpoint.info["train_config"], **(overrides or {})})
+        saved = dict(checkpoint.info["train_config"])
+        if overrides and any(k in overrides for k in LIMITS):
+            saved.update(dict.fromkeys(LIMITS))  # a new limit replaces the run's limits rather than adding to them
+        config = TrainConfig.from_dict({**saved, **(overrides or {})})
         fractions = tuple(checkpoint.info["data"]["fractions"])  # type: ignore[assignment]
         vocab, net = checkpoint.vocab, checkpoint.model
     else:

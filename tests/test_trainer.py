@@ -162,3 +162,12 @@ def test_rmsprop_and_gru_train(tmp_path):
                    config(optimizer="rmsprop", max_iters=60, eval_interval=30), progress="none")
     first, last = result.state.val_losses[0][1], result.state.val_losses[-1][1]
     assert last < first
+
+
+def test_a_limit_given_on_resume_replaces_the_runs_limits(tmp_path):
+    text = make_text(40_000)
+    first = train(text, tmp_path / "run", SMALL, config(max_iters=20), progress="none")
+    per_epoch = len(first.splits["train"]) // (8 * 20)
+    resumed = train(text, tmp_path / "run", resume=True, overrides={"max_epochs": 0.2}, progress="none")
+    assert resumed.train_config.max_iters is None
+    assert resumed.state.iteration == math.ceil(0.2 * per_epoch) > 20

@@ -1,0 +1,25 @@
+"""The benchmark scripts run (with tiny sizes) and print their ratio lines, so they cannot silently rot."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_bench_train_reports_a_ratio():
+    out = run("bench_train.py", "--steps", "3", "--rounds", "1", "--rnn-size", "16", "--batch-size", "4")
+    assert re.search(r"ratio charlm/bare : \d+\.\d{3}", out), out
+
+
+def test_bench_sample_reports_rates():
+    out = run("bench_sample.py", "--length", "40")
+    assert len(re.findall(r"batch 1 +[\d,]+ chars/s", out)) == 2, out

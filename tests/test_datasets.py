@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from charlm import datasets
-from charlm._http import Expected, HttpOptions, NoNetworkError, download
+from charlm.datasets.http import Expected, HttpOptions, NoNetworkError, download
 from charlm.datasets import NAMES, SOURCES, prepare
 from charlm.errors import CharlmError
 

@@ -1,0 +1,3 @@
+from charlm.datasets import main
+
+raise SystemExit(main())

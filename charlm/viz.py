@@ -186,6 +186,12 @@ class Html(str):
     def _repr_html_(self) -> str:
         return str(self)
 
+    def __repr__(self) -> str:  # what a log or a terminal shows instead of the markup
+        text = re.sub(r"<style>.*?</style>|<[^>]+>", "", str(self))
+        titles = re.findall(r'class="cv-title">([^<]*)<', str(self))
+        return (f"[HTML view, {len(self):,} bytes" + (f": {'; '.join(html.unescape(t) for t in titles)}" if titles else "")
+                + f"]\n{html.unescape(text)[:300]}")
+
 
 _MARKERS = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
@@ -209,21 +215,19 @@ def visible_text(text: str) -> str:
     return "".join(visible(c) for c in text)
 
 
-_CSS = (
-    ".charlm-viz{background:#fff;color:#111;padding:8px 10px;border:1px solid #ccc;border-radius:4px;"
-    "font-family:Menlo,Consolas,'DejaVu Sans Mono',monospace;font-size:13px;line-height:1.7;margin:6px 0}"
-    ".charlm-viz .cv-title{font-family:sans-serif;font-weight:bold;margin-bottom:4px}"
-    ".charlm-viz .cv-note{font-family:sans-serif;font-size:12px;color:#444;margin-bottom:6px}"
-    ".charlm-viz .cv-text{white-space:normal;overflow-wrap:anywhere;word-break:break-all}"
-    ".charlm-viz .cv-text span{color:#111}"
-    ".charlm-viz .cv-m{color:#666 !important}"
-    ".charlm-viz .cv-on{text-decoration:underline;text-decoration-color:#111;text-underline-offset:3px}"
-    ".charlm-viz .cv-k{display:inline-block;vertical-align:top;text-align:center;min-width:1.15em;margin:0 1px 8px 0}"
-    ".charlm-viz .cv-k span{display:block;padding:0 1px}"
-    ".charlm-viz .cv-k .cv-c{border-bottom:1px solid #999;font-weight:bold}"
-    ".charlm-viz .cv-k .cv-g{font-size:11px;line-height:1.35}"
-    ".charlm-viz .cv-scale span{display:inline-block;width:2.6em;text-align:center;font-size:11px;color:#111}"
-)
+# Styles are inline, not in a <style> block: Jupyter strips <style> from the outputs of an untrusted notebook
+# (an executed notebook opened later), and the views must survive that. Class names are only for tests and tools.
+_BOX = ("background:#fff;color:#111;padding:8px 10px;border:1px solid #ccc;border-radius:4px;margin:6px 0;"
+        "font-family:Menlo,Consolas,'DejaVu Sans Mono',monospace;font-size:13px;line-height:1.7;text-align:left")
+_TITLE = "font-family:sans-serif;font-weight:bold;margin-bottom:4px;color:#111"
+_NOTE = "font-family:sans-serif;font-size:12px;color:#444;margin-bottom:6px"
+_TEXT = "white-space:normal;overflow-wrap:anywhere;word-break:break-all"
+_INK, _MARK = "color:#111", "color:#666"
+_ON = "text-decoration:underline;text-decoration-color:#111;text-underline-offset:3px"
+_COLUMN = "display:inline-block;vertical-align:top;text-align:center;min-width:1.15em;margin:0 1px 8px 0"
+_TOP = "display:block;padding:0 1px;border-bottom:1px solid #999;font-weight:bold"
+_GUESS_ROW = "display:block;padding:0 1px;font-size:11px;line-height:1.35"
+_STOP = "display:inline-block;width:2.6em;text-align:center;font-size:11px;color:#111"
 
 # Diverging scale: -1 blue ... 0 near-white ... +1 red; the ends stay light enough for dark text (contrast > 5:1).
 _NEG, _MID, _POS = (np.array(c, dtype=float) for c in ((66, 146, 198), (247, 247, 247), (239, 101, 72)))
@@ -246,22 +250,25 @@ def _shade(p: float) -> str:
 
 def _char_span(char: str, style: str, title: str, extra_class: str = "") -> str:
     shown = visible(char)
-    classes = " ".join(c for c in ("cv-m" if shown != char else "", extra_class) if c)
+    marker = shown != char
+    classes = " ".join(c for c in ("cv-m" if marker else "", extra_class) if c)
     cls = f' class="{classes}"' if classes else ""
-    return f'<span{cls} style="{style}" title="{html.escape(title)}">{html.escape(shown)}</span>'
+    return (f'<span{cls} style="{style};{_MARK if marker else _INK}" title="{html.escape(title)}">'
+            f"{html.escape(shown)}</span>")
 
 
 def _scale() -> str:
     stops = (-1.0, -0.5, 0.0, 0.5, 1.0)
-    return ('<div class="cv-note cv-scale">' + "".join(
-        f'<span style="background:{_diverging(v)}">{v:+.1f}</span>' for v in stops) + "</div>")
+    return (f'<div class="cv-note cv-scale" style="{_NOTE}">' + "".join(
+        f'<span style="{_STOP};background:{_diverging(v)}">{v:+.1f}</span>' for v in stops) + "</div>")
 
 
-def _wrap(body: str, title: str, note: str = "", css_class: str = "") -> Html:
-    head = f'<div class="cv-title">{html.escape(title)}</div>' if title else ""
-    head += f'<div class="cv-note">{html.escape(note)}</div>' if note else ""
+def _wrap(body: str, title: str, note: str = "", css_class: str = "", scale: bool = False) -> Html:
+    head = f'<div class="cv-title" style="{_TITLE}">{html.escape(title)}</div>' if title else ""
+    head += f'<div class="cv-note" style="{_NOTE}">{html.escape(note)}</div>' if note else ""
+    head += _scale() if scale else ""
     cls = f"charlm-viz {css_class}".strip()
-    return Html(f'<div class="{cls}"><style>{_CSS}</style>{head}{body}</div>')
+    return Html(f'<div class="{cls}" style="{_BOX}">{head}<div class="cv-text" style="{_TEXT}">{body}</div></div>')
 
 
 def _bounds(n: int, start: int, stop: int | None) -> tuple[int, int]:
@@ -285,14 +292,13 @@ def cell_html(tr: Trace, layer: int, unit: int, kind: str = "cell", start: int =
     for t in range(start, stop):
         char, v = tr.text[t], float(values[t])
         on = underline is not None and bool(underline[t])
-        parts.append(_char_span(char, f"background:{_diverging(v)}", f"{label}: {v:+.3f} after {char!r}",
-                                "cv-on" if on else ""))
+        style = f"background:{_diverging(v)}" + (f";{_ON}" if on else "")
+        parts.append(_char_span(char, style, f"{label}: {v:+.3f} after {char!r}", "cv-on" if on else ""))
         if char == "\n":
             parts.append("<br/>")
     value_name = "tanh(c)" if kind == "cell" else "h"
     note = note or f"{value_name} of {label} after each character; -1 blue, 0 white, +1 red"
-    return _wrap(_scale() + f'<div class="cv-text">{"".join(parts)}</div>', title if title is not None else label, note,
-                 "charlm-cell")
+    return _wrap("".join(parts), title if title is not None else label, note, "charlm-cell", scale=True)
 
 
 def topk_html(tr: Trace, start: int = 0, stop: int | None = None, k: int | None = None,
@@ -309,17 +315,17 @@ def topk_html(tr: Trace, start: int = 0, stop: int | None = None, k: int | None 
         char = tr.text[t]
         p_char = float(tr.target_prob[t])
         seen = "no prediction (first character)" if not math.isfinite(p_char) else f"p = {p_char:.3f} before it came"
-        col = [_char_span(char, f"background:{_shade(p_char)}", f"{char!r}: {seen}", "cv-c")]
+        col = [_char_span(char, f"{_TOP};background:{_shade(p_char)}", f"{char!r}: {seen}", "cv-c")]
         for j in range(k):
             guess, p = chars[int(tr.topk_ids[t, j])], float(tr.topk_probs[t, j])
-            col.append(_char_span(guess, f"background:{_shade(p)}", f"guess {j + 1} after {char!r}: {guess!r} p = {p:.3f}",
-                                  "cv-g"))
-        cols.append(f'<span class="cv-k">{"".join(col)}</span>')
+            col.append(_char_span(guess, f"{_GUESS_ROW};background:{_shade(p)}",
+                                  f"guess {j + 1} after {char!r}: {guess!r} p = {p:.3f}", "cv-g"))
+        cols.append(f'<span class="cv-k" style="{_COLUMN}">{"".join(col)}</span>')
         if char == "\n":
             cols.append("<br/>")
     note = (f"top row: the text, shaded by the probability the model gave each character; below: its {k} "
             "likeliest next characters, shaded by probability (white 0 … green 1)")
-    return _wrap(f'<div class="cv-text">{"".join(cols)}</div>', title, note, "charlm-topk")
+    return _wrap("".join(cols), title, note, "charlm-topk")
 
 
 def join_html(*parts: str) -> Html:
@@ -720,6 +726,12 @@ def rank_cells(tr: Trace, labels: Mapping[str, np.ndarray], split: float = 0.5, 
                     n_r = _corr(x_fit, y_null_fit)
                     n_fit, n_score = np.abs(n_r), _corr(x_test, y_null_test) * np.where(n_r >= 0, 1, -1)
                     metric = "correlation"
+                # a unit (nearly) constant on the fit part tracks nothing there: it may not be picked
+                dead = x_fit.std(axis=0) < 1e-4
+                floor = 0.5 if binary else 0.0
+                fit = np.where(dead, floor, fit)
+                if null_ok:
+                    n_fit = np.where(dead, floor, n_fit)
                 j = int(np.argmax(n_fit)) if null_ok else 0
                 if null_ok and n_fit[j] > null_fit_best:
                     null_fit_best, chance = float(n_fit[j]), float(n_score[j])
@@ -908,8 +920,9 @@ class NgramComparison:
 
     def samples_html(self) -> Html:
         cells = "".join(
-            f"<td style=\"vertical-align:top;padding:4px 8px\"><div style=\"font-weight:bold\">{html.escape(k)}</div>"
-            f"<pre style=\"white-space:pre-wrap;margin:0;font-size:12px\">{html.escape(v)}</pre></td>"
+            f"<td style=\"vertical-align:top;text-align:left;padding:4px 8px\">"
+            f"<div style=\"font-weight:bold;text-align:left\">{html.escape(k)}</div>"
+            f"<pre style=\"white-space:pre-wrap;text-align:left;margin:0;font-size:12px\">{html.escape(v)}</pre></td>"
             for k, v in self.samples.items())
         return Html(f"<table style=\"table-layout:fixed;width:100%\"><tr>{cells}</tr></table>")
 

@@ -141,7 +141,7 @@ def test_cell_view_is_well_formed_and_round_trips(nasty_trace, tmp_path):
     assert "\t" not in viz.shown_text(root) and "⇥" in viz.shown_text(root) and "␌" in viz.shown_text(root)
     assert "<script" not in view and "&lt;" in view and "&amp;" in view  # escaped, one character a span
     assert view.count("<br/>") == tr.text.count("\n")  # a newline marker and a real line break
-    assert "http" not in view and "url(" not in view  # self-contained: no external assets
+    assert "http" not in view and "url(" not in view and "<style" not in view  # inline styles only: survive sanitizers
     page = viz.save_html(view, tmp_path / "cell.html", "a <title>")
     doc = page.read_text(encoding="utf-8")
     assert doc.startswith("<!DOCTYPE html>") and '<meta charset="utf-8"/>' in doc
@@ -175,7 +175,7 @@ def test_colours_follow_the_activation(nasty_trace):
     spans = [n for n in root.iter("span") if n.get("title", "").startswith("layer 0")]
     assert len(spans) == 35
     for t, span in zip(range(5, 40), spans):
-        r, g, b = (int(x) for x in span.get("style").split("rgb(")[1].rstrip(")").split(","))
+        r, g, b = (int(x) for x in span.get("style").split("rgb(")[1].split(")")[0].split(","))
         v = values[t]
         assert (b > r) == (v < -0.01) or abs(v) < 0.02  # blue below zero, red above
         assert f"{v:+.3f}" in span.get("title")

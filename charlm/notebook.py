@@ -21,6 +21,7 @@ import html
 import json
 import shutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -153,8 +154,9 @@ class Corpus:
     subset: str  # what part, when partial
     notes: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def unigram_entropy(self) -> float:
+        """Loss of the best model that ignores context: a model that learned anything is well below it."""
         return textstats.unigram_entropy(self.text)
 
     def split(self, name: str) -> str:
@@ -410,9 +412,10 @@ class Section:
         metrics = {
             "dataset": corpus.name, "model": {**run.model.config.to_dict(), "n_params": run.n_params},
             "params": params, "train_seconds": run.train_seconds, "device": run.device, "val_loss": run.val_loss,
-            "test_loss": run.test_loss, "samples": [s for s in samples if s] or ["(empty)"],
+            "test_loss": run.test_loss, "samples": list(samples),
             "extra": {"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy,
                       "chars": len(corpus.text), "checkpoint": str(run.loaded_from) if run.loaded_from else None,
+                      "torch_threads": torch.get_num_threads(),
                       **(extra or {})},
             "partial_data": corpus.partial, "data_subset": corpus.subset, "notes": " ".join(all_notes),
         }
@@ -438,10 +441,15 @@ class Section:
 def setup(section: str, profile: str | None = None, output_dir: str = "../outputs", checkpoint: str | None = None,
           checkpoint_dir: str | None = None, mirror: str | None = None, seed: int = 123,
           overrides: dict[str, Any] | None = None) -> Section:
-    """Resolve the notebook's parameters: profile (None: paper with CUDA, else cpu), checkpoint, threads."""
+    """Resolve the notebook's parameters: profile (None: paper with CUDA, else cpu), checkpoint, threads.
+
+    ``overrides`` may change TrainConfig or ModelConfig fields, and ``threads`` (torch's CPU threads).
+    """
     prof = profiles.get(section, profile)
-    if prof.threads:
-        torch.set_num_threads(prof.threads)
+    overrides = dict(overrides or {})
+    threads = overrides.pop("threads", prof.threads)
+    if threads:
+        torch.set_num_threads(int(threads))
     ckpt = Path(checkpoint).expanduser() if checkpoint else None
     if ckpt is None and checkpoint_dir:
         candidate = Path(checkpoint_dir).expanduser() / section
@@ -449,7 +457,7 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
             ckpt = candidate
         else:
             _display(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
-    sec = Section(section, prof, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, dict(overrides or {}))
+    sec = Section(section, prof, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides)
     m, t = prof.model, prof.train
     print(f"{section}: profile {prof.name}; {m['model'].upper()} {m['num_layers']}x{m['rnn_size']} dropout "
           f"{m.get('dropout', 0)}; batch {t['batch_size']} x seq {t['seq_length']}; "

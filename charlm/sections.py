@@ -120,7 +120,8 @@ def argmax_loop(run: Trained, length: int = 600, prime: str = "") -> Shown:
     if loop is None:
         verdict = f"no repeating cycle within {length} characters"
     else:
-        verdict = f"falls into a loop after {loop[0]} characters, repeating a {len(loop[1])}-character cycle"
+        after = max(0, loop[0] - len(prime))
+        verdict = f"falls into a loop after {after} new characters, repeating a {len(loop[1])}-character cycle"
     return Shown(f"<p><b>{_esc(verdict)}</b></p><pre style='{_PRE}'>{_esc(text)}</pre>", f"{verdict}\n{text}",
                  {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None})
 
@@ -142,7 +143,6 @@ def ngram_baseline(corpus: Corpus, order: int, length: int = 500, prime: str = "
     fit_seconds = time.perf_counter() - start
     return {"order": order, "val_loss": model.loss(val_text, context=train_text), "fit_seconds": fit_seconds,
             "sample": prime + model.sample(length, 1.0, prime or "\n", seed)}  # "\n": start a line, as the LSTM does
-
 
 
 # --------------------------------------------------------------------------- 04-06 do the samples close what they open?

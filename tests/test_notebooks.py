@@ -1,0 +1,174 @@
+"""The section notebooks: committed clean, and run end to end on the smoke profile.
+
+``pytest -m notebooks`` executes every ``notebooks/NN_*.ipynb`` with papermill (profile ``smoke``, into a
+temporary output folder) and checks the results record it leaves; the other tests here are fast checks of
+the committed files and of the helpers in charlm.profiles / charlm.notebook / charlm.sections.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from charlm import datasets, profiles, reproduce, results
+from charlm.data import split_ids
+from charlm.errors import CharlmError
+from charlm.notebook import split_bounds
+from charlm.sections import find_loop, reference_pieces
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if reproduce._NOTEBOOK_RE.match(p.name))
+PARAMETERS = {"profile", "output_dir", "checkpoint", "checkpoint_dir", "mirror", "seed"}
+# "Well below": a model that learned nothing about sequence sits at the unigram entropy.
+WELL_BELOW = 0.85
+
+
+def _source(cell) -> str:
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+
+
+# --------------------------------------------------------------------------- committed notebooks (fast)
+
+
+def test_every_section_has_a_notebook():
+    names = {p.stem for p in NOTEBOOKS}
+    expected = {"01_helo", "02_paul_graham", "03_shakespeare", "04_wikipedia", "05_latex", "06_linux", "07_names",
+                "08_evolution"}
+    assert expected <= names, f"missing: {sorted(expected - names)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_clean_and_complete(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them before committing"
+
+    tagged = [c for c in nb.cells if "parameters" in (c.metadata.get("tags") or [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters', want exactly one"
+    assigned = {t.id for node in ast.parse(_source(tagged[0])).body if isinstance(node, ast.Assign) for t in node.targets}
+    assert PARAMETERS <= assigned, f"{path.name}: the parameters cell lacks {sorted(PARAMETERS - assigned)}"
+
+    assert nb.cells[0].cell_type == "markdown" and _source(nb.cells[0]).startswith("# "), "title first"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    meta = nb.metadata.get("charlm", {})
+    assert isinstance(meta.get("description"), str) and meta["description"]
+    assert meta.get("datasets") and all(d in datasets.NAMES for d in meta["datasets"]), meta.get("datasets")
+    assert "record(" in _source(code[-1]), f"{path.name}: the last code cell must write the results record"
+
+
+# --------------------------------------------------------------------------- helpers (fast)
+
+
+def test_profiles_resolve_for_every_section():
+    for section in profiles.SECTIONS:
+        for name in profiles.PROFILES:
+            p = profiles.get(section, name)
+            cfg = p.train_config(seed=7)
+            assert cfg.seed == 7 and p.datasets and p.model["model"] in ("rnn", "gru", "lstm")
+            assert all(d in datasets.NAMES for d in p.datasets)
+    assert profiles.get("03_shakespeare", "paper").datasets == ("shakespeare", "tinyshakespeare")
+    assert profiles.get("evolution", "smoke").extra["sample_at"] == (100, 300, 500, 700, 1200, 2000)
+    assert profiles.default_profile() in ("cpu", "paper")
+    assert len(profiles.table()) == len(profiles.SECTIONS) * len(profiles.PROFILES)
+
+
+def test_profile_errors_are_clear():
+    with pytest.raises(CharlmError, match="unknown profile"):
+        profiles.get("helo", "huge")
+    with pytest.raises(CharlmError, match="no profiles for section"):
+        profiles.get("99_nothing", "cpu")
+    with pytest.raises(CharlmError, match="unknown training setting"):
+        profiles.get("helo", "cpu").train_config(overrides={"max_secs": 3})
+
+
+@pytest.mark.parametrize("n", [5, 999, 1000, 55_869, 1_000_003])
+@pytest.mark.parametrize("fractions", [(0.9, 0.05, 0.05), (0.8, 0.1, 0.1), (1.0, 0.0, 0.0)])
+def test_split_bounds_match_training_splits(n, fractions):
+    ids = split_ids(np.arange(n), fractions)
+    for name, (start, end) in split_bounds(n, fractions).items():
+        assert (start, end) == ((int(ids[name][0]), int(ids[name][-1]) + 1) if len(ids[name]) else (start, start))
+
+
+def test_find_loop():
+    assert find_loop("abc" + "the startup " * 5) == (3, "the startup ")
+    assert find_loop("no repeat here") is None
+
+
+def test_reference_pieces_start_at_the_prime():
+    text = "xx<a>1</a>yy<a>22</a>zz"
+    assert reference_pieces(text, ["<a>1", "<a>2"], "<a>") == ["<a>1", "<a>2"]
+    assert reference_pieces(text, ["abc", "de"]) == ["xx<", "a>"]
+
+
+# --------------------------------------------------------------------------- executed (slow)
+
+
+@pytest.fixture(scope="module")
+def kernel() -> str:
+    return reproduce.ensure_kernel()
+
+
+def _mirror() -> Path:
+    value = os.environ.get("CHARLM_DATA_MIRROR")
+    if not value or not (Path(value).expanduser() / "MANIFEST.tsv").is_file():
+        pytest.skip("set CHARLM_DATA_MIRROR to the offline data mirror (the folder with MANIFEST.tsv) to run the notebooks")
+    return Path(value).expanduser().resolve()
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
+    import papermill
+
+    mirror = _mirror()
+    info = reproduce.read_notebook_info(path)
+    with reproduce.kernel_environment(mirror):
+        reproduce.prepare_datasets(info, mirror, progress=False)
+        papermill.execute_notebook(str(path), str(tmp_path / path.name), kernel_name=kernel, cwd=str(path.parent),
+                                   parameters={"profile": "smoke", "output_dir": str(tmp_path)}, progress_bar=False)
+    record_file = tmp_path / results.RESULTS_SUBDIR / f"{path.stem}.json"
+    assert record_file.is_file(), f"{path.name} ran but wrote no results record"
+    rec = json.loads(record_file.read_text(encoding="utf-8"))
+    results.validate(path.stem, {k: v for k, v in rec.items() if k != "section"})  # the keys and types results needs
+
+    assert rec["params"].get("profile") == "smoke"
+    assert _is_number(rec["val_loss"]) and rec["val_loss"] >= 0
+    assert rec["test_loss"] is None or _is_number(rec["test_loss"])
+    assert _is_number(rec["train_seconds"]) and isinstance(rec["model"]["n_params"], int)
+    entropy = rec["extra"].get("unigram_entropy")
+    assert _is_number(entropy), "the record must carry extra['unigram_entropy'] of the text it trained on"
+    assert rec["val_loss"] < WELL_BELOW * entropy, (
+        f"{path.stem}: val loss {rec['val_loss']:.3f} is not well below the unigram entropy {entropy:.3f}: "
+        "the smoke run did not learn")
+    assert rec["samples"] and all(isinstance(s, str) for s in rec["samples"]) and rec["samples"][0].strip()
+    assert rec["extra"].get("split")
+
+
+@pytest.mark.notebooks
+def test_reproduce_command_end_to_end(tmp_path):
+    """The README's command on the one section that needs no data files: exit 0 and a results table."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "charlm.reproduce", "--profile", "smoke", "--only", "01",
+                           "--output", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "01_helo" in summary and "hello" in summary
+    assert (tmp_path / "01_helo.ipynb").is_file()
+    assert (tmp_path / "runs" / "01_helo" / "best" / "config.json").is_file()
+    rows = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["sections"]
+    assert [r["section"] for r in rows] == ["01_helo"] and rows[0]["val_loss"] < 0.05

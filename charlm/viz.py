@@ -618,7 +618,7 @@ class CellRanking:
             if kind is not None and r.kind != kind:
                 continue
             bar = min_balanced_accuracy if r.metric == "balanced_accuracy" else min_correlation
-            if r.score >= bar and r.score > r.chance:
+            if r.score >= bar and r.lift > 0:
                 hits.setdefault((r.layer, r.kind, r.unit), []).append(r.property)
         total = len({(r.layer, r.kind, r.unit) for r in self.rows if kind is None or r.kind == kind})
         return {"count": len(hits), "total": total, "share": len(hits) / total if total else 0.0,
@@ -1059,7 +1059,7 @@ def claims(ranking: CellRanking, comparison: NgramComparison, html_files: Mappin
     rows.append({"claim": "an n-gram of order 5+ beats the unigram", "ok": ok,
                  "value": f"{min(r['val_loss'] for r in high):.3f} < {uni:.3f}" if high and uni is not None else "n/a"})
     quote = ranking.best().get("in_quotes")
-    ok_q = quote is not None and quote.score > max(0.5, quote.chance) + min_margin
+    ok_q = quote is not None and quote.score > 0.5 + min_margin and quote.lift > min_margin
     rows.append({"claim": f"the best quote cell beats chance by {min_margin}", "ok": ok_q,
                  "value": (f"{quote.score:.3f} vs chance {quote.chance:.3f} ({quote.name})" if quote is not None
                            else ranking.skipped.get("in_quotes", "not scored"))})

@@ -39,8 +39,12 @@ def _lstm(layers: int, size: int, dropout: float = 0.0) -> dict[str, Any]:
 # for a busy core can make every step 10-100x slower.
 _SMOKE = {"model": _lstm(1, 128), "max_chars": 1_000_000, "threads": 1,
           "train": {"batch_size": 32, "seq_length": 64, "learning_rate": 3e-3, "max_seconds": 35, "eval_interval": 400}}
-# The cpu profile's common shape: a 2x256 LSTM (about 0.8M parameters) for 10 minutes.
-_CPU = {"model": _lstm(2, 256), "train": {"batch_size": 50, "seq_length": 100, "max_seconds": 600, "eval_interval": 500}}
+# The cpu profile's common shape: a 2x256 LSTM (about 0.8M parameters) for 10 minutes. One thread here too:
+# measured on 2 cores with another job running, 2 threads made 1,056 steps of tiny Shakespeare in 600 s
+# (val 1.616 nats/char), 1 thread 1,960 steps (val 1.480). On an idle many-core machine
+# overrides={"threads": 4} may be faster.
+_CPU = {"model": _lstm(2, 256), "threads": 1,
+        "train": {"batch_size": 50, "seq_length": 100, "max_seconds": 600, "eval_interval": 500}}
 
 SECTIONS: dict[str, dict[str, Any]] = {
     # The post's toy: vocabulary h, e, l, o, a vanilla RNN with 3 hidden units, one training sequence.
@@ -109,7 +113,7 @@ SECTIONS: dict[str, dict[str, Any]] = {
         "dataset": "names", "num_names": 500,
         "smoke": {**_SMOKE, "model": _lstm(1, 128, 0.2), "max_chars": None, "num_names": 300,
                   "train": {**_SMOKE["train"], "seq_length": 32, "max_seconds": 15, "eval_interval": 200}},
-        "cpu": {"model": _lstm(2, 128, 0.3), "num_names": 1000,
+        "cpu": {"model": _lstm(2, 128, 0.3), "num_names": 1000, "threads": 1,
                 "train": {"batch_size": 32, "seq_length": 50, "max_seconds": 300, "eval_interval": 200}},
         "paper": {"model": _lstm(2, 256, 0.5), "num_names": 2000,
                   "train": {"batch_size": 50, "seq_length": 50, "max_epochs": 100, "eval_interval": 100}},

@@ -38,6 +38,8 @@ pytestmark = [
                                                       "install it with .ci/install-browser"),
 ]
 
+pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e '.[dev]')")
+
 NOTEBOOK_CELLS = [
     ("markdown", "# Temperature explorer (browser test)"),
     ("code", "import torch\n"

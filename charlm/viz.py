@@ -1003,7 +1003,7 @@ NEURONS_SECTION: dict[str, Any] = {
               "train": {"batch_size": 32, "seq_length": 64, "learning_rate": 3e-3, "max_seconds": 24,
                         "eval_interval": 100_000}},
     "cpu": {"model": {"model": "lstm", "num_layers": 2, "rnn_size": 256, "dropout": 0.0, "embedding_size": 0},
-            "sample_length": 500, "trace_chars": 20_000,
+            "sample_length": 500, "trace_chars": 20_000, "threads": 1,  # 2 threads ran 30x slower on a busy 2-core box
             "train": {"batch_size": 50, "seq_length": 100, "max_seconds": 600, "eval_interval": 500}},
     "paper": {"model": {"model": "lstm", "num_layers": 3, "rnn_size": 512, "dropout": 0.5, "embedding_size": 0},
               "sample_length": 1000, "trace_chars": 20_000,

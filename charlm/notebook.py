@@ -497,6 +497,10 @@ def loss_figure(run: Trained, corpus: Corpus | None = None, baselines: dict[str,
         ax.axhline(value, color="gray", ls=style, lw=1, label=f"{label} ({value:.2f})")
     for m in marks:
         ax.axvline(m, color="#31a354", lw=0.8, alpha=0.6)
+    if corpus is not None and run.train_losses:
+        # The first steps sit far above everything else; keep the interesting range readable.
+        top = max([1.3 * corpus.unigram_entropy, *(v for _, v in run.val_losses)])
+        ax.set_ylim(top=min(top, max(v for _, v in run.train_losses) * 1.02))
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (nats/char)")
     ax.grid(alpha=0.3)

@@ -156,3 +156,16 @@ def test_terminal_table(tmp_path):
     text = results.terminal_table(results.summary_rows(load_all(tmp_path)))
     assert text.splitlines()[0].startswith("section")
     assert "05_linux" in text and "1.200 (1.731)" in text
+
+
+def test_published_20gram_is_set_beside_our_20gram_not_our_lstm():
+    from charlm.results import published_for
+
+    rec = {"dataset": "warandpeace", "test_loss": 1.5, "val_loss": 1.4, "extra": {"split": "80/10/10"}}
+    by_key = {row["key"]: row for row in published_for(rec)}
+    assert by_key["kjf2015_lstm_war_and_peace"]["ours"] == 1.5
+    assert by_key["kjf2015_20gram_war_and_peace"]["ours"] is None
+    assert by_key["kjf2015_20gram_war_and_peace"]["status"] == "not comparable"
+    rec["extra"]["ngram20_loss"] = 1.25
+    row = {r["key"]: r for r in published_for(rec)}["kjf2015_20gram_war_and_peace"]
+    assert row["ours"] == 1.25 and row["status"] == "indicative"

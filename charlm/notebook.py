@@ -9,7 +9,8 @@ A notebook's life, in these helpers::
     texts = generate(run, n, length)      # samples; measure them with charlm.textstats
     sec.record(run, corpus, texts, extra) # the section's results record (charlm.results), and a summary
 
-Displays are objects with both an HTML and a plain-text form (``Shown``): the last expression of a cell
+Displays are objects with both an HTML and a plain-text form (``Shown``, in :mod:`charlm.display`, whose
+``table``, ``side_by_side`` and ``show_samples`` the notebooks call from here): the last expression of a cell
 renders as a table in Jupyter, and as readable text in a log. Figures are drawn with matplotlib, shown
 once, and saved under ``<output_dir>/figures/``. Measurements and figures that belong to one section only
 (the helo diagram, closure counts, name novelty) are in :mod:`charlm.sections`.
@@ -17,7 +18,6 @@ once, and saved under ``<output_dir>/figures/``. Measurements and figures that b
 
 from __future__ import annotations
 
-import html
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -31,115 +31,14 @@ import torch
 from charlm import datasets, profiles, results, textstats
 from charlm.checkpoint import load_checkpoint
 from charlm.data import split_ids
+from charlm.display import Shown, loss_figure, show, show_figure, stack, table, warning
+from charlm.display import show_samples, side_by_side  # noqa: F401 (the notebooks call nb.show_samples, nb.side_by_side)
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.run import text_fingerprint, train
 from charlm.sampler import sample
 from charlm.trainer import Callback, Trainer, evaluate
 from charlm.vocab import Vocab
-
-# --------------------------------------------------------------------------- display
-
-
-class Shown:
-    """A table or text block: HTML in a notebook, plain text elsewhere; ``data`` keeps the numbers."""
-
-    def __init__(self, html_text: str, plain: str, data: Any = None) -> None:
-        self.html, self.plain, self.data = html_text, plain, data
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return self.plain
-
-
-_PRE = "white-space: pre-wrap; text-align: left; font-family: monospace; font-size: 12px; margin: 0"
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
-
-
-def table(rows: Sequence[dict[str, Any]], title: str = "") -> Shown:
-    """A small table from dicts with the same keys (numbers formatted, everything escaped)."""
-    keys = list(rows[0]) if rows else []
-    head = "".join(f"<th>{_esc(k)}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(fmt(r.get(k)))}</td>" for k in keys) + "</tr>" for r in rows)
-    widths = [max(len(k), *(len(fmt(r.get(k))) for r in rows)) for k in keys]
-    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths))]
-    lines += ["  ".join(fmt(r.get(k)).ljust(w) for k, w in zip(keys, widths)) for r in rows]
-    caption = f"<caption style='text-align:left'><b>{_esc(title)}</b></caption>" if title else ""
-    return Shown(f"<table>{caption}<tr>{head}</tr>{body}</table>", (title + "\n" if title else "") + "\n".join(lines),
-                 list(rows))
-
-
-def side_by_side(columns: dict[str, str], title: str = "") -> Shown:
-    """Texts in columns (e.g. one sample per temperature), each in a <pre> so layout and markup survive."""
-    head = "".join(f"<th>{_esc(k)}</th>" for k in columns)
-    cells = "".join(f"<td style='vertical-align:top'><pre style='{_PRE}'>{_esc(v)}</pre></td>" for v in columns.values())
-    caption = f"<caption style='text-align:left'><b>{_esc(title)}</b></caption>" if title else ""
-    plain = "\n\n".join(f"--- {k} ---\n{v}" for k, v in columns.items())
-    return Shown(f"<table style='table-layout:fixed; width:100%'>{caption}<tr>{head}</tr><tr>{cells}</tr></table>",
-                 (title + "\n" if title else "") + plain, dict(columns))
-
-
-def rows_of_text(rows: Sequence[tuple[str, str]], title: str = "") -> Shown:
-    """One labelled text per row (the post's evolution table)."""
-    body = "".join(f"<tr><th style='vertical-align:top; white-space:nowrap'>{_esc(k)}</th>"
-                   f"<td><pre style='{_PRE}'>{_esc(v)}</pre></td></tr>" for k, v in rows)
-    caption = f"<caption style='text-align:left'><b>{_esc(title)}</b></caption>" if title else ""
-    return Shown(f"<table>{caption}{body}</table>",
-                 (title + "\n" if title else "") + "\n\n".join(f"--- {k} ---\n{v}" for k, v in rows), list(rows))
-
-
-def show_samples(samples: Sequence[str], title: str = "samples") -> Shown:
-    return rows_of_text([(f"sample {i + 1}", s) for i, s in enumerate(samples)], title)
-
-
-def warning(text: str) -> Shown:
-    """A loud note (partial data, a fallback data set)."""
-    style = "border-left: 6px solid #d9534f; background: #fbeaea; padding: 6px 10px; font-weight: bold"
-    return Shown(f"<div style='{style}'>⚠ {_esc(text)}</div>", f"⚠ WARNING: {text}", text)
-
-
-def _display(obj: Any) -> None:
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        get_ipython = None  # type: ignore[assignment]
-    if get_ipython is not None and get_ipython() is not None:
-        display(obj)
-    else:
-        print(repr(obj))
-
-
-def _show_figure(fig: Any, path: Path | None) -> None:
-    """Save the figure (if a path is given), display it once, and close it so inline backends don't repeat it."""
-    import matplotlib.pyplot as plt
-
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-
-        if get_ipython() is not None:
-            display(fig)
-    except ImportError:
-        pass
-    plt.close(fig)
-
 
 # --------------------------------------------------------------------------- data
 
@@ -220,8 +119,7 @@ def describe(corpus: Corpus) -> Shown:
     rows = [{"data set": corpus.name, "characters": f"{len(corpus.text):,}", "vocabulary": len(set(corpus.text)),
              "split": corpus.split_label, "unigram entropy (nats/char)": corpus.unigram_entropy,
              "source": corpus.meta.get("source", "")}]
-    info = table(rows, corpus.meta.get("title", corpus.name))
-    return Shown("".join(p.html for p in parts) + info.html, "\n".join([p.plain for p in parts] + [info.plain]), corpus)
+    return stack([*parts, table(rows, corpus.meta.get("title", corpus.name))], corpus, sep="\n")
 
 
 # --------------------------------------------------------------------------- training or loading
@@ -351,7 +249,7 @@ class Section:
     def corpus(self) -> Corpus:
         p = self.profile
         corpus = load_corpus(p.datasets, self.mirror, p.max_chars, p.fractions)
-        _display(describe(corpus))
+        show(describe(corpus))
         return corpus
 
     def train(self, corpus: Corpus, sample_at: Sequence[int] = (), sample_length: int = 200) -> Trained:
@@ -377,7 +275,7 @@ class Section:
         data = ckpt.info.get("data", {})
         same_text = data.get("sha256") == text_fingerprint(corpus.text)
         if not same_text:
-            _display(warning(f"checkpoint {ckpt.path} was trained on another text than this {corpus.name} "
+            show(warning(f"checkpoint {ckpt.path} was trained on another text than this {corpus.name} "
                              f"({len(corpus.text):,} chars): its validation split may overlap what it trained on"))
         fractions = tuple(data["fractions"]) if same_text and data.get("fractions") else corpus.fractions
         try:
@@ -435,7 +333,7 @@ class Section:
             shown.append(table(published, "beside the published figures"))
         if corpus.partial:
             shown.insert(0, warning(f"PARTIAL DATA: {corpus.subset}"))
-        return Shown("".join(x.html for x in shown), "\n\n".join(x.plain for x in shown), rec)
+        return stack(shown, rec)
 
 
 def setup(section: str, profile: str | None = None, output_dir: str = "../outputs", checkpoint: str | None = None,
@@ -456,7 +354,7 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
         if candidate.exists():
             ckpt = candidate
         else:
-            _display(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
+            show(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
     sec = Section(section, prof, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides)
     m, t = prof.model, prof.train
     print(f"{section}: profile {prof.name}; {m['model'].upper()} {m['num_layers']}x{m['rnn_size']} dropout "
@@ -465,56 +363,14 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
     return sec
 
 
-# --------------------------------------------------------------------------- the loss curve
-
-
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
-    if window <= 1 or len(values) < window:
-        return values
-    kernel = np.ones(window) / window
-    return np.convolve(values, kernel, mode="valid")
-
-
-def loss_figure(run: Trained, corpus: Corpus | None = None, baselines: dict[str, float] | None = None,
-                marks: Sequence[int] = (), ax: Any = None) -> Any:
-    """Training loss (smoothed) and validation loss against iterations, with reference lines."""
-    import matplotlib.pyplot as plt
-
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 4))
-    if run.train_losses:
-        it, loss = (np.array(v) for v in zip(*run.train_losses))
-        w = max(1, len(loss) // 50)
-        ax.plot(it, loss, color="#9ecae1", lw=0.8, label="train (each step)")
-        if w > 1:
-            ax.plot(it[w - 1:], _smooth(loss, w), color="#3182bd", lw=1.8, label=f"train (mean of {w})")
-    if run.val_losses:
-        vi, vl = zip(*run.val_losses)
-        ax.plot(vi, vl, "o-", color="#e6550d", lw=1.5, label="validation")
-    lines = {**({"unigram entropy": corpus.unigram_entropy} if corpus else {}), **(baselines or {})}
-    for (label, value), style in zip(lines.items(), ("--", ":", "-.", (0, (5, 1)))):
-        ax.axhline(value, color="gray", ls=style, lw=1, label=f"{label} ({value:.2f})")
-    for m in marks:
-        ax.axvline(m, color="#31a354", lw=0.8, alpha=0.6)
-    if corpus is not None and run.train_losses:
-        # The first steps sit far above everything else; keep the interesting range readable.
-        top = max([1.3 * corpus.unigram_entropy, *(v for _, v in run.val_losses)])
-        ax.set_ylim(top=min(top, max(v for _, v in run.train_losses) * 1.02))
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (nats/char)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
-    if fig is not None:
-        fig.tight_layout()
-    return fig if fig is not None else ax.figure
+# --------------------------------------------------------------------------- the loss curve, samples
 
 
 def show_losses(run: Trained, corpus: Corpus | None = None, section: Section | None = None,
                 baselines: dict[str, float] | None = None, marks: Sequence[int] = (), title: str = "") -> None:
     fig = loss_figure(run, corpus, baselines, marks)
     fig.axes[0].set_title(title or (f"{section.name}: loss" if section else "loss"))
-    _show_figure(fig, section.figure_path("loss") if section else None)
+    show_figure(fig, section.figure_path("loss") if section else None)
 
 
 def generate(run: Trained, n: int = 1, length: int = 500, temperature: float = 1.0, prime: str = "",

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from charlm import textstats
+from charlm.display import Shown, esc, loss_figure, pre, rows_of_text, save_figure, show_figure, side_by_side, table
 from charlm.model import CharRNN, ModelConfig
-from charlm.notebook import Corpus, Shown, Trained, _PRE, _esc, _show_figure, generate, rows_of_text, side_by_side, table
+from charlm.notebook import Corpus, Trained, generate
 
 # --------------------------------------------------------------------------- 01 helo
 
@@ -62,8 +63,6 @@ def helo_figure(before: CharRNN, after: CharRNN, run: Trained, text: str = "hell
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from charlm.notebook import loss_figure
-
     vocab = run.vocab
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.4]})
     for ax, model, label in ((axes[0], before, "before training"), (axes[1], after, "after training")):
@@ -86,7 +85,7 @@ def helo_figure(before: CharRNN, after: CharRNN, run: Trained, text: str = "hell
     axes[2].set_yscale("log")
     fig.suptitle("output confidences for the input 'hell' (green: the character that should come next)", fontsize=11)
     fig.tight_layout()
-    _show_figure(fig, path)
+    show_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- 02 temperature
@@ -122,7 +121,7 @@ def argmax_loop(run: Trained, length: int = 600, prime: str = "") -> Shown:
     else:
         after = max(0, loop[0] - len(prime))
         verdict = f"falls into a loop after {after} new characters, repeating a {len(loop[1])}-character cycle"
-    return Shown(f"<p><b>{_esc(verdict)}</b></p><pre style='{_PRE}'>{_esc(text)}</pre>", f"{verdict}\n{text}",
+    return Shown(f"<p><b>{esc(verdict)}</b></p>{pre(text)}", f"{verdict}\n{text}",
                  {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None})
 
 
@@ -204,7 +203,7 @@ def environment_closure(samples: Sequence[str], reference: str, prime: str = "")
     shown = _compare({r"\begin{X} ... \end{X}": (ours, real)}, r"how often \begin{X} is closed by \end{X}")
     if ours["examples"]:
         pairs = ", ".join(f"\\begin{{{a}}} … \\end{{{b}}}" for a, b in ours["examples"])
-        shown = Shown(shown.html + f"<p>mismatched in the samples: <code>{_esc(pairs)}</code></p>",
+        shown = Shown(shown.html + f"<p>mismatched in the samples: <code>{esc(pairs)}</code></p>",
                       shown.plain + f"\nmismatched in the samples: {pairs}")
     shown.data = {"samples": ours, "real": real}
     return shown
@@ -256,7 +255,7 @@ def name_novelty(names: Sequence[str], corpus: Corpus) -> Shown:
              "share new": vs_all.rate}]
     shown = table(rows, "invented names (the post: about 90% not in the training data)")
     examples = ", ".join(vs_all.examples)
-    shown = Shown(shown.html + f"<p>new names, for example: {_esc(examples)}</p>",
+    shown = Shown(shown.html + f"<p>new names, for example: {esc(examples)}</p>",
                   shown.plain + f"\nnew names, for example: {examples}")
     shown.data = {"novelty": vs_train.as_dict(), "novelty_vs_all": vs_all.as_dict(), "novel_rate": vs_train.rate}
     return shown
@@ -285,8 +284,6 @@ def evolution_view(run: Trained, corpus: Corpus, path: Any = None) -> Shown:
 
     import matplotlib.pyplot as plt
 
-    from charlm.notebook import loss_figure
-
     fig = loss_figure(run, corpus, marks=[it for it, _ in run.samples])
     ax = fig.axes[0]
     ax.set_title("loss while training; green lines: where the samples were taken", pad=16)
@@ -295,9 +292,7 @@ def evolution_view(run: Trained, corpus: Corpus, path: Any = None) -> Shown:
                     ha="center", va="bottom")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path)
     plt.close(fig)
     image = base64.b64encode(buffer.getvalue()).decode("ascii")
     samples = evolution_table(run)

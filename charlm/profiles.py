@@ -130,6 +130,21 @@ SECTIONS: dict[str, dict[str, Any]] = {
         "paper": {"model": _lstm(3, 512, 0.5), "sample_length": 500,
                   "train": {"batch_size": 100, "seq_length": 100, "max_epochs": 50, "eval_interval": 500}},
     },
+    # Looking inside the model (charlm.viz). War and Peace, split 80/10/10 as Karpathy, Johnson & Fei-Fei (2015):
+    # its “quotes” and ~70-character lines are the post's quote and line-position cells. trace_chars: held-out
+    # characters traced; view_chars, topk_chars, heatmap_chars: how much of them each view shows; ngram_orders:
+    # the counting baseline beside the LSTM, ngram_sample_orders: the orders sampled.
+    "neurons": {
+        "dataset": "warandpeace", "fractions": (0.8, 0.1, 0.1),
+        "trace_chars": 6000, "view_chars": 1200, "topk_chars": 400, "heatmap_chars": 80,
+        "ngram_orders": (1, 2, 3, 4, 5, 6, 8, 10, 15, 20), "ngram_sample_orders": (3, 5, 10),
+        "smoke": {**_SMOKE, "max_chars": 500_000, "sample_length": 300, "num_samples": 2,
+                  "trace_chars": 6000, "ngram_orders": (1, 2, 3, 4, 5, 7, 10, 20),
+                  "train": {**_SMOKE["train"], "max_seconds": 24, "eval_interval": 100_000}},
+        "cpu": {**_CPU, "sample_length": 500, "trace_chars": 20_000},
+        "paper": {"model": _lstm(3, 512, 0.5), "sample_length": 1000, "trace_chars": 20_000,
+                  "train": {"batch_size": 100, "seq_length": 100, "max_epochs": 50, "eval_interval": 500}},
+    },
 }
 
 

@@ -12,6 +12,7 @@ import torch
 from charlm import viz
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
+from charlm.viz.views import _diverging
 from charlm.vocab import Vocab
 
 QUOTE_UNIT = 5
@@ -179,8 +180,8 @@ def test_colours_follow_the_activation(nasty_trace):
         v = values[t]
         assert (b > r) == (v < -0.01) or abs(v) < 0.02  # blue below zero, red above
         assert f"{v:+.3f}" in span.get("title")
-    assert viz._diverging(-1.0) == "rgb(66,146,198)" and viz._diverging(1.0) == "rgb(239,101,72)"
-    assert viz._diverging(float("nan")) == viz._diverging(0.0)
+    assert _diverging(-1.0) == "rgb(66,146,198)" and _diverging(1.0) == "rgb(239,101,72)"
+    assert _diverging(float("nan")) == _diverging(0.0)
 
 
 def test_topk_view(nasty_trace):

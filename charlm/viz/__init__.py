@@ -1,0 +1,35 @@
+"""Looking inside a trained model: activations, the post's two views, interpretable cells, the n-gram baseline.
+
+The post's last sections show (a) text coloured by one cell's activation — a cell that switches on inside
+quotes, one that counts the position in a line — and (b) under each character the model's top five
+guesses for the next one. This package computes what those pictures need and measures what they suggest:
+
+    tr = trace(model, vocab, text)              # every layer's h (and LSTM c) after every character, top-k
+    cell_html(tr, layer, unit)                  # (a) as self-contained HTML (shown in Jupyter, savable)
+    topk_html(tr)                               # (b)
+    labels = property_labels(tr.text)           # in quotes, in [[links]], in a URL, bracket depth, column...
+    ranking = rank_cells(tr, labels)            # every unit scored on held-out text, best per property
+    heatmap(tr, units=...)                      # cells x characters, matplotlib
+    ngram_comparison(train, val, lstm_loss, orders)  # the counting baseline beside the LSTM and the paper
+
+Modules: ``tracing`` (running the model), ``views`` (the two views as HTML, saving and checking pages), ``labels``
+(properties of the text), ``cells`` (the search and its chance level), ``figures`` (views of the best cells,
+heatmaps), ``baseline`` (n-grams), ``section`` (what the neurons notebook saves, records and checks).
+Its presets are ``charlm.profiles.SECTIONS["neurons"]``.
+"""
+
+from charlm.viz.baseline import NgramComparison, ngram_comparison
+from charlm.viz.cells import CellRanking, CellScore, rank_cells
+from charlm.viz.figures import best_cells_html, heatmap, ranked_heatmap
+from charlm.viz.labels import BINARY, PROPERTIES, property_labels
+from charlm.viz.section import claims, record_extra, save_views
+from charlm.viz.tracing import Trace, excerpt, trace
+from charlm.viz.views import (Html, cell_html, check_html, document, join_html, save_html, shown_text, topk_html,
+                              visible, visible_text)
+
+__all__ = [
+    "BINARY", "PROPERTIES", "CellRanking", "CellScore", "Html", "NgramComparison", "Trace", "best_cells_html",
+    "cell_html", "check_html", "claims", "document", "excerpt", "heatmap", "join_html", "ngram_comparison",
+    "property_labels", "rank_cells", "ranked_heatmap", "record_extra", "save_html", "save_views", "shown_text",
+    "topk_html", "trace", "visible", "visible_text",
+]

@@ -1,0 +1,112 @@
+"""The counting baseline: Kneser-Ney n-grams of several orders beside the LSTM, and the published numbers.
+
+    comparison = ngram_comparison(train_text, val_text, lstm_loss, orders)
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from charlm.display import Shown, Table, stack
+from charlm.errors import CharlmError
+from charlm.viz.views import Html
+
+
+@dataclass
+class NgramComparison:
+    """Validation loss of n-gram orders beside the LSTM (same split), their samples, and the paper's numbers."""
+
+    rows: list[dict[str, Any]]
+    lstm_loss: float
+    unigram_loss: float | None
+    samples: dict[str, str]
+    published: list[dict[str, Any]]
+    dataset: str | None
+
+    @property
+    def best_ngram(self) -> dict[str, Any]:
+        return min((r for r in self.rows if r["model"] != "LSTM"), key=lambda r: r["val_loss"])
+
+    def table(self) -> Table:
+        rows = [{"model": r["model"] if r["model"] == "LSTM" else f"{r['order']}-gram",
+                 "val loss (nats/char)": r["val_loss"], "bits/char": r["bits_per_char"],
+                 "vs LSTM": None if r["model"] == "LSTM" else r["val_loss"] - self.lstm_loss,
+                 "fit (s)": r.get("fit_seconds")} for r in self.rows]
+        return Table(rows, "LSTM vs Kneser-Ney n-grams on the same validation split",
+                     "n-grams are fitted on the LSTM's training split and scored on its validation split, "
+                     "each character predicted from the characters before it (the training text included).",
+                     align="left")
+
+    def published_table(self) -> Table:
+        return Table(self.published, "published (Karpathy, Johnson & Fei-Fei 2015, test split, whole text, 80/10/10)",
+                     align="left")
+
+    def samples_html(self) -> Html:
+        cells = "".join(
+            f"<td style=\"vertical-align:top;text-align:left;padding:4px 8px\">"
+            f"<div style=\"font-weight:bold;text-align:left\">{html.escape(k)}</div>"
+            f"<pre style=\"white-space:pre-wrap;text-align:left;margin:0;font-size:12px\">{html.escape(v)}</pre></td>"
+            for k, v in self.samples.items())
+        return Html(f"<table style=\"table-layout:fixed;width:100%\"><tr>{cells}</tr></table>")
+
+    def tables(self) -> Shown:
+        """The comparison table, then the published one where the data set has published numbers."""
+        return stack([self.table(), *([self.published_table()] if self.published else [])])
+
+    def _repr_html_(self) -> str:
+        return self.tables().html
+
+    def __repr__(self) -> str:
+        return self.tables().plain
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "lstm_loss": self.lstm_loss, "unigram_loss": self.unigram_loss,
+                "published": self.published, "dataset": self.dataset,
+                "samples": {k: v[:500] for k, v in self.samples.items()}}
+
+
+def _published_for(dataset: str | None) -> list[dict[str, Any]]:
+    if not dataset:
+        return []
+    from charlm import results
+
+    canon = results.canonical_dataset(dataset)
+    rows = []
+    for key, entry in results.PUBLISHED.items():
+        if key.startswith("kjf2015_") and entry["dataset"] == canon:
+            rows.append({"model": entry["what"], "test loss (nats/char)": entry["value"],
+                         "bits/char": entry["value"] / math.log(2), "source": entry["cite"]})
+    return rows
+
+
+def ngram_comparison(train_text: str, val_text: str, lstm_loss: float, orders: Sequence[int] = (1, 2, 3, 5, 10, 20),
+                     *, dataset: str | None = None, lstm_sample: str | None = None,
+                     sample_orders: Sequence[int] = (), sample_length: int = 300, prime: str = "\n",
+                     seed: int = 0) -> NgramComparison:
+    """Fit a Kneser-Ney n-gram per order on ``train_text``, score ``val_text``, sample some orders."""
+    from charlm.ngram import NGramModel, nats_to_bits
+
+    if not train_text or not val_text:
+        raise CharlmError("the n-gram comparison needs a non-empty training and validation text")
+    vocab = sorted(set(train_text))
+    rows: list[dict[str, Any]] = [{"model": "LSTM", "order": None, "val_loss": float(lstm_loss),
+                                   "bits_per_char": nats_to_bits(float(lstm_loss)), "fit_seconds": None}]
+    samples: dict[str, str] = {}
+    if lstm_sample is not None:
+        samples["LSTM"] = lstm_sample
+    for order in orders:
+        t0 = time.perf_counter()
+        model = NGramModel.fit(train_text, order, vocab)
+        fit_seconds = time.perf_counter() - t0
+        loss = model.loss(val_text, context=train_text)
+        rows.append({"model": "n-gram", "order": order, "val_loss": loss, "bits_per_char": nats_to_bits(loss),
+                     "fit_seconds": fit_seconds})
+        if order in sample_orders:
+            samples[f"{order}-gram"] = model.sample(sample_length, 1.0, prime, seed)
+        del model
+    unigram = next((r["val_loss"] for r in rows if r["order"] == 1), None)
+    return NgramComparison(rows, float(lstm_loss), unigram, samples, _published_for(dataset), dataset)

@@ -295,6 +295,7 @@ def test_ngram_comparison(quoted):
     losses = {r["order"]: r["val_loss"] for r in comp.rows}
     assert losses[None] == 1.5 and losses[5] < losses[1] == comp.unigram_loss
     assert comp.best_ngram["order"] in (3, 5)
+    assert comp.loss_of_order(5) == losses[5] and comp.loss_of_order(20) is None
     assert list(comp.samples) == ["LSTM", "3-gram"] and len(comp.samples["3-gram"]) == 40
     assert [r["test loss (nats/char)"] for r in comp.published] == [1.077, 1.195]
     md = comp.table().markdown()

@@ -63,6 +63,9 @@ class NgramComparison:
     def __repr__(self) -> str:
         return self.tables().plain
 
+    def loss_of_order(self, order: int) -> float | None:
+        return next((r["val_loss"] for r in self.rows if r["model"] != "LSTM" and r.get("order") == order), None)
+
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "lstm_loss": self.lstm_loss, "unigram_loss": self.unigram_loss,
                 "published": self.published, "dataset": self.dataset,

@@ -33,6 +33,8 @@ def record_extra(tr: Trace, ranking: CellRanking, comparison: NgramComparison, h
         "interpretable": {k: {key: v for key, v in ranking.interpretable(kind=k).items() if key != "units"}
                           for k in tr.kinds},
         "ngram": comparison.as_dict(),
+        # results.PUBLISHED sets the paper's 20-gram beside this one (our validation split).
+        "ngram20_loss": comparison.loss_of_order(20),
         "html": dict(html_files),
         "checks": checks.rows if checks is not None else [],
     }

@@ -11,6 +11,7 @@ on a quiet machine: check `uptime` first.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import subprocess
 import sys
@@ -19,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from charlm import datasets
 from charlm.data import StreamBatcher, split_ids
@@ -59,9 +59,6 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - start
-        ours = subprocess.run([sys.executable, "-m", "charlm", "eval", f"{tmp}/run", str(corpus)],
-                              check=True, capture_output=True, text=True)
-        import json
         info = json.loads(Path(f"{tmp}/run/best/config.json").read_text())
     plain, steps = plain_loop(corpus.read_text(encoding="utf-8"), args.seconds)
     print(f"charlm train --max-seconds {args.seconds:.0f}: best val loss {info['best_val_loss']:.4f} nats/char "

@@ -245,6 +245,7 @@ class NGramModel:
         ctx = self._encode(context[max(0, len(context) - (self.order - 1)) :] if self.order > 1 else "")
         p = np.full(width, 1.0 / width)
         cand = np.zeros(width, dtype=np.int64)  # id of (last k-1 context chars + w) for each candidate w
+        cand_prev = cand
         ctx_id = np.zeros(1, dtype=np.int64)  # id of the last k-1 context chars
         for k, level in enumerate(self._levels, start=1):
             if k == 1:

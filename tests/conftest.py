@@ -11,3 +11,12 @@ torch.set_num_threads(2)
 def text() -> str:
     return make_text(60_000)
 
+
+
+@pytest.fixture
+def one_thread():
+    """For step-by-step replays of small models: a second thread only adds waiting on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,7 +3,6 @@
 import html
 import math
 import random
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -18,13 +17,7 @@ from charlm.vocab import Vocab
 QUOTE_UNIT = 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Step-by-step replay of small LSTMs: a second thread only adds waiting on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def quoted_text(n_chars: int, seed: int = 0) -> str:

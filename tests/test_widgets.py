@@ -14,13 +14,7 @@ from charlm.widgets import TemperatureExplorer, temperature_explorer
 TEXT = 'Hello "world" <b>&amp;</b>\nabc xyz.\n'
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One character at a time through a 16-unit LSTM: a second thread only adds waiting on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

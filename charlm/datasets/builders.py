@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import lzma
 import re
 import shutil
@@ -14,7 +13,7 @@ from typing import Callable
 
 from charlm.datasets.http import Expected, download, mismatch
 from charlm.datasets.spec import Built, Context, Source
-from charlm.datasets.text import CHUNK, transcode_utf8
+from charlm.datasets.text import CHUNK, copy_hashed, transcode_utf8
 from charlm.errors import CharlmError
 
 
@@ -47,19 +46,14 @@ def _build_enwik8(src: Source, ctx: Context, out: Path) -> Built:
     """enwik8.zip -> enwik8 (checked against its published md5/sha256) -> UTF-8 text, split 90M/5M/5M bytes."""
     archive, _ = _fetch(src, ctx)
     raw = ctx.workdir / "enwik8"
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
     try:
-        with zipfile.ZipFile(archive) as z, z.open("enwik8") as f, open(raw, "wb") as w:
-            while chunk := f.read(CHUNK):
-                sha.update(chunk)
-                md5.update(chunk)
-                size += len(chunk)
-                w.write(chunk)
+        with zipfile.ZipFile(archive) as z, z.open("enwik8") as f:
+            sha, md5, size = copy_hashed(f, raw)
     except (zipfile.BadZipFile, KeyError) as err:
         archive.unlink()
         raise CharlmError(f"{src.url} is not a zip holding enwik8 ({err}); the download was removed, run again") from err
     archive.unlink()
-    problem = mismatch(src.expected, sha.hexdigest(), md5.hexdigest(), size)
+    problem = mismatch(src.expected, sha, md5, size)
     if problem:
         raw.unlink()
         raise CharlmError(f"checksum mismatch for {src.name}: {problem}; the download was removed, run again or use --force")
@@ -69,7 +63,7 @@ def _build_enwik8(src: Source, ctx: Context, out: Path) -> Built:
     raw.unlink()
     notes = [f"enwik8 is bytes; {replaced} invalid UTF-8 sequences replaced with U+FFFD" if replaced else "enwik8 decodes as UTF-8 unchanged"]
     return Built(
-        source=src.url, source_sha256=sha.hexdigest(), verified_against=_against(src.expected), notes=tuple(notes),
+        source=src.url, source_sha256=sha, verified_against=_against(src.expected), notes=tuple(notes),
         char_marks=(at[0], at[1]), extra={"source_bytes": size, "source_byte_splits": {"train": [0, cuts[0]], "val": [cuts[0], cuts[1]], "test": [cuts[1], size]}},
     )
 

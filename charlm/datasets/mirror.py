@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import lzma
 from dataclasses import dataclass
 from pathlib import Path
 
 from charlm.datasets.http import Expected, mismatch
 from charlm.datasets.spec import Built, Context, Source
-from charlm.datasets.text import CHUNK
+from charlm.datasets.text import copy_hashed
 from charlm.errors import CharlmError
 
 
@@ -50,18 +49,13 @@ def _from_mirror(src: Source, entry: MirrorEntry, mirror: Path, ctx: Context, ou
     if not packed.is_file():
         raise CharlmError(f"mirror file {packed} is missing; re-copy the mirror or fetch {src.name} without --mirror")
     raw = ctx.workdir / "mirror.raw"
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
     try:
-        with lzma.open(packed) as f, open(raw, "wb") as w:
-            while chunk := f.read(CHUNK):
-                sha.update(chunk)
-                md5.update(chunk)
-                size += len(chunk)
-                w.write(chunk)
+        with lzma.open(packed) as f:
+            sha, md5, size = copy_hashed(f, raw)
     except (lzma.LZMAError, EOFError) as err:
         raw.unlink(missing_ok=True)
         raise CharlmError(f"mirror file {packed} is not valid xz ({err}); re-copy the mirror") from err
-    problem = mismatch(Expected(sha256=entry.sha256, size=entry.size), sha.hexdigest(), md5.hexdigest(), size)
+    problem = mismatch(Expected(sha256=entry.sha256, size=entry.size), sha, md5, size)
     if problem:
         raw.unlink()
         raise CharlmError(

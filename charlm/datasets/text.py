@@ -6,7 +6,7 @@ import codecs
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 from charlm.errors import CharlmError
 
@@ -117,3 +117,15 @@ def file_sha256(path: Path) -> str:
         while chunk := f.read(CHUNK):
             sha.update(chunk)
     return sha.hexdigest()
+
+
+def copy_hashed(source: BinaryIO, dest: Path) -> tuple[str, str, int]:
+    """Stream a decompressing reader into dest; return the sha256, md5 and size of what was written."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    with open(dest, "wb") as w:
+        while chunk := source.read(CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+            w.write(chunk)
+    return sha.hexdigest(), md5.hexdigest(), size

@@ -41,8 +41,7 @@ from typing import Any
 import charlm
 from charlm import results
 from charlm.errors import CharlmError, run_command
-
-PROFILES = ("smoke", "cpu", "paper")
+from charlm.profiles import PROFILES, default_profile
 _NOTEBOOK_RE = re.compile(r"^(\d+)_.+\.ipynb$")
 # Parameters reproduce sets itself; -p may not override them, their own options do.
 _RESERVED = {"profile": "--profile", "output_dir": "--output", "checkpoint_dir": "--checkpoint-dir"}
@@ -148,12 +147,6 @@ def select(notebooks: Sequence[Notebook], only: Sequence[str] | None) -> list[No
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def default_profile() -> str:
-    import torch  # only when needed: importing torch takes seconds
-
-    return "paper" if torch.cuda.is_available() else "cpu"
 
 
 def parse_value(text: str) -> Any:

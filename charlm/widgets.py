@@ -54,7 +54,6 @@ class TemperatureExplorer(widgets.VBox):
         self.vocab = vocab
         self.seed = seed if seed is not None else _new_seed()
         self._fixed_seed = seed is not None
-        self._resamples = 0
         self.text = ""  # the last sample, prime included
         self.error: str | None = None
         self.samples_drawn = 0
@@ -102,7 +101,6 @@ class TemperatureExplorer(widgets.VBox):
     def resample(self, new_seed: bool = True) -> str:
         """Draw a sample with the current settings (a new seed unless told otherwise); return its text."""
         if new_seed:
-            self._resamples += 1
             self.seed = self.seed + 1 if self._fixed_seed else _new_seed()
         prime, temperature, length = self.prime.value, float(self.temperature.value), int(self.length.value)
         try:

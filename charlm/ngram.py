@@ -44,16 +44,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from charlm.errors import CharlmError
+from charlm.textstats import bits as nats_to_bits  # the project's one nats -> bits conversion, under its old name here
 
 MAX_ORDER = 20
 MIN_DISCOUNT = 0.05  # keeps the back-off mass positive, so unseen characters never get probability 0
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)  # Chen & Goodman's typical D1, D2, D3+, used when counts cannot estimate them
 UNK = "<unk>"
-
-
-def nats_to_bits(nats: float) -> float:
-    """Convert a loss in nats per character into bits per character (divide by ln 2)."""
-    return nats / math.log(2.0)
 
 
 def kn_discounts(count_of_counts: Sequence[int]) -> tuple[float, float, float]:

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import html
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from charlm.display import Shown, Table, stack
 from charlm.errors import CharlmError
+from charlm.textstats import bits
 from charlm.viz.views import Html
 
 
@@ -82,7 +82,7 @@ def _published_for(dataset: str | None) -> list[dict[str, Any]]:
     for key, entry in results.PUBLISHED.items():
         if key.startswith("kjf2015_") and entry["dataset"] == canon:
             rows.append({"model": entry["what"], "test loss (nats/char)": entry["value"],
-                         "bits/char": entry["value"] / math.log(2), "source": entry["cite"]})
+                         "bits/char": bits(entry["value"]), "source": entry["cite"]})
     return rows
 
 
@@ -91,13 +91,13 @@ def ngram_comparison(train_text: str, val_text: str, lstm_loss: float, orders: S
                      sample_orders: Sequence[int] = (), sample_length: int = 300, prime: str = "\n",
                      seed: int = 0) -> NgramComparison:
     """Fit a Kneser-Ney n-gram per order on ``train_text``, score ``val_text``, sample some orders."""
-    from charlm.ngram import NGramModel, nats_to_bits
+    from charlm.ngram import NGramModel
 
     if not train_text or not val_text:
         raise CharlmError("the n-gram comparison needs a non-empty training and validation text")
     vocab = sorted(set(train_text))
     rows: list[dict[str, Any]] = [{"model": "LSTM", "order": None, "val_loss": float(lstm_loss),
-                                   "bits_per_char": nats_to_bits(float(lstm_loss)), "fit_seconds": None}]
+                                   "bits_per_char": bits(float(lstm_loss)), "fit_seconds": None}]
     samples: dict[str, str] = {}
     if lstm_sample is not None:
         samples["LSTM"] = lstm_sample
@@ -106,7 +106,7 @@ def ngram_comparison(train_text: str, val_text: str, lstm_loss: float, orders: S
         model = NGramModel.fit(train_text, order, vocab)
         fit_seconds = time.perf_counter() - t0
         loss = model.loss(val_text, context=train_text)
-        rows.append({"model": "n-gram", "order": order, "val_loss": loss, "bits_per_char": nats_to_bits(loss),
+        rows.append({"model": "n-gram", "order": order, "val_loss": loss, "bits_per_char": bits(loss),
                      "fit_seconds": fit_seconds})
         if order in sample_orders:
             samples[f"{order}-gram"] = model.sample(sample_length, 1.0, prime, seed)

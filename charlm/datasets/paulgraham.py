@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+import os
 import re
 import time
 import urllib.parse
@@ -131,7 +132,11 @@ def _build_paulgraham(src: Source, ctx: Context, out: Path) -> Built:
                         raise
                     gone.append(filename)  # a dead link on the index should not make the corpus unobtainable
                     continue
-                cached.write_text(_decode_page(body, ctype), encoding="utf-8")
+                # Written aside and renamed: a crawl cut mid-write must not leave a truncated page that the
+                # next run takes for a finished one.
+                part = cached.with_name(cached.name + ".part")
+                part.write_text(_decode_page(body, ctype), encoding="utf-8")
+                os.replace(part, cached)
             essay = (html_to_text(cached.read_text(encoding="utf-8")) + "\n").encode("utf-8")
             sha.update(essay)
             w.write(essay)

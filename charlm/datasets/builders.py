@@ -175,7 +175,8 @@ def _build_names(src: Source, ctx: Context, out: Path) -> Built:
             lists = [names_lines(z.read(f"names/{part}.txt").decode("utf-8")) for part in ("male", "female")]
             readme = z.read("names/README") if "names/README" in z.namelist() else b""
     except (zipfile.BadZipFile, KeyError) as err:
-        raise CharlmError(f"{src.url} is not the NLTK names zip ({err}); delete {archive} and run again") from err
+        archive.unlink()
+        raise CharlmError(f"{src.url} is not the NLTK names zip ({err}); the download was removed, run again") from err
     out.write_text("".join(f"{n}\n" for names in lists for n in names), encoding="utf-8")
     if readme:
         # The corpus licence asks that its README travel with the lists.

@@ -280,6 +280,20 @@ def test_heatmap(quoted, tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()][:3] == [viz.visible(c) for c in text[10:13]]
 
 
+def test_ranked_heatmap_windows_the_first_units_best_property(quoted):
+    text, vocab = quoted
+    tr = viz.trace(quote_model(vocab), vocab, text)
+    labels = viz.property_labels(text)
+    ranking = viz.rank_cells(tr, labels)
+    fig = viz.ranked_heatmap(tr, ranking, length=60, labels=labels)
+    first = int(fig.axes[0].get_yticklabels()[0].get_text())
+    layer, kind = ranking.best_layer()
+    prop = max((r for r in ranking.rows if (r.layer, r.kind, r.unit) == (layer, kind, first)), key=lambda r: r.lift).property
+    start = viz.figures._window(labels[prop], ranking.split, 60)
+    assert fig.axes[0].get_xlabel() == f"characters {start}..{start + 59} of the traced text"
+    assert viz.ranked_heatmap(tr, ranking, length=60).axes[0].get_xlabel() == fig.axes[0].get_xlabel()
+
+
 def test_ngram_comparison(quoted):
     text, _ = quoted
     cut = int(len(text) * 0.8)

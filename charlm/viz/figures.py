@@ -79,8 +79,11 @@ def heatmap(tr: Trace, layer: int = 0, kind: str = "cell", units: Sequence[int] 
 
 
 def ranked_heatmap(tr: Trace, ranking: CellRanking, length: int = 80, units: int = 24,
-                   path: str | Path | None = None):
-    """:func:`heatmap` of the best-ranked units of the most telling layer, over held-out text."""
+                   path: str | Path | None = None, labels: Mapping[str, np.ndarray] | None = None):
+    """:func:`heatmap` of the best-ranked units of the most telling layer, over held-out text.
+
+    ``labels``: the property labels the ranking was made from (computed from the trace if not given).
+    """
     if not ranking.rows:
         raise CharlmError("no property could be scored on this text, so there is no ranking to draw")
     layer, kind = ranking.best_layer()
@@ -88,7 +91,9 @@ def ranked_heatmap(tr: Trace, ranking: CellRanking, length: int = 80, units: int
     spread = tr.values(layer, kind)[ranking.split:].std(axis=0)
     ordered = ranking.top_units(layer, kind, tr.size)
     chosen = ([u for u in ordered if spread[u] >= 0.05] or ordered)[:units]
-    prop = next(r.property for r in ranking.rows if r.layer == layer and r.kind == kind and r.unit == chosen[0])
-    start = _window(property_labels(tr.text)[prop], ranking.split, length)
+    # the window follows the property the first unit tracks best (every unit has a row for every property)
+    prop = max((r for r in ranking.rows if r.layer == layer and r.kind == kind and r.unit == chosen[0]),
+               key=lambda r: r.lift).property
+    start = _window((labels if labels is not None else property_labels(tr.text))[prop], ranking.split, length)
     return heatmap(tr, layer, kind, chosen, start, length, path=path,
                    title=f"{len(chosen)} units of layer {layer} ({kind}) that track a property best, on held-out text")

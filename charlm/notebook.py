@@ -28,17 +28,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from charlm import datasets, profiles, results, textstats
+from charlm import datasets, display, profiles, results, textstats
 from charlm.checkpoint import load_checkpoint
 from charlm.data import split_ids
 from charlm.display import Shown, loss_figure, show, show_figure, stack, table, warning
-from charlm.display import show_samples, side_by_side  # noqa: F401 (the notebooks call nb.show_samples, nb.side_by_side)
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.run import text_fingerprint, train
 from charlm.sampler import sample
 from charlm.trainer import Callback, Trainer, evaluate
 from charlm.vocab import Vocab
+
+# Re-exported: the notebooks call nb.show_samples and nb.side_by_side.
+show_samples, side_by_side = display.show_samples, display.side_by_side
 
 # --------------------------------------------------------------------------- data
 
@@ -218,12 +220,16 @@ def _metrics(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, fl
     return train_l, val_l
 
 
-def _evaluate_splits(model: CharRNN, splits: dict[str, np.ndarray], batch: int, seq: int) -> tuple[float, float | None, bool]:
-    """val and test loss; a text without a validation split (helo) is scored on its training split."""
+def _evaluate_splits(model: CharRNN, splits: dict[str, np.ndarray], cfg: dict[str, Any],
+                     val: float | None = None) -> tuple[float, float | None, bool]:
+    """val and test loss with the batch shape and bf16 of the training config ``cfg``; ``val``, when training
+    already measured it for these weights, is not measured again. A text without a validation split (helo)
+    is scored on its training split."""
+    batch, seq, bf16 = cfg.get("batch_size", 50), cfg.get("seq_length", 50), cfg.get("bf16", True)
     if len(splits["val"]) >= 2:
-        test = evaluate(model, splits["test"], batch, seq) if len(splits["test"]) >= 2 else None
-        return evaluate(model, splits["val"], batch, seq), test, False
-    return evaluate(model, splits["train"], batch, min(seq, len(splits["train"]) - 1)), None, True
+        test = evaluate(model, splits["test"], batch, seq, use_bf16=bf16) if len(splits["test"]) >= 2 else None
+        return val if val is not None else evaluate(model, splits["val"], batch, seq, use_bf16=bf16), test, False
+    return evaluate(model, splits["train"], batch, min(seq, len(splits["train"]) - 1), use_bf16=bf16), None, True
 
 
 @dataclass
@@ -262,7 +268,8 @@ class Section:
         if result.samples:
             (self.run_dir / "samples.json").write_text(json.dumps(result.samples, ensure_ascii=False), encoding="utf-8")
         st = result.state
-        val, test, on_train = _evaluate_splits(result.model, result.splits, config.batch_size, config.seq_length)
+        # result.model holds the best checkpoint's weights, whose validation loss is the run's best_val_loss.
+        val, test, on_train = _evaluate_splits(result.model, result.splits, config.to_dict(), result.val_loss)
         return Trained(result.model, result.vocab, result.splits, config.to_dict(),
                        [(i + 1, loss) for i, loss in enumerate(st.train_losses)], list(st.val_losses), result.samples,
                        result.wall_seconds, st.iteration, st.stop_reason, val, test, self.run_dir, val_is_train=on_train)
@@ -281,7 +288,7 @@ class Section:
             raise CharlmError(f"checkpoint {ckpt.path} does not fit this data set: {err}") from None
         splits = split_ids(ids, fractions)
         cfg = ckpt.info.get("train_config", {})
-        val, test, on_train = _evaluate_splits(ckpt.model, splits, cfg.get("batch_size", 50), cfg.get("seq_length", 50))
+        val, test, on_train = _evaluate_splits(ckpt.model, splits, cfg)
         run_dir = ckpt.path.parent
         train_l, val_l = _metrics(run_dir)
         samples_file = run_dir / "samples.json"

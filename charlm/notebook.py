@@ -256,7 +256,8 @@ class Section:
         return corpus
 
     def train(self, corpus: Corpus, sample_at: Sequence[int] = (), sample_length: int = 200) -> Trained:
-        """Train this section's model on ``corpus`` (or load the checkpoint given to the notebook)."""
+        """Train this section's model on ``corpus`` (or load the checkpoint given to the notebook: a checkpoint
+        trained on this text with other split fractions sets ``corpus.fractions`` to its own)."""
         if self.checkpoint is not None:
             return self._load(corpus)
         model_fields = {k: v for k, v in self.overrides.items() if k in ModelConfig.__dataclass_fields__}
@@ -282,6 +283,13 @@ class Section:
             show(warning(f"checkpoint {ckpt.path} was trained on another text than this {corpus.name} "
                              f"({len(corpus.text):,} chars): its validation split may overlap what it trained on"))
         fractions = tuple(data["fractions"]) if same_text and data.get("fractions") else corpus.fractions
+        if fractions != tuple(corpus.fractions):
+            # The baselines and measures beside the LSTM cut the text by corpus.fractions: they must cut it as
+            # the checkpoint's run did, or its training text would count as held out.
+            corpus.notes.append(f"split {corpus.split_label} replaced by the checkpoint's "
+                                f"{'/'.join(f'{100 * f:.3g}' for f in fractions)}")
+            corpus.fractions = fractions  # type: ignore[assignment]
+            show(warning(corpus.notes[-1]))
         try:
             ids = ckpt.vocab.encode(corpus.text, what=f"the {corpus.name} text")
         except CharlmError as err:

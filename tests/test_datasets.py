@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import lzma
 import os
 import re
@@ -381,6 +382,16 @@ def test_every_mirror_data_set_prepares_and_verifies(tmp_path: Path, capsys: pyt
     out = capsys.readouterr().out
     assert "skipped shakespeare: shakespeare is not in the mirror" in out
     assert re.search(r"^wikipedia: .*PARTIAL: enwik6", out, flags=re.MULTILINE)
+    # A set the mirror lacks but that is already verified here is reported, not skipped (and not fetched).
+    d = tmp_path / "shakespeare"
+    d.mkdir()
+    (d / "input.txt").write_bytes(b"To be\n")
+    (d / "meta.json").write_text(json.dumps({"source": SOURCES["shakespeare"].url, "bytes": 6, "chars": 6,
+                                             "sha256": hashlib.sha256(b"To be\n").hexdigest()}), encoding="utf-8")
+    assert datasets.main(["all", "--mirror", str(mirror), "--root", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^shakespeare: .* \(6 bytes, 6 chars, verified\)$", out, flags=re.MULTILINE)
+    assert "skipped shakespeare" not in out
 
 
 # ----------------------------------------------------------------------------------------------------- CLI

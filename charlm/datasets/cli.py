@@ -75,10 +75,16 @@ def _run(args: argparse.Namespace) -> int:
         src = SOURCES[name]
         full = args.full and name == "linux"
         offline_only = src.mirror_name is not None and src.mirror_name in in_mirror and not full
-        if everything and mirror and src.url and not offline_only and not status(name, root, full=full)["verified"]:
-            what = "the whole Linux tree (--full)" if full else name
-            skipped.append(f"skipped {name}: {what} is not in the mirror; on a machine with internet run: python data/download.py {name}{' --full' if full else ''}")
-            continue
+        if everything and mirror and src.url and not offline_only:
+            # Not in the mirror: only a copy already verified here is used, and it is hashed once, here.
+            st = status(name, root, full=full)
+            if not st["verified"]:
+                what = "the whole Linux tree (--full)" if full else name
+                skipped.append(f"skipped {name}: {what} is not in the mirror; on a machine with internet run: python data/download.py {name}{' --full' if full else ''}")
+                continue
+            if not args.force:
+                _report(name, st["path"], root, full)
+                continue
         try:
             text = prepare(src, root=root, mirror=mirror, force=args.force, full=full, progress=not args.quiet, say=say)
         except NoNetworkError:

@@ -43,7 +43,7 @@ class RunResult:
         if len(self.splits.get("test", ())) < 2:
             return None
         cfg = self.train_config
-        return evaluate(self.model, self.splits["test"], cfg.batch_size, cfg.seq_length)
+        return evaluate(self.model, self.splits["test"], cfg.batch_size, cfg.seq_length, use_bf16=cfg.bf16)
 
 
 def text_fingerprint(text: str) -> str:

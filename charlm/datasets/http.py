@@ -7,7 +7,6 @@ A later call resumes the ``.part`` with an HTTP Range request.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -22,6 +21,7 @@ from typing import BinaryIO, Callable
 
 from tqdm import tqdm
 
+from charlm.datasets.text import file_digests
 from charlm.errors import CharlmError
 
 CHUNK = 1 << 16
@@ -70,17 +70,6 @@ class _Retry(Exception):
 
 def host_of(url: str) -> str:
     return urllib.parse.urlsplit(url).hostname or url
-
-
-def file_digests(path: Path) -> tuple[str, str, int]:
-    """sha256, md5 and size of a file, read in chunks."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), md5.hexdigest(), size
 
 
 def mismatch(expected: Expected, sha256: str, md5: str, size: int) -> str | None:

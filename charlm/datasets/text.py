@@ -111,21 +111,28 @@ def scan(path: Path, byte_marks: Sequence[int] = ()) -> tuple[str, int, int, lis
     return sha.hexdigest(), pos, chars, at
 
 
-def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
+def digests(source: BinaryIO, sink: BinaryIO | None = None) -> tuple[str, str, int]:
+    """sha256, md5 and size of a stream, copied into sink on the way when one is given."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    while chunk := source.read(CHUNK):
+        sha.update(chunk)
+        md5.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def file_digests(path: Path) -> tuple[str, str, int]:
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+        return digests(f)
+
+
+def file_sha256(path: Path) -> str:
+    return file_digests(path)[0]
 
 
 def copy_hashed(source: BinaryIO, dest: Path) -> tuple[str, str, int]:
     """Stream a decompressing reader into dest; return the sha256, md5 and size of what was written."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with open(dest, "wb") as w:
-        while chunk := source.read(CHUNK):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-            w.write(chunk)
-    return sha.hexdigest(), md5.hexdigest(), size
+    with open(dest, "wb") as sink:
+        return digests(source, sink)

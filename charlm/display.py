@@ -172,12 +172,27 @@ def show(obj: Any) -> None:
         print(repr(obj))
 
 
-def save_figure(fig: Any, path: str | Path | None) -> None:
-    """Save a matplotlib figure as the project saves them all (110 dpi, tight), making its folder; None: don't."""
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes, as the project renders them all (110 dpi, tight)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def save_png(png: bytes, path: str | Path | None) -> None:
+    """Write PNG bytes to path, making its folder; None: don't."""
     if path is not None:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=110, bbox_inches="tight")
+        out.write_bytes(png)
+
+
+def save_figure(fig: Any, path: str | Path | None) -> None:
+    """Save a matplotlib figure as the project saves them all, making its folder; None: don't."""
+    if path is not None:
+        save_png(figure_png(fig), path)
 
 
 def show_figure(fig: Any, path: str | Path | None = None) -> None:

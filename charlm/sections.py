@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from charlm import textstats
-from charlm.display import Shown, esc, loss_figure, pre, rows_of_text, save_figure, show_figure, side_by_side, table
+from charlm.display import Shown, esc, loss_figure, pre, rows_of_text, figure_png, save_png, show_figure, side_by_side, table
 from charlm.model import CharRNN, ModelConfig
 from charlm.notebook import Corpus, Trained, generate
 
@@ -280,7 +280,6 @@ def evolution_table(run: Trained) -> Shown:
 def evolution_view(run: Trained, corpus: Corpus, path: Any = None) -> Shown:
     """The loss curve with the sampling iterations marked, beside the samples taken there."""
     import base64
-    import io
 
     import matplotlib.pyplot as plt
 
@@ -290,11 +289,10 @@ def evolution_view(run: Trained, corpus: Corpus, path: Any = None) -> Shown:
     for it, _ in run.samples:
         ax.annotate(str(it), (it, 1.0), xycoords=("data", "axes fraction"), fontsize=8, color="#31a354",
                     ha="center", va="bottom")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    save_figure(fig, path)
+    png = figure_png(fig)  # rendered once: the same image goes to the page and to the file
+    save_png(png, path)
     plt.close(fig)
-    image = base64.b64encode(buffer.getvalue()).decode("ascii")
+    image = base64.b64encode(png).decode("ascii")
     samples = evolution_table(run)
     html_text = (f"<div style='display:flex; gap:16px; align-items:flex-start'>"
                  f"<img style='max-width:48%' src='data:image/png;base64,{image}'/>"

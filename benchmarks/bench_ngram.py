@@ -22,7 +22,7 @@ from pathlib import Path
 
 from charlm.data import split_ids
 from charlm.errors import CharlmError
-from charlm.ngram import NGramModel, nats_to_bits
+from charlm.analysis.ngram import NGramModel, nats_to_bits
 
 
 def mirror_file(corpus: str) -> Path:

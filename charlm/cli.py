@@ -133,14 +133,14 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _add_ngram(sub: argparse._SubParsersAction) -> None:
-    from charlm import ngram
+    from charlm.analysis import ngram
 
     p = sub.add_parser("ngram", help="fit a character n-gram baseline and report its held-out loss")
     ngram.configure_parser(p)
 
 
 def _run_ngram(args: argparse.Namespace) -> int:
-    from charlm import ngram
+    from charlm.analysis import ngram
 
     return ngram.run(args)
 

@@ -45,7 +45,7 @@ NOTEBOOK_CELLS = [
     ("code", "import torch\n"
              "torch.set_num_threads(1)  # one character at a time through a tiny LSTM\n"
              "from charlm.checkpoint import load_checkpoint\n"
-             "from charlm.widgets import temperature_explorer\n"
+             "from charlm.paper.widgets import temperature_explorer\n"
              "ckpt = load_checkpoint('tiny_model', device='cpu')"),
     ("code", "explorer = temperature_explorer(ckpt.model, ckpt.vocab, length=200, temperature=1.0, seed=7)\n"
              "explorer"),
@@ -102,7 +102,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60
 @pytest.fixture
 def jupyter_lab(tmp_path):
     """(base url, token, root folder) of a JupyterLab serving a fresh folder; stopped afterwards."""
-    from charlm.reproduce import ensure_kernel
+    from charlm.paper.reproduce import ensure_kernel
 
     root = tmp_path / "lab"
     root.mkdir()

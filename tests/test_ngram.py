@@ -1,4 +1,4 @@
-"""Tests of the Kneser-Ney character n-gram baseline (charlm.ngram)."""
+"""Tests of the Kneser-Ney character n-gram baseline (charlm.analysis.ngram)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from charlm.errors import CharlmError
-from charlm.ngram import NGramModel, configure_parser, nats_to_bits, order_sweep, run
+from charlm.analysis.ngram import NGramModel, configure_parser, nats_to_bits, order_sweep, run
 
 SUBJECTS = ["the cat", "a dog", "my old friend", "the king", "her sister"]
 VERBS = ["sat on", "looked at", "walked past", "spoke to", "dreamed of"]

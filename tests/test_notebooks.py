@@ -2,7 +2,7 @@
 
 ``pytest -m notebooks`` executes every ``notebooks/NN_*.ipynb`` with papermill (profile ``smoke``, into a
 temporary output folder) and checks the results record it leaves; the other tests here are fast checks of
-the committed files and of the helpers in charlm.profiles / charlm.notebook / charlm.sections.
+the committed files and of the helpers in charlm.paper.profiles / charlm.paper.notebook / charlm.paper.sections.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import nbformat
 import numpy as np
 import pytest
 
-from charlm import datasets, profiles, reproduce, results
+from charlm import datasets
+from charlm.paper import profiles, reproduce, results
 from charlm.data import split_ids
 from charlm.errors import CharlmError
-from charlm.notebook import split_bounds
-from charlm.sections import find_loop, reference_pieces
+from charlm.paper.notebook import split_bounds
+from charlm.paper.sections import find_loop, reference_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if reproduce._NOTEBOOK_RE.match(p.name))

@@ -6,13 +6,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from charlm import reproduce
+from charlm.paper import reproduce
 
 PARAMS = 'profile = "cpu"\noutput_dir = "outputs"\nsteps = 1\n'
 
 RECORD = """\
-import charlm.results
-charlm.results.record("01_good", {
+import charlm.paper.results
+charlm.paper.results.record("01_good", {
     "dataset": "names", "model": {"model": "lstm", "num_layers": 1, "rnn_size": 8, "n_params": 123},
     "params": {"steps": steps, "profile": profile}, "train_seconds": 0.5, "device": "cpu",
     "val_loss": 2.0, "test_loss": None, "samples": ["Rudi\\nLevette | `x`"],

@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from charlm import results
+from charlm.paper import results
 from charlm.errors import CharlmError
-from charlm.results import PUBLISHED, load_all, record, write_summary
-from charlm.textstats import novelty
+from charlm.paper.results import PUBLISHED, load_all, record, write_summary
+from charlm.analysis.textstats import novelty
 
 
 def metrics(**overrides):
@@ -159,7 +159,7 @@ def test_terminal_table(tmp_path):
 
 
 def test_published_20gram_is_set_beside_our_20gram_not_our_lstm():
-    from charlm.results import published_for
+    from charlm.paper.results import published_for
 
     rec = {"dataset": "warandpeace", "test_loss": 1.5, "val_loss": 1.4, "extra": {"split": "80/10/10"}}
     by_key = {row["key"]: row for row in published_for(rec)}

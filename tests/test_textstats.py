@@ -4,7 +4,7 @@ import math
 import pytest
 
 from charlm.errors import CharlmError
-from charlm.textstats import (
+from charlm.analysis.textstats import (
     NATS_TO_BITS,
     bits,
     c_bracket_balance,

@@ -1,4 +1,4 @@
-"""charlm.viz: traces, the two HTML views, property labels, the interpretable-cell search, heatmap, n-gram table."""
+"""charlm.analysis.viz: traces, the two HTML views, property labels, the interpretable-cell search, heatmap, n-gram table."""
 
 import html
 import math
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from charlm import viz
+from charlm.analysis import viz
+from charlm.paper.results import published_losses
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
-from charlm.viz.views import _diverging
+from charlm.analysis.viz.views import _diverging
 from charlm.vocab import Vocab
 
 QUOTE_UNIT = 5
@@ -298,7 +299,7 @@ def test_ngram_comparison(quoted):
     text, _ = quoted
     cut = int(len(text) * 0.8)
     comp = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=1.5, orders=(1, 3, 5), dataset="warandpeace",
-                                lstm_sample="lstm text", sample_orders=(3,), sample_length=40, seed=1)
+                                published=published_losses("warandpeace"), lstm_sample="lstm text", sample_orders=(3,), sample_length=40, seed=1)
     losses = {r["order"]: r["val_loss"] for r in comp.rows}
     assert losses[None] == 1.5 and losses[5] < losses[1] == comp.unigram_loss
     assert comp.best_ngram["order"] in (3, 5)
@@ -309,6 +310,7 @@ def test_ngram_comparison(quoted):
     assert md.startswith("| model |") and "5-gram" in md
     viz.check_html(f"<div>{comp._repr_html_()}{comp.samples_html()}</div>")
     assert viz.ngram_comparison(text[:cut], text[cut:], 1.0, orders=(1,), dataset="names").published == []
+    assert published_losses("names") == []
 
 
 def test_claims(quoted, tmp_path):

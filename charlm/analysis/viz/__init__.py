@@ -15,16 +15,16 @@ guesses for the next one. This package computes what those pictures need and mea
 Modules: ``tracing`` (running the model), ``views`` (the two views as HTML, saving and checking pages), ``labels``
 (properties of the text), ``cells`` (the search and its chance level), ``figures`` (views of the best cells,
 heatmaps), ``baseline`` (n-grams), ``section`` (what the neurons notebook saves, records and checks).
-Its presets are ``charlm.profiles.SECTIONS["neurons"]``.
+Its presets are ``charlm.paper.profiles.SECTIONS["neurons"]``.
 """
 
-from charlm.viz.baseline import NgramComparison, ngram_comparison
-from charlm.viz.cells import CellRanking, CellScore, rank_cells
-from charlm.viz.figures import best_cells_html, heatmap, ranked_heatmap
-from charlm.viz.labels import BINARY, PROPERTIES, property_labels
-from charlm.viz.section import claims, record_extra, save_views
-from charlm.viz.tracing import Trace, excerpt, trace
-from charlm.viz.views import (Html, cell_html, check_html, document, join_html, save_html, shown_text, topk_html,
+from charlm.analysis.viz.baseline import NgramComparison, ngram_comparison
+from charlm.analysis.viz.cells import CellRanking, CellScore, rank_cells
+from charlm.analysis.viz.figures import best_cells_html, heatmap, ranked_heatmap
+from charlm.analysis.viz.labels import BINARY, PROPERTIES, property_labels
+from charlm.analysis.viz.section import claims, record_extra, save_views
+from charlm.analysis.viz.tracing import Trace, excerpt, trace
+from charlm.analysis.viz.views import (Html, cell_html, check_html, document, join_html, save_html, shown_text, topk_html,
                               visible, visible_text)
 
 __all__ = [

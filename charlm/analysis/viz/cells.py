@@ -20,10 +20,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from charlm.display import Table, table_html, table_text
+from charlm.analysis.display import Table, table_html, table_text
 from charlm.errors import CharlmError
-from charlm.viz.labels import PROPERTIES
-from charlm.viz.tracing import Trace
+from charlm.analysis.viz.labels import PROPERTIES
+from charlm.analysis.viz.tracing import Trace
 
 
 @dataclass

@@ -12,12 +12,12 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from charlm.display import save_figure
+from charlm.analysis.display import save_figure
 from charlm.errors import CharlmError
-from charlm.viz.cells import CellRanking
-from charlm.viz.labels import PROPERTIES, property_labels
-from charlm.viz.tracing import Trace
-from charlm.viz.views import Html, cell_html, join_html, visible
+from charlm.analysis.viz.cells import CellRanking
+from charlm.analysis.viz.labels import PROPERTIES, property_labels
+from charlm.analysis.viz.tracing import Trace
+from charlm.analysis.viz.views import Html, cell_html, join_html, visible
 
 
 def _window(y: np.ndarray, lo: int, length: int) -> int:

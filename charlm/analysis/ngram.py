@@ -44,7 +44,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from charlm.errors import CharlmError
-from charlm.textstats import bits as nats_to_bits  # the project's one nats -> bits conversion, under its old name here
+from charlm.analysis.textstats import bits as nats_to_bits  # the project's one nats -> bits conversion, under its old name here
 
 MAX_ORDER = 20
 MIN_DISCOUNT = 0.05  # keeps the back-off mass positive, so unseen characters never get probability 0

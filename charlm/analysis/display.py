@@ -5,19 +5,14 @@ expression of a notebook cell renders as HTML, and the same object printed, logg
 text. ``Table`` is a Shown made from rows of dicts (numbers formatted, everything escaped), with a markdown
 form for reports. ``show`` and ``show_figure`` put an object or a matplotlib figure on the page where IPython
 runs; a figure is saved first when given a path, and closed after so that inline backends do not repeat it.
-``loss_figure`` draws a run's loss curve (charlm.notebook.show_losses shows and saves it).
 """
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
-if TYPE_CHECKING:  # only for the annotations: charlm.notebook imports this module
-    from charlm.notebook import Corpus, Trained
 
 # --------------------------------------------------------------------------- objects with two forms
 
@@ -204,48 +199,3 @@ def show_figure(fig: Any, path: str | Path | None = None) -> None:
     if display is not None:
         display(fig)
     plt.close(fig)
-
-
-# --------------------------------------------------------------------------- the loss curve
-
-
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
-    if window <= 1 or len(values) < window:
-        return values
-    kernel = np.ones(window) / window
-    return np.convolve(values, kernel, mode="valid")
-
-
-def loss_figure(run: Trained, corpus: Corpus | None = None, baselines: dict[str, float] | None = None,
-                marks: Sequence[int] = (), ax: Any = None) -> Any:
-    """Training loss (smoothed) and validation loss against iterations, with reference lines."""
-    import matplotlib.pyplot as plt
-
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 4))
-    if run.train_losses:
-        it, loss = (np.array(v) for v in zip(*run.train_losses))
-        w = max(1, len(loss) // 50)
-        ax.plot(it, loss, color="#9ecae1", lw=0.8, label="train (each step)")
-        if w > 1:
-            ax.plot(it[w - 1:], _smooth(loss, w), color="#3182bd", lw=1.8, label=f"train (mean of {w})")
-    if run.val_losses:
-        vi, vl = zip(*run.val_losses)
-        ax.plot(vi, vl, "o-", color="#e6550d", lw=1.5, label="validation")
-    lines = {**({"unigram entropy": corpus.unigram_entropy} if corpus else {}), **(baselines or {})}
-    for (label, value), style in zip(lines.items(), ("--", ":", "-.", (0, (5, 1)))):
-        ax.axhline(value, color="gray", ls=style, lw=1, label=f"{label} ({value:.2f})")
-    for m in marks:
-        ax.axvline(m, color="#31a354", lw=0.8, alpha=0.6)
-    if corpus is not None and run.train_losses:
-        # The first steps sit far above everything else; keep the interesting range readable.
-        top = max([1.3 * corpus.unigram_entropy, *(v for _, v in run.val_losses)])
-        ax.set_ylim(top=min(top, max(v for _, v in run.train_losses) * 1.02))
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (nats/char)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
-    if fig is not None:
-        fig.tight_layout()
-    return fig if fig is not None else ax.figure

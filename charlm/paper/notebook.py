@@ -6,14 +6,14 @@ A notebook's life, in these helpers::
     corpus = sec.corpus()                 # the data set (or its slice), loudly flagged when partial
     run = sec.train(corpus)               # trains into <output_dir>/runs/<section>/, or loads a checkpoint
     show_losses(run, corpus)              # the loss curve, saved beside the results as PNG
-    texts = generate(run, n, length)      # samples; measure them with charlm.textstats
-    sec.record(run, corpus, texts, extra) # the section's results record (charlm.results), and a summary
+    texts = generate(run, n, length)      # samples; measure them with charlm.analysis.textstats
+    sec.record(run, corpus, texts, extra) # the section's results record (charlm.paper.results), and a summary
 
-Displays are objects with both an HTML and a plain-text form (``Shown``, in :mod:`charlm.display`, whose
+Displays are objects with both an HTML and a plain-text form (``Shown``, in :mod:`charlm.analysis.display`, whose
 ``table``, ``side_by_side`` and ``show_samples`` the notebooks call from here): the last expression of a cell
 renders as a table in Jupyter, and as readable text in a log. Figures are drawn with matplotlib, shown
 once, and saved under ``<output_dir>/figures/``. Measurements and figures that belong to one section only
-(the helo diagram, closure counts, name novelty) are in :mod:`charlm.sections`.
+(the helo diagram, closure counts, name novelty) are in :mod:`charlm.paper.sections`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from charlm import datasets, display, profiles, results, textstats
+from charlm import datasets
+from charlm.analysis import display, textstats
+from charlm.paper import profiles, results
 from charlm.checkpoint import load_checkpoint
 from charlm.data import split_ids
-from charlm.display import Shown, loss_figure, show, show_figure, stack, table, warning
+from charlm.analysis.display import Shown, show, show_figure, stack, table, warning
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.run import text_fingerprint, train
@@ -39,8 +41,9 @@ from charlm.sampler import sample
 from charlm.trainer import Callback, Trainer, evaluate
 from charlm.vocab import Vocab
 
-# Re-exported: the notebooks call nb.show_samples and nb.side_by_side.
+# Re-exported: the notebooks call nb.show_samples, nb.side_by_side and nb.published_losses.
 show_samples, side_by_side = display.show_samples, display.side_by_side
+published_losses = results.published_losses
 
 # --------------------------------------------------------------------------- data
 
@@ -376,6 +379,50 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
 
 
 # --------------------------------------------------------------------------- the loss curve, samples
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def loss_figure(run: Trained, corpus: Corpus | None = None, baselines: dict[str, float] | None = None,
+                marks: Sequence[int] = (), ax: Any = None) -> Any:
+    """Training loss (smoothed) and validation loss against iterations, with reference lines."""
+    import matplotlib.pyplot as plt
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 4))
+    if run.train_losses:
+        it, loss = (np.array(v) for v in zip(*run.train_losses))
+        w = max(1, len(loss) // 50)
+        ax.plot(it, loss, color="#9ecae1", lw=0.8, label="train (each step)")
+        if w > 1:
+            ax.plot(it[w - 1:], _smooth(loss, w), color="#3182bd", lw=1.8, label=f"train (mean of {w})")
+    if run.val_losses:
+        vi, vl = zip(*run.val_losses)
+        ax.plot(vi, vl, "o-", color="#e6550d", lw=1.5, label="validation")
+    lines = {**({"unigram entropy": corpus.unigram_entropy} if corpus else {}), **(baselines or {})}
+    for (label, value), style in zip(lines.items(), ("--", ":", "-.", (0, (5, 1)))):
+        ax.axhline(value, color="gray", ls=style, lw=1, label=f"{label} ({value:.2f})")
+    for m in marks:
+        ax.axvline(m, color="#31a354", lw=0.8, alpha=0.6)
+    if corpus is not None and run.train_losses:
+        # The first steps sit far above everything else; keep the interesting range readable.
+        top = max([1.3 * corpus.unigram_entropy, *(v for _, v in run.val_losses)])
+        ax.set_ylim(top=min(top, max(v for _, v in run.train_losses) * 1.02))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (nats/char)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure
+
+
 
 
 def show_losses(run: Trained, corpus: Corpus | None = None, section: Section | None = None,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from charlm.display import Table
+from charlm.analysis.display import Table
 from charlm.errors import CharlmError
-from charlm.viz.baseline import NgramComparison
-from charlm.viz.cells import CellRanking
-from charlm.viz.tracing import Trace
-from charlm.viz.views import check_html, save_html
+from charlm.analysis.viz.baseline import NgramComparison
+from charlm.analysis.viz.cells import CellRanking
+from charlm.analysis.viz.tracing import Trace
+from charlm.analysis.viz.views import check_html, save_html
 
 
 def save_views(views: Mapping[str, str], folder: str | Path, prefix: str = "09_neurons") -> dict[str, str]:

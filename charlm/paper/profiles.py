@@ -134,7 +134,7 @@ SECTIONS: dict[str, dict[str, Any]] = {
         "paper": {"model": _lstm(3, 512, 0.5), "sample_length": 500,
                   "train": {"batch_size": 100, "seq_length": 100, "max_epochs": 50, "eval_interval": 500}},
     },
-    # Looking inside the model (charlm.viz). War and Peace, split 80/10/10 as Karpathy, Johnson & Fei-Fei (2015):
+    # Looking inside the model (charlm.analysis.viz). War and Peace, split 80/10/10 as Karpathy, Johnson & Fei-Fei (2015):
     # its “quotes” and ~70-character lines are the post's quote and line-position cells. trace_chars: held-out
     # characters traced; view_chars, topk_chars, heatmap_chars: how much of them each view shows; ngram_orders:
     # the counting baseline beside the LSTM, ngram_sample_orders: the orders sampled.

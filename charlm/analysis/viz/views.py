@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from charlm.errors import CharlmError
-from charlm.viz.tracing import Trace
+from charlm.analysis.viz.tracing import Trace
 
 
 class Html(str):
@@ -194,7 +194,7 @@ def check_html(source: str | Path) -> ET.Element:
         return ET.fromstring(body)
     except ET.ParseError as err:
         where = f"{source}" if isinstance(source, Path) else "the HTML"
-        raise CharlmError(f"{where} is not well-formed ({err}); this is a bug in charlm.viz, please report it") from None
+        raise CharlmError(f"{where} is not well-formed ({err}); this is a bug in charlm.analysis.viz, please report it") from None
 
 
 def _classes(node: ET.Element) -> list[str]:

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from charlm.display import Shown, Table, stack
+from charlm.analysis.display import Shown, Table, stack
 from charlm.errors import CharlmError
-from charlm.textstats import bits
-from charlm.viz.views import Html
+from charlm.analysis.textstats import bits
+from charlm.analysis.viz.views import Html
 
 
 @dataclass
@@ -72,26 +72,15 @@ class NgramComparison:
                 "samples": {k: v[:500] for k, v in self.samples.items()}}
 
 
-def _published_for(dataset: str | None) -> list[dict[str, Any]]:
-    if not dataset:
-        return []
-    from charlm import results
-
-    canon = results.canonical_dataset(dataset)
-    rows = []
-    for key, entry in results.PUBLISHED.items():
-        if key.startswith("kjf2015_") and entry["dataset"] == canon:
-            rows.append({"model": entry["what"], "test loss (nats/char)": entry["value"],
-                         "bits/char": bits(entry["value"]), "source": entry["cite"]})
-    return rows
-
-
 def ngram_comparison(train_text: str, val_text: str, lstm_loss: float, orders: Sequence[int] = (1, 2, 3, 5, 10, 20),
-                     *, dataset: str | None = None, lstm_sample: str | None = None,
+                     *, dataset: str | None = None, published: Sequence[dict[str, Any]] = (), lstm_sample: str | None = None,
                      sample_orders: Sequence[int] = (), sample_length: int = 300, prime: str = "\n",
                      seed: int = 0) -> NgramComparison:
-    """Fit a Kneser-Ney n-gram per order on ``train_text``, score ``val_text``, sample some orders."""
-    from charlm.ngram import NGramModel
+    """Fit a Kneser-Ney n-gram per order on ``train_text``, score ``val_text``, sample some orders.
+
+    ``published``: rows of published figures to show beside ours (the paper layer knows them).
+    """
+    from charlm.analysis.ngram import NGramModel
 
     if not train_text or not val_text:
         raise CharlmError("the n-gram comparison needs a non-empty training and validation text")
@@ -112,4 +101,4 @@ def ngram_comparison(train_text: str, val_text: str, lstm_loss: float, orders: S
             samples[f"{order}-gram"] = model.sample(sample_length, 1.0, prime, seed)
         del model
     unigram = next((r["val_loss"] for r in rows if r["order"] == 1), None)
-    return NgramComparison(rows, float(lstm_loss), unigram, samples, _published_for(dataset), dataset)
+    return NgramComparison(rows, float(lstm_loss), unigram, samples, list(published), dataset)

@@ -1,6 +1,6 @@
 """What particular sections of the post show: the helo diagram, temperature, closure counts, novelty, evolution.
 
-The notebooks call these next to :mod:`charlm.notebook` (the part every section shares). Every measure is
+The notebooks call these next to :mod:`charlm.paper.notebook` (the part every section shares). Every measure is
 made twice, on the model's samples and on pieces of real held-out text of the same lengths, because a
 count only means something beside what the real text scores under the same rule (a random cut through a
 LaTeX file leaves environments unclosed too).
@@ -14,10 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from charlm import textstats
-from charlm.display import Shown, esc, loss_figure, pre, rows_of_text, figure_png, save_png, show_figure, side_by_side, table
+from charlm.analysis import textstats
+from charlm.analysis.display import Shown, esc, figure_png, pre, rows_of_text, save_png, show_figure, side_by_side, table
 from charlm.model import CharRNN, ModelConfig
-from charlm.notebook import Corpus, Trained, generate
+from charlm.paper.notebook import Corpus, Trained, generate, loss_figure
 
 # --------------------------------------------------------------------------- 01 helo
 
@@ -126,15 +126,15 @@ def argmax_loop(run: Trained, length: int = 600, prime: str = "") -> Shown:
 
 
 def temperature_explorer(run: Trained, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
-    """The live temperature slider (charlm.widgets); a headless run shows the static sweep instead."""
-    from charlm.widgets import temperature_explorer as explorer
+    """The live temperature slider (charlm.paper.widgets); a headless run shows the static sweep instead."""
+    from charlm.paper.widgets import temperature_explorer as explorer
 
     return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
 
 
 def ngram_baseline(corpus: Corpus, order: int, length: int = 500, prime: str = "", seed: int = 0) -> dict[str, Any]:
     """Kneser-Ney n-gram on the training split, scored on the validation split, and a sample from it."""
-    from charlm.ngram import NGramModel
+    from charlm.analysis.ngram import NGramModel
 
     train_text, val_text = corpus.split("train"), corpus.split("val")
     start = time.perf_counter()

@@ -39,7 +39,7 @@ from typing import Any
 
 from charlm import __version__
 from charlm.errors import CharlmError
-from charlm.textstats import bits
+from charlm.analysis.textstats import bits
 
 RESULTS_SUBDIR = "results"
 
@@ -329,6 +329,13 @@ def compare(rec: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
         status = "indicative" if reasons else "comparable"
     return {"ours": ours, "ours_unit": ours_unit, "published": entry["value"], "unit": entry["unit"],
             "what": entry["what"], "cite": entry["cite"], "source": entry["source"], "status": status, "reasons": reasons}
+
+
+def published_losses(dataset: str) -> list[dict[str, Any]]:
+    """Karpathy, Johnson & Fei-Fei's test losses on ``dataset``, as rows for the n-gram comparison's table."""
+    canon = canonical_dataset(dataset)
+    return [{"model": e["what"], "test loss (nats/char)": e["value"], "bits/char": bits(e["value"]), "source": e["cite"]}
+            for key, e in PUBLISHED.items() if key.startswith("kjf2015_") and e["dataset"] == canon]
 
 
 def published_for(rec: Mapping[str, Any]) -> list[dict[str, Any]]:

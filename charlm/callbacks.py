@@ -7,7 +7,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from charlm.checkpoint import save_checkpoint
 from charlm.sampler import sample
@@ -51,19 +51,20 @@ class Checkpointer(Callback):
     def __init__(self, out_dir: str | Path, info: dict[str, Any] | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.info = info or {}
-        self.saved_at: int | None = None
+        self.saved_at: tuple[int, str | None] | None = None  # (iteration, stop reason) of the last save
 
     def _info(self, trainer: Trainer) -> dict[str, Any]:
         st = trainer.state
         return {**self.info, "train_config": trainer.config.to_dict(), "iteration": st.iteration,
                 "epoch": st.epoch, "train_loss": st.train_loss, "val_loss": st.val_loss,
-                "best_val_loss": st.best_val_loss, "elapsed_seconds": st.elapsed, "device": str(trainer.device)}
+                "best_val_loss": st.best_val_loss, "elapsed_seconds": st.elapsed, "device": str(trainer.device),
+                "stop_reason": st.stop_reason}
 
     def _save(self, trainer: Trainer, names: Sequence[str]) -> None:
         info, state = self._info(trainer), trainer.state_dict()
         for name in names:
             save_checkpoint(self.out_dir / name, trainer.model, trainer.vocab, info, state)
-        self.saved_at = trainer.state.iteration
+        self.saved_at = (trainer.state.iteration, trainer.state.stop_reason)
 
     def on_evaluate(self, trainer: Trainer) -> None:
         st = trainer.state
@@ -72,7 +73,7 @@ class Checkpointer(Callback):
 
     def on_train_end(self, trainer: Trainer) -> None:
         st = trainer.state
-        if st.stop_reason in UNSAFE_STOPS or st.iteration == 0 or self.saved_at == st.iteration:
+        if st.stop_reason in UNSAFE_STOPS or st.iteration == 0 or self.saved_at == (st.iteration, st.stop_reason):
             return
         # Without a validation split there is no "best": the final weights are the ones to sample from.
         self._save(trainer, ("last",) if trainer.has_validation else ("last", "best"))
@@ -143,62 +144,71 @@ def _total_iterations(trainer: Trainer) -> int | None:
     return min(limits) if limits else None
 
 
-class ProgressBar(Callback):
-    """tqdm bar with iteration, loss, val loss, chars/s and ETA; ``tqdm.auto`` picks the notebook widget in Jupyter.
+class Progress(Callback):
+    """The one progress printer: a tqdm bar for people, or plain lines for logs and headless notebook runs.
 
-    With only a time limit the bar counts seconds, so its ETA is still right.
+    ``style="bar"``: iteration, loss, val loss, chars/s and ETA (``notebook=None`` lets ``tqdm.auto`` pick Jupyter's
+    widget); with only a time limit the bar counts seconds, so its ETA is still right. ``style="lines"``: a line
+    every ``every`` iterations (default: about ``lines`` lines over the run's limit, and at least every
+    limit/``lines`` seconds), one per evaluation, and one when training stops.
     """
 
-    def __init__(self, notebook: bool | None = None, refresh: int = 10) -> None:
-        self.notebook = notebook
-        self.refresh = refresh
+    def __init__(self, style: Literal["bar", "lines"] = "bar", every: int | None = None, lines: int = 10,
+                 notebook: bool | None = None, printer: Callable[[str], None] = print) -> None:
+        self.style, self.every, self.lines, self.notebook, self.printer = style, every, lines, notebook, printer
         self.bar: Any = None
         self.by_time = False
+        self.every_seconds, self.last_time = math.inf, 0.0
 
     def on_train_start(self, trainer: Trainer) -> None:
+        cfg, total = trainer.config, _total_iterations(trainer)
+        if self.style == "lines":
+            if self.every is None:
+                self.every = max(1, total // self.lines) if total else None
+                self.every_seconds = (cfg.max_seconds or 60) / self.lines
+            self.last_time = trainer.state.elapsed
+            self.printer(f"training {trainer.model.num_parameters():,} parameters on {trainer.device}, "
+                         f"{trainer.iters_per_epoch:,} iterations per epoch; limits: "
+                         + ", ".join(f"{k}={getattr(cfg, k)}" for k in ("max_iters", "max_epochs", "max_seconds")
+                                     if getattr(cfg, k) is not None))
+            return
         if self.notebook is None:
             from tqdm.auto import tqdm
         elif self.notebook:
             from tqdm.notebook import tqdm
         else:
             from tqdm import tqdm
-        total = _total_iterations(trainer)
         self.by_time = total is None
         if self.by_time:
-            self.bar = tqdm(total=trainer.config.max_seconds, unit="s", desc="train", file=sys.stderr,
+            self.bar = tqdm(total=cfg.max_seconds, unit="s", desc="train", file=sys.stderr,
                             bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s [{elapsed}<{remaining}{postfix}]")
         else:
             self.bar = tqdm(total=total, initial=trainer.state.iteration, unit="it", desc="train", file=sys.stderr)
 
     def on_step_end(self, trainer: Trainer) -> None:
         st = trainer.state
-        if st.iteration % self.refresh:
+        if self.bar is None:
+            due = bool(self.every) and st.iteration % self.every == 0
+            if due or st.elapsed - self.last_time >= self.every_seconds:
+                self.last_time = st.elapsed
+                self.printer(f"iter {st.iteration:>6} epoch {st.epoch:6.2f}  loss {st.train_loss:.3f}  "
+                             f"lr {st.learning_rate:.2e}  {st.chars_per_second:,.0f} chars/s  {st.elapsed:5.0f} s")
             return
-        if self.by_time:
-            self.bar.update(min(st.elapsed, self.bar.total) - self.bar.n)
-        else:
-            self.bar.update(st.iteration - self.bar.n)
+        if st.iteration % 10:
+            return
+        self.bar.update((min(st.elapsed, self.bar.total) if self.by_time else st.iteration) - self.bar.n)
         val = f"{st.val_loss:.3f}" if st.val_loss is not None else "-"
         self.bar.set_postfix_str(f"it {st.iteration} loss {st.train_loss:.3f} val {val} {st.chars_per_second:,.0f} chars/s",
                                  refresh=False)
 
-    def on_train_end(self, trainer: Trainer) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class LogLines(Callback):
-    """Plain progress lines, for logs and headless notebook runs where a live bar would only add noise."""
-
-    def __init__(self, interval: int = 100, printer: Callable[[str], None] = print) -> None:
-        self.interval, self.printer = interval, printer
-
-    def on_step_end(self, trainer: Trainer) -> None:
-        st = trainer.state
-        if st.iteration % self.interval == 0:
-            self.printer(f"iter {st.iteration} (epoch {st.epoch:.2f}) loss {st.train_loss:.4f} "
-                         f"lr {st.learning_rate:.2e} {st.chars_per_second:,.0f} chars/s")
-
     def on_evaluate(self, trainer: Trainer) -> None:
         st = trainer.state
-        self.printer(f"iter {st.iteration} val loss {st.val_loss:.4f} nats/char (best {st.best_val_loss:.4f})")
+        if self.bar is None:
+            self.printer(f"iter {st.iteration:>6} val loss {st.val_loss:.4f} nats/char (best {st.best_val_loss:.4f})")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        st = trainer.state
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            self.printer(f"stopped ({st.stop_reason}) after {st.iteration:,} iterations, {st.elapsed:.1f} s of steps")

@@ -11,7 +11,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from charlm.callbacks import Checkpointer, Evaluator, LogLines, MetricsLogger, ProgressBar, SampleEvery
+from charlm.callbacks import Checkpointer, Evaluator, MetricsLogger, Progress, SampleEvery
 from charlm.checkpoint import find_checkpoint, load_checkpoint
 from charlm.data import split_ids
 from charlm.errors import CharlmError
@@ -19,7 +19,8 @@ from charlm.model import CharRNN, ModelConfig
 from charlm.trainer import Callback, Trainer, TrainConfig, TrainState, evaluate
 from charlm.vocab import Vocab
 
-Progress = Literal["bar", "notebook", "log", "none"]
+# bar: tqdm; notebook: its Jupyter widget; log: a line every eval_interval/10; lines: about ten lines a run
+ProgressStyle = Literal["bar", "notebook", "log", "lines", "none"]
 LIMITS = ("max_epochs", "max_iters", "max_seconds")  # totals over the whole run, resumed parts included
 
 
@@ -33,10 +34,21 @@ class RunResult:
     train_config: TrainConfig
     wall_seconds: float
     samples: list[tuple[int, str]] = field(default_factory=list)  # (iteration, text) from SampleEvery
+    loaded_from: Path | None = None  # the checkpoint this result was loaded from (load_run), None when trained
 
     @property
     def val_loss(self) -> float | None:
         return self.state.best_val_loss
+
+    @property
+    def n_params(self) -> int:
+        return self.model.num_parameters()
+
+    @property
+    def device(self) -> str:
+        """Where the model sits, named for a results table: 'cpu', or 'cuda (NVIDIA H100 ...)'."""
+        dev = next(self.model.parameters()).device
+        return f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else dev.type
 
     def test_loss(self) -> float | None:
         """Loss on the test split with the weights in hand (the best checkpoint's, when one was written)."""
@@ -50,19 +62,19 @@ def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _progress_callbacks(progress: Progress, log_interval: int) -> list[Callback]:
-    if progress == "bar":
-        return [ProgressBar(notebook=False)]
-    if progress == "notebook":
-        return [ProgressBar(notebook=True)]
+def _progress_callbacks(progress: ProgressStyle, log_interval: int) -> list[Callback]:
+    if progress == "none":
+        return []
     if progress == "log":
-        return [LogLines(interval=log_interval)]
-    return []
+        return [Progress("lines", every=log_interval)]
+    if progress == "lines":
+        return [Progress("lines")]
+    return [Progress("bar", notebook=progress == "notebook")]
 
 
 def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dict[str, Any] | None = None,
           config: TrainConfig | None = None, *, fractions: tuple[float, float, float] = (0.90, 0.05, 0.05),
-          resume: bool = False, overrides: dict[str, Any] | None = None, progress: Progress = "bar",
+          resume: bool = False, overrides: dict[str, Any] | None = None, progress: ProgressStyle = "bar",
           sample_every: int | None = None, sample_at: Sequence[int] = (), sample_length: int = 200,
           callbacks: Sequence[Callback] = (), source: str | None = None) -> RunResult:
     """Train a CharRNN on ``text`` (cut into contiguous train/val/test by ``fractions``).
@@ -119,3 +131,28 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
     if out is not None and (out / "best").exists() and trainer.has_validation:
         result.model = load_checkpoint(out, device=trainer.device, prefer="best").model
     return result
+
+
+def load_run(path: str | Path, text: str, fractions: Sequence[float] | None = None,
+             device: str | torch.device = "auto") -> RunResult:
+    """A finished run rebuilt from its directory: the best weights, the loss curve its last checkpoint saved, and
+    ``text`` cut as the run cut it (or by ``fractions``). Raises CharlmError when the text does not fit the vocabulary."""
+    best = load_checkpoint(path, device=device)
+    info = best.info
+    try:
+        saved = load_checkpoint(best.path.parent if best.path.name in ("best", "last") else best.path, device="cpu",
+                                prefer="last", with_trainer_state=True).trainer_state or {}
+        state = TrainState(**saved["train_state"])
+        state.val_losses = [tuple(pair) for pair in state.val_losses]  # type: ignore[misc]
+    except CharlmError:  # a checkpoint copied without trainer.pt: the summary its config.json keeps
+        state = TrainState(iteration=int(info.get("iteration") or 0), best_val_loss=info.get("best_val_loss"),
+                           elapsed=float(info.get("elapsed_seconds") or 0.0))
+    state.stop_reason = "loaded checkpoint"
+    fractions = tuple(fractions or info.get("data", {}).get("fractions") or (0.90, 0.05, 0.05))
+    try:
+        ids = best.vocab.encode(text, what="this text")
+    except CharlmError as err:
+        raise CharlmError(f"checkpoint {best.path} does not fit this text: {err}") from None
+    config = TrainConfig.from_dict(info.get("train_config", {}))
+    return RunResult(best.model, best.vocab, state, split_ids(ids, fractions), best.path.parent, config,  # type: ignore[arg-type]
+                     state.elapsed, loaded_from=best.path)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from charlm import datasets
-from charlm.paper import profiles, reproduce, results
+from charlm.paper import presets, reproduce, results
 from charlm.data import split_ids
 from charlm.errors import CharlmError
 from charlm.paper.notebook import split_bounds
@@ -71,26 +71,31 @@ def test_committed_notebook_is_clean_and_complete(path):
 # --------------------------------------------------------------------------- helpers (fast)
 
 
-def test_profiles_resolve_for_every_section():
-    for section in profiles.SECTIONS:
-        for name in profiles.PROFILES:
-            p = profiles.get(section, name)
+def test_presets_resolve_for_every_section():
+    assert presets.sections() == sorted(p.stem for p in NOTEBOOKS), "one preset file per notebook, named like it"
+    for section in presets.sections():
+        for name in presets.PROFILES:
+            p = presets.load(section, name)
             cfg = p.train_config(seed=7)
             assert cfg.seed == 7 and p.datasets and p.model["model"] in ("rnn", "gru", "lstm")
             assert all(d in datasets.NAMES for d in p.datasets)
-    assert profiles.get("03_shakespeare", "paper").datasets == ("shakespeare", "tinyshakespeare")
-    assert profiles.get("evolution", "smoke").extra["sample_at"] == (100, 300, 500, 700, 1200, 2000)
-    assert profiles.default_profile() in ("cpu", "paper")
-    assert len(profiles.table()) == len(profiles.SECTIONS) * len(profiles.PROFILES)
+    assert presets.load("03_shakespeare", "paper").datasets == ("shakespeare", "tinyshakespeare")
+    assert presets.load("08_evolution", "smoke").extra["sample_at"] == [100, 300, 500, 700, 1200, 2000]
+    assert presets.default_profile() in ("cpu", "paper")
+    assert len(presets.table()) == len(presets.sections()) * len(presets.PROFILES)
 
 
-def test_profile_errors_are_clear():
+def test_preset_errors_are_clear(tmp_path, monkeypatch):
     with pytest.raises(CharlmError, match="unknown profile"):
-        profiles.get("helo", "huge")
-    with pytest.raises(CharlmError, match="no profiles for section"):
-        profiles.get("99_nothing", "cpu")
-    with pytest.raises(CharlmError, match="unknown training setting"):
-        profiles.get("helo", "cpu").train_config(overrides={"max_secs": 3})
+        presets.load("01_helo", "huge")
+    with pytest.raises(CharlmError, match="no presets for section '99_nothing'; known: 01_helo"):
+        presets.load("99_nothing", "cpu")
+    with pytest.raises(CharlmError, match="unknown training setting.*max_secs; valid: batch_size"):
+        presets.load("01_helo", "cpu").train_config(overrides={"max_secs": 3})
+    (tmp_path / "01_typo.toml").write_text('[cpu]\ndatasets = ["helo"]\nsample_lenght = 3\n')
+    monkeypatch.setattr(presets, "PRESETS_DIR", tmp_path)
+    with pytest.raises(CharlmError, match=r"01_typo.toml \[cpu\]: unknown key\(s\) sample_lenght; valid: datasets"):
+        presets.load("01_typo", "cpu")
 
 
 @pytest.mark.parametrize("n", [5, 999, 1000, 55_869, 1_000_003])
@@ -137,15 +142,15 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
     import papermill
 
     mirror = _mirror()
-    info = reproduce.read_notebook_info(path)
     with reproduce.kernel_environment(mirror):
-        reproduce.prepare_datasets(info, mirror, progress=False)
+        for name in reproduce.read_notebook(path).datasets:
+            datasets.path(name, mirror=mirror, progress=False)
         papermill.execute_notebook(str(path), str(tmp_path / path.name), kernel_name=kernel, cwd=str(path.parent),
                                    parameters={"profile": "smoke", "output_dir": str(tmp_path)}, progress_bar=False)
     record_file = tmp_path / results.RESULTS_SUBDIR / f"{path.stem}.json"
     assert record_file.is_file(), f"{path.name} ran but wrote no results record"
     rec = json.loads(record_file.read_text(encoding="utf-8"))
-    results.validate(path.stem, {k: v for k, v in rec.items() if k != "section"})  # the keys and types results needs
+    assert rec["section"] == path.stem and rec["dataset"] in datasets.NAMES
 
     assert rec["params"].get("profile") == "smoke"
     assert _is_number(rec["val_loss"]) and rec["val_loss"] >= 0
@@ -170,6 +175,6 @@ def test_reproduce_command_end_to_end(tmp_path):
     summary = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "01_helo" in summary and "hello" in summary
     assert (tmp_path / "01_helo.ipynb").is_file()
-    assert (tmp_path / "runs" / "01_helo" / "best" / "config.json").is_file()
+    assert (tmp_path / "runs" / "smoke" / "01_helo" / "best" / "config.json").is_file()
     rows = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["sections"]
     assert [r["section"] for r in rows] == ["01_helo"] and rows[0]["val_loss"] < 0.05

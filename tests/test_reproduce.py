@@ -11,12 +11,11 @@ from charlm.paper import reproduce
 PARAMS = 'profile = "cpu"\noutput_dir = "outputs"\nsteps = 1\n'
 
 RECORD = """\
-import charlm.paper.results
-charlm.paper.results.record("01_good", {
-    "dataset": "names", "model": {"model": "lstm", "num_layers": 1, "rnn_size": 8, "n_params": 123},
-    "params": {"steps": steps, "profile": profile}, "train_seconds": 0.5, "device": "cpu",
-    "val_loss": 2.0, "test_loss": None, "samples": ["Rudi\\nLevette | `x`"],
-    "extra": {"novel_rate": 0.5}}, output_dir)
+from charlm.paper import results
+results.record(results.Record(
+    section="01_good", dataset="names", model={"model": "lstm", "num_layers": 1, "rnn_size": 8, "n_params": 123},
+    params={"steps": steps, "profile": profile}, train_seconds=0.5, device="cpu",
+    val_loss=2.0, test_loss=None, samples=["Rudi\\nLevette | `x`"], extra={"novel_rate": 0.5}), output_dir)
 """
 
 
@@ -51,8 +50,8 @@ def fake_datasets(monkeypatch):
     calls = []
     fake = types.ModuleType("charlm.datasets")
 
-    def path(name, *, root=None, mirror=None, force=False, full=False, progress=True):
-        calls.append((name, mirror, full))
+    def path(name, *, root=None, mirror=None, progress=True):
+        calls.append((name, mirror))
         return mirror
 
     fake.path = path
@@ -103,7 +102,7 @@ def test_data_preparation_failure_is_reported(notebooks, tmp_path, monkeypatch, 
 
     fake.path = path
     monkeypatch.setitem(sys.modules, "charlm.datasets", fake)
-    monkeypatch.setattr(reproduce, "run_notebook", lambda *a, **k: pytest.fail("must not run without its data"))
+    monkeypatch.setattr("papermill.execute_notebook", lambda *a, **k: pytest.fail("must not run without its data"))
     out = tmp_path / "out"
     assert reproduce.main(["--notebooks", str(notebooks), "--output", str(out), "--profile", "smoke",
                            "--only", "01"]) == 1
@@ -125,7 +124,7 @@ def test_run_executes_good_and_reports_bad(notebooks, tmp_path, fake_datasets, c
     assert code == 1
 
     # The good notebook ran with the injected parameters and recorded its result.
-    assert fake_datasets == [("names", mirror, False)]
+    assert fake_datasets == [("names", mirror)]
     assert (out / "01_good.ipynb").exists()
     record = json.loads((out / "results" / "01_good.json").read_text())
     assert record["params"] == {"steps": 7, "profile": "smoke"}
@@ -137,13 +136,20 @@ def test_run_executes_good_and_reports_bad(notebooks, tmp_path, fake_datasets, c
 
     # The failure names the notebook, the cell (as in the source notebook), its first line and the error.
     err = captured.err
-    assert "FAILED 02_bad: cell 2 of 02_bad.ipynb (cell 3, In [4], in the executed copy)" in err
-    assert "cell starts: # the model diverges" in err
-    assert "error:       ValueError: loss is nan" in err
+    assert "FAILED 02_bad: cell In [4] of 02_bad.ipynb, which starts: # the model diverges" in err
+    assert "error: ValueError: loss is nan" in err
     assert f"partially executed notebook: {out / '02_bad.ipynb'}" in err
     assert "--only 02 --profile smoke" in err
     executed = nbformat.read(out / "02_bad.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(notebooks, tmp_path, fake_datasets, capsys):
+    out = tmp_path / "out"
+    assert reproduce.main(["--notebooks", str(notebooks), "--output", str(out), "--only", "01", "-p", "stesp", "7"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: 01_good has no parameter(s) stesp; its parameters are output_dir, profile, steps\n"
+    assert fake_datasets == [] and not (out / "01_good.ipynb").exists()
 
 
 def test_kernel_resolves_to_this_interpreter():

@@ -1,23 +1,10 @@
-"""Re-run every section of the post: ``python -m charlm.reproduce``.
+"""Re-run every section of the post: ``python -m charlm.reproduce`` (``make reproduce``).
 
-Each section is a notebook ``notebooks/NN_<name>.ipynb``. This command prepares the data sets each
-notebook declares, executes the notebooks with papermill into ``<output>/<name>.ipynb`` (injecting
-``profile`` and ``output_dir`` into the cell tagged ``parameters``), and finally writes
-``<output>/results.md`` from the records the notebooks left in ``<output>/results/``.
-
-Each notebook ends with ``charlm.paper.results.record("<its file name without .ipynb>", metrics,
-output_dir)``: using the file name as the section lets this command drop a notebook's previous
-record before rerunning it, so a failed run never shows last run's numbers.
-
-Notebook metadata read here (all optional)::
-
-    "metadata": {"charlm": {"datasets": ["linux", {"name": "linux", "full": true}],
-                            "description": "one line for --list"}}
-
-Kernel: papermill starts a Jupyter kernel by name. To make sure notebooks run with the interpreter
-that runs this command (the one with charlm and torch installed), ``python3`` is used only when its
-kernelspec launches this interpreter; otherwise a kernelspec for ``sys.executable`` is installed
-into ``sys.prefix`` (``ipykernel install --sys-prefix``) under a name derived from its path.
+Each section is a notebook ``notebooks/NN_<name>.ipynb``. This command prepares the data sets a notebook declares
+(its metadata ``charlm.datasets``), runs it with papermill into ``<output>/<name>.ipynb`` with ``profile`` and
+``output_dir`` set in the cell tagged ``parameters``, and writes ``<output>/results.md`` from the records the
+notebooks leave in ``<output>/results/``. A notebook's old record is dropped before it runs, so a failed run never
+shows last run's numbers; a failure names the notebook, the cell and the error, and how to rerun only that one.
 
 Exit status: 0 when every selected notebook ran, 1 when one failed, 2 for a usage error.
 """
@@ -33,15 +20,16 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import charlm
-from charlm.paper import results
 from charlm.errors import CharlmError, run_command
-from charlm.paper.profiles import PROFILES, default_profile
+from charlm.paper import results
+from charlm.paper.presets import PROFILES, default_profile
+
 _NOTEBOOK_RE = re.compile(r"^(\d+)_.+\.ipynb$")
 # Parameters reproduce sets itself; -p may not override them, their own options do.
 _RESERVED = {"profile": "--profile", "output_dir": "--output", "checkpoint_dir": "--checkpoint-dir"}
@@ -51,92 +39,52 @@ def repo_root() -> Path:
     return Path(charlm.__file__).resolve().parents[1]
 
 
-@dataclass(frozen=True)
-class DatasetNeed:
-    name: str
-    full: bool = False
-
-
 @dataclass
 class Notebook:
     path: Path
-    number: str  # the "NN" prefix, as written
-    datasets: list[DatasetNeed] = field(default_factory=list)
-    description: str = ""
+    datasets: list[str]  # prepared before the notebook runs
+    description: str
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # "03_shakespeare"
         return self.path.stem
 
     @property
-    def title(self) -> str:
-        """The name without its number: "03_wikipedia" -> "wikipedia"."""
-        return self.name.split("_", 1)[1]
+    def number(self) -> str:  # "03"
+        return self.name.split("_", 1)[0]
 
 
-# --------------------------------------------------------------------------- discovery and selection
-
-
-def _first_heading(cells: list[Mapping[str, Any]]) -> str:
-    for cell in cells:
-        if cell.get("cell_type") != "markdown":
-            continue
-        source = cell.get("source", "")
-        for line in (source if isinstance(source, str) else "".join(source)).splitlines():
-            if line.lstrip().startswith("#"):
-                return line.strip().lstrip("#").strip()
-    return ""
-
-
-def _dataset_needs(raw: Any, path: Path) -> list[DatasetNeed]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise CharlmError(f"{path.name}: metadata charlm.datasets must be a list of names; fix the notebook metadata")
-    needs = []
-    for item in raw:
-        if isinstance(item, str):
-            needs.append(DatasetNeed(item))
-        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
-            needs.append(DatasetNeed(item["name"], bool(item.get("full", False))))
-        else:
-            raise CharlmError(f"{path.name}: metadata charlm.datasets has {item!r}; use a name or "
-                              '{"name": ..., "full": true}')
-    return needs
-
-
-def read_notebook_info(path: Path) -> Notebook:
-    """Number, declared data sets and description of one notebook (read as plain JSON: no kernel)."""
+def read_notebook(path: Path) -> Notebook:
+    """Declared data sets and description of one notebook (its JSON read directly: no kernel)."""
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise CharlmError(f"cannot read notebook {path} ({err}); restore it from git") from None
     meta = (nb.get("metadata") or {}).get("charlm") or {}
-    description = meta.get("description") or _first_heading(nb.get("cells") or [])
-    return Notebook(path=path, number=path.name.split("_", 1)[0], datasets=_dataset_needs(meta.get("datasets"), path),
-                    description=" ".join(str(description).split()))
+    needs = meta.get("datasets") or []
+    if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
+        raise CharlmError(f"{path.name}: metadata charlm.datasets must be a list of data set names; fix its metadata")
+    headings = (line.lstrip("# ").strip() for cell in nb.get("cells", []) if cell.get("cell_type") == "markdown"
+                for line in "".join(cell.get("source", "")).splitlines() if line.startswith("#"))
+    return Notebook(path, needs, " ".join(str(meta.get("description") or next(headings, "")).split()))
 
 
 def discover(notebooks_dir: Path) -> list[Notebook]:
-    if not notebooks_dir.is_dir():
-        raise CharlmError(f"notebooks folder {notebooks_dir} does not exist; pass --notebooks DIR")
     paths = sorted(p for p in notebooks_dir.glob("*.ipynb") if _NOTEBOOK_RE.match(p.name))
     if not paths:
         raise CharlmError(f"no NN_*.ipynb notebooks in {notebooks_dir}; pass --notebooks DIR")
-    return [read_notebook_info(p) for p in paths]
+    return [read_notebook(p) for p in paths]
 
 
 def _matches(token: str, nb: Notebook) -> bool:
-    token = token.strip()
-    if token.endswith(".ipynb"):
-        token = token[: -len(".ipynb")]
-    if token in (nb.number, nb.name, nb.title):
+    token = token.strip().removesuffix(".ipynb")
+    if token in (nb.number, nb.name, nb.name.split("_", 1)[1]):
         return True
     return token.isdigit() and int(token) == int(nb.number)  # "3" selects "03_..."
 
 
 def select(notebooks: Sequence[Notebook], only: Sequence[str] | None) -> list[Notebook]:
-    """The notebooks ``--only`` names (by number prefix, full name or name without number), in order."""
+    """The notebooks ``--only`` names (by number, full name or name without number), in order."""
     if not only:
         return list(notebooks)
     unknown = [t for t in only if not any(_matches(t, nb) for nb in notebooks)]
@@ -146,15 +94,26 @@ def select(notebooks: Sequence[Notebook], only: Sequence[str] | None) -> list[No
     return [nb for nb in notebooks if any(_matches(t, nb) for t in only)]
 
 
-# --------------------------------------------------------------------------- environment
-
-
 def parse_value(text: str) -> Any:
     """A ``-p`` value: JSON when it parses (numbers, true, null, lists), else the string itself."""
     try:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def check_parameters(nb: Notebook, parameters: dict[str, Any]) -> None:
+    """Refuse a parameter the notebook's ``parameters`` cell does not define (papermill would only warn)."""
+    import papermill
+
+    known = set(papermill.inspect_notebook(str(nb.path)))
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise CharlmError(f"{nb.name} has no parameter(s) {', '.join(unknown)}; its parameters are "
+                          f"{', '.join(sorted(known))}")
+
+
+# --------------------------------------------------------------------------- the kernel
 
 
 def _runs_this_python(argv: Sequence[str]) -> bool:
@@ -169,46 +128,28 @@ def _runs_this_python(argv: Sequence[str]) -> bool:
 
 
 def ensure_kernel() -> str:
-    """Name of a kernelspec that runs this interpreter, installing one into sys.prefix if needed."""
+    """A kernelspec that runs this interpreter (the one with charlm installed): python3 when it does (a user-wide
+    python3 kernelspec may point elsewhere), else one installed into sys.prefix for it."""
+    from ipykernel.kernelspec import install
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    ksm = KernelSpecManager()
     own = "charlm-" + hashlib.sha1(os.path.abspath(sys.executable).encode()).hexdigest()[:8]
     for name in ("python3", own):
-        try:
-            if _runs_this_python(ksm.get_kernel_spec(name).argv):
+        with contextlib.suppress(NoSuchKernel):
+            if _runs_this_python(KernelSpecManager().get_kernel_spec(name).argv):
                 return name
-        except NoSuchKernel:
-            pass
-    try:
-        from ipykernel.kernelspec import install
-    except ImportError:
-        raise CharlmError("ipykernel is not installed in this environment; run: pip install -e '.[notebooks]'") from None
-    display = f"Python {sys.version_info[0]}.{sys.version_info[1]} (charlm, {sys.prefix})"
-    try:
-        install(kernel_name=own, display_name=display, prefix=sys.prefix)
-    except OSError:
-        install(kernel_name=own, display_name=display, user=True)  # read-only prefix
-    if not _runs_this_python(KernelSpecManager().get_kernel_spec(own).argv):
-        raise CharlmError(f"kernelspec {own} does not launch {sys.executable}; remove it with "
-                          f"'jupyter kernelspec remove {own}' and rerun")
+    install(kernel_name=own, display_name=f"Python (charlm, {sys.prefix})", prefix=sys.prefix)
     return own
 
 
 @contextlib.contextmanager
 def kernel_environment(mirror: Path | None) -> Iterator[None]:
-    """Environment the kernels inherit: the data mirror, and this checkout on PYTHONPATH.
-
-    PYTHONPATH makes the notebooks import the charlm this command came from even when charlm is
-    not installed (or installed from another checkout): kernels start in notebooks/, not the root.
-    """
+    """The data mirror and this checkout on PYTHONPATH for the kernels (they start in notebooks/, not the root)."""
     saved = {k: os.environ.get(k) for k in ("CHARLM_DATA_MIRROR", "PYTHONPATH")}
+    if mirror is not None:
+        os.environ["CHARLM_DATA_MIRROR"] = str(mirror)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root()), saved["PYTHONPATH"]) if p)
     try:
-        if mirror is not None:
-            os.environ["CHARLM_DATA_MIRROR"] = str(mirror)
-        root = repo_root()
-        if (root / "charlm" / "__init__.py").is_file():
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), saved["PYTHONPATH"]) if p)
         yield
     finally:
         for key, value in saved.items():
@@ -221,74 +162,41 @@ def kernel_environment(mirror: Path | None) -> Iterator[None]:
 # --------------------------------------------------------------------------- running
 
 
-@dataclass
-class Outcome:
-    notebook: Notebook
-    ok: bool
-    seconds: float
-    report: str = ""
-
-
-def prepare_datasets(nb: Notebook, mirror: Path | None, progress: bool) -> None:
-    if not nb.datasets:
-        return
-    datasets = importlib.import_module("charlm.datasets")  # loaded only when a notebook needs data
-    for need in nb.datasets:
-        datasets.path(need.name, mirror=mirror, full=need.full, progress=progress)
-
-
-def _first_line(source: str) -> str:
-    return next((line.strip() for line in source.splitlines() if line.strip()), "(empty cell)")
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def _source_cell_index(executed: Path, cell_index: int) -> int:
-    """Index in the source notebook of the executed copy's cell: papermill inserts a parameters cell."""
-    try:
-        cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError):
-        return cell_index
-    injected = sum("injected-parameters" in (c.get("metadata", {}).get("tags") or []) for c in cells[:cell_index])
-    return cell_index - injected
-
-
-def failure_report(nb: Notebook, executed: Path, err: BaseException, rerun: str) -> str:
-    """A few lines a reader can act on: which notebook and cell, what it said, where to look."""
+def failure_report(nb: Notebook, err: BaseException, rerun: str, executed: Path) -> str:
+    """A few lines a reader can act on: which notebook and cell, what it said, how to rerun only that one."""
     from papermill.exceptions import PapermillExecutionError
 
-    lines = []
     if isinstance(err, PapermillExecutionError):
-        src_index = _source_cell_index(executed, err.cell_index)
-        lines.append(f"FAILED {nb.name}: cell {src_index} of {nb.path.name} "
-                     f"(cell {err.cell_index}, In [{err.exec_count}], in the executed copy)")
-        lines.append(f"  cell starts: {_first_line(err.source or '')}")
-        lines.append(f"  error:       {err.ename}: {_last_line(err.evalue)}".rstrip())
+        first = next((line.strip() for line in (err.source or "").splitlines() if line.strip()), "(empty cell)")
+        said = [line for line in str(err.evalue).strip().splitlines() if line.strip()]
+        lines = [f"FAILED {nb.name}: cell In [{err.exec_count}] of {nb.path.name}, which starts: {first}",
+                 f"  error: {err.ename}: {said[-1].strip() if said else ''}".rstrip()]
     else:
-        lines.append(f"FAILED {nb.name}: {type(err).__name__}: {_last_line(str(err)) or repr(err)}")
+        lines = [f"FAILED {nb.name}: {type(err).__name__}: {err}"]
     if executed.exists():
         lines.append(f"  partially executed notebook: {executed}")
-    lines.append(f"  rerun only this one: {rerun}")
-    return "\n".join(lines)
+    return "\n".join([*lines, f"  rerun only this one: {rerun}"])
 
 
-def run_notebook(nb: Notebook, out_dir: Path, parameters: Mapping[str, Any], kernel_name: str,
-                 progress_bar: bool) -> tuple[Path, BaseException | None]:
+def run_one(nb: Notebook, out_dir: Path, parameters: dict[str, Any], mirror: Path | None, kernel: str) -> str:
+    """Prepare the notebook's data and execute it; the failure report, or '' when it ran."""
     import papermill
 
+    datasets = importlib.import_module("charlm.datasets")  # only when a notebook runs: --list needs no data module
+
+    rerun = f"python -m charlm.reproduce --only {nb.number} --profile {parameters['profile']}"
+    try:
+        for name in nb.datasets:
+            datasets.path(name, mirror=mirror, progress=True)
+    except CharlmError as err:
+        return f"FAILED {nb.name}: preparing its data: {err}\n  rerun only this one: {rerun}"
     executed = out_dir / nb.path.name
     try:
-        papermill.execute_notebook(str(nb.path), str(executed), parameters=dict(parameters), kernel_name=kernel_name,
-                                   cwd=str(nb.path.parent), progress_bar=progress_bar)
-    except Exception as err:  # any failure of one notebook is reported, not raised: the rest may still run
-        return executed, err
-    return executed, None
-
-
-# --------------------------------------------------------------------------- CLI
+        papermill.execute_notebook(str(nb.path), str(executed), parameters=parameters, kernel_name=kernel,
+                                   cwd=str(nb.path.parent), progress_bar=sys.stdout.isatty())
+    except Exception as err:  # one notebook's failure is reported, not raised: the rest may still run
+        return failure_report(nb, err, rerun, executed)
+    return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,15 +217,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _list(notebooks: Sequence[Notebook]) -> str:
-    width = max(len(nb.name) for nb in notebooks)
-    rows = []
-    for nb in notebooks:
-        data = ", ".join(d.name + (" (full)" if d.full else "") for d in nb.datasets) or "-"
-        rows.append(f"{nb.name.ljust(width)}  [{data}]  {nb.description}".rstrip())
-    return "\n".join(rows)
-
-
 def _parameters(args: argparse.Namespace, profile: str, out_dir: Path) -> dict[str, Any]:
     params: dict[str, Any] = {"profile": profile, "output_dir": str(out_dir)}
     if args.checkpoint_dir is not None:
@@ -325,77 +224,51 @@ def _parameters(args: argparse.Namespace, profile: str, out_dir: Path) -> dict[s
     for key, value in args.parameter:
         if key in _RESERVED:
             raise CharlmError(f"-p {key} is set by reproduce; use {_RESERVED[key]} instead")
-        if not key.isidentifier():
-            raise CharlmError(f"-p {key}: parameter names must be Python identifiers")
         params[key] = parse_value(value)
     return params
 
 
-def _rerun_command(nb: Notebook, profile: str) -> str:
-    return f"python -m charlm.reproduce --only {nb.number} --profile {profile}"
-
-
 def run(args: argparse.Namespace) -> int:
     root = repo_root()
-    notebooks = discover((args.notebooks or root / "notebooks").expanduser().resolve())
-    selected = select(notebooks, args.only)
+    selected = select(discover((args.notebooks or root / "notebooks").expanduser().resolve()), args.only)
     if args.list:
-        print(_list(selected))
+        width = max(len(nb.name) for nb in selected)
+        print("\n".join(f"{nb.name.ljust(width)}  [{', '.join(nb.datasets) or '-'}]  {nb.description}".rstrip()
+                        for nb in selected))
         return 0
     out_dir = (args.output or root / "outputs").expanduser().resolve()
     mirror = args.mirror.expanduser().resolve() if args.mirror is not None else None
-    profile = args.profile or default_profile()
-    parameters = _parameters(args, profile, out_dir)
+    parameters = _parameters(args, args.profile or default_profile(), out_dir)
+    for nb in selected:
+        check_parameters(nb, parameters)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = ensure_kernel()
-    interactive = sys.stdout.isatty()
-    print(f"charlm reproduce: profile {profile}, {len(selected)} notebook(s), outputs in {out_dir}", flush=True)
-
-    outcomes: list[Outcome] = []
+    print(f"charlm reproduce: profile {parameters['profile']}, {len(selected)} notebook(s), outputs in {out_dir}",
+          flush=True)
+    failed: list[str] = []
     with kernel_environment(mirror):
         for i, nb in enumerate(selected, 1):
             print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
             start = time.monotonic()
-            executed = out_dir / nb.path.name
-            # A failed run must not leave last run's record in the summary as if it were this run's.
             (out_dir / results.RESULTS_SUBDIR / f"{nb.name}.json").unlink(missing_ok=True)
-            try:
-                prepare_datasets(nb, mirror, progress=True)
-            except Exception as err:  # CharlmError, or a network/disk error the data module let through
-                message = str(err) if isinstance(err, CharlmError) else f"{type(err).__name__}: {err}"
-                report = f"FAILED {nb.name}: preparing its data: {message}\n  rerun only this one: " \
-                         f"{_rerun_command(nb, profile)}"
-                outcomes.append(Outcome(nb, False, time.monotonic() - start, report))
-            else:
-                executed, err = run_notebook(nb, out_dir, parameters, kernel, progress_bar=interactive)
-                report = "" if err is None else failure_report(nb, executed, err, _rerun_command(nb, profile))
-                outcomes.append(Outcome(nb, err is None, time.monotonic() - start, report))
-            last = outcomes[-1]
-            print(f"[{i}/{len(selected)}] {nb.name} {'ok' if last.ok else 'FAILED'} ({last.seconds:.1f} s)", flush=True)
-            if not last.ok:
-                print(last.report, file=sys.stderr, flush=True)
+            report = run_one(nb, out_dir, parameters, mirror, kernel)
+            print(f"[{i}/{len(selected)}] {nb.name} {'FAILED' if report else 'ok'} ({time.monotonic() - start:.1f} s)",
+                  flush=True)
+            if report:
+                failed.append(nb.name)
+                print(report, file=sys.stderr, flush=True)
                 if not args.keep_going:
                     break
-    return _finish(outcomes, selected, out_dir)
-
-
-def _finish(outcomes: list[Outcome], selected: Sequence[Notebook], out_dir: Path) -> int:
     md_path, _ = results.write_summary(out_dir)
     rows = results.summary_rows(results.load_all(out_dir))
-    print()
     if rows:
-        print(results.terminal_table(rows))
-    ran = {o.notebook.name for o in outcomes if o.ok}
-    earlier = [r["section"] for r in rows if r["section"] not in ran]
-    if earlier:
-        print(f"(from earlier runs, not this one: {', '.join(earlier)})")
+        print("\n" + results.terminal_table(rows))
     print(f"\nresults: {md_path}")
-    failed = [o for o in outcomes if not o.ok]
-    not_run = [nb.name for nb in selected[len(outcomes):]]
     if failed:
-        print(f"{len(failed)} notebook(s) failed: {', '.join(o.notebook.name for o in failed)}"
-              + (f"; not run: {', '.join(not_run)} (use --keep-going to run past failures)" if not_run else ""),
-              file=sys.stderr)
+        not_run = [nb.name for nb in selected[selected.index(next(n for n in selected if n.name == failed[-1])) + 1:]]
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}"
+              + (f"; not run: {', '.join(not_run)} (use --keep-going to run past failures)"
+                 if not_run and not args.keep_going else ""), file=sys.stderr)
         return 1
     return 0
 
@@ -403,6 +276,7 @@ def _finish(outcomes: list[Outcome], selected: Sequence[Notebook], out_dir: Path
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_command(lambda: run(args), error_status=2)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,27 +1,8 @@
 """The results record each notebook writes in its last cell, and the summary table built from them.
 
-A notebook calls :func:`record` once with what it trained and measured; the record lands in
-``<out_dir>/results/<section>.json``. :func:`write_summary` turns every record into
-``<out_dir>/results.md`` (a table, the published figures next to ours, and a few lines of sample per
-section) and ``<out_dir>/results.json`` (the same, machine-readable).
-
-Record keys (anything else goes under ``extra``)::
-
-    section        str   file-name-safe id, e.g. "03_wikipedia" (set from record()'s argument)
-    dataset        str   data set name as charlm.datasets knows it, e.g. "enwik8"
-    model          dict  must hold the cell type under "model" or "type" and the parameter count
-                         under "n_params"; "num_layers" and "rnn_size" are shown when present,
-                         so {**config.to_dict(), "n_params": net.num_parameters()} fits
-    params         dict  training hyper-parameters worth showing (batch size, seq length, lr, steps...)
-    train_seconds  float wall-clock training time
-    device         str   e.g. "cpu", "cuda (NVIDIA H100)"
-    val_loss       float validation cross-entropy, nats/char
-    test_loss      float|None  test cross-entropy, nats/char
-    samples        list[str]   non-empty; the first is shown in the summary
-    extra          dict  optional section-specific measurements (textstats results, "split", ...)
-    partial_data   bool  optional; True when only part of the data set was used
-    data_subset    str   optional; what part, e.g. "first 10^6 bytes only"
-    notes          str   optional free text
+A notebook's ``Section.record`` builds one :class:`Record` and :func:`record` writes it to
+``<out_dir>/results/<section>.json``. :func:`write_summary` turns every record into ``<out_dir>/results.md``
+(a table, the published figures beside ours, a few lines of sample per section) and ``<out_dir>/results.json``.
 """
 
 from __future__ import annotations
@@ -33,101 +14,94 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from charlm import __version__
-from charlm.errors import CharlmError
 from charlm.analysis.textstats import bits
+from charlm.errors import CharlmError
 
 RESULTS_SUBDIR = "results"
 
-# Published figures next to which ours are shown. "metric" names what of ours it is compared with:
-# "test_loss" (nats or bits per char, converted), "ngram20_loss" (extra["ngram20_loss"], our 20-gram's
-# validation loss in nats/char) or "novel_rate" (extra["novel_rate"], or
-# extra["novelty"]["rate"] as textstats.novelty(...).as_dict() writes it). "split" is compared with
-# a record's extra["split"] to decide whether the numbers are directly comparable.
+# Published figures next to which ours are shown, keyed by the data set names of charlm.datasets. "metric" names
+# what of ours it is compared with: "test_loss" (nats or bits per char, converted), "ngram20_loss" (extra, our
+# 20-gram's validation loss in nats/char) or "novel_rate" (extra, share of sampled names not in training).
+# "split" is compared with a record's extra["split"] to decide whether the numbers are directly comparable.
+_KJF2015 = "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, arXiv:1506.02078"
 PUBLISHED: dict[str, dict[str, Any]] = {
     "graves2013_enwik8": {
-        "section": "wikipedia", "dataset": "enwik8", "metric": "test_loss", "value": 1.67, "unit": "bits/char",
+        "dataset": "wikipedia", "metric": "test_loss", "value": 1.67, "unit": "bits/char",
         "split": "96M/4M bytes", "cite": "Graves 2013",
         "what": "LSTM, static eval. on the held-out last 4M bytes (the paper's 'validation')",
         "source": "Graves (2013), Generating Sequences With Recurrent Neural Networks, arXiv:1308.0850, Table 2",
     },
     "kjf2015_lstm_war_and_peace": {
-        "section": "war_and_peace", "dataset": "war_and_peace", "metric": "test_loss", "value": 1.077,
-        "unit": "nats/char", "split": "80/10/10", "what": "best LSTM, test set", "cite": "Karpathy et al. 2015",
-        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
-                  "arXiv:1506.02078",
+        "dataset": "warandpeace", "metric": "test_loss", "value": 1.077, "unit": "nats/char", "split": "80/10/10",
+        "what": "best LSTM, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
     "kjf2015_20gram_war_and_peace": {
-        "section": "war_and_peace", "dataset": "war_and_peace", "metric": "ngram20_loss", "value": 1.195,
-        "unit": "nats/char", "split": "80/10/10", "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015",
-        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
-                  "arXiv:1506.02078",
+        "dataset": "warandpeace", "metric": "ngram20_loss", "value": 1.195, "unit": "nats/char", "split": "80/10/10",
+        "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
     "kjf2015_lstm_linux": {
-        "section": "linux", "dataset": "linux", "metric": "test_loss", "value": 0.84, "unit": "nats/char",
-        "split": "80/10/10", "what": "best LSTM, test set", "cite": "Karpathy et al. 2015",
-        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
-                  "arXiv:1506.02078",
+        "dataset": "linux", "metric": "test_loss", "value": 0.84, "unit": "nats/char", "split": "80/10/10",
+        "what": "best LSTM, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
     "kjf2015_20gram_linux": {
-        "section": "linux", "dataset": "linux", "metric": "ngram20_loss", "value": 0.889, "unit": "nats/char",
-        "split": "80/10/10", "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015",
-        "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
-                  "arXiv:1506.02078",
+        "dataset": "linux", "metric": "ngram20_loss", "value": 0.889, "unit": "nats/char", "split": "80/10/10",
+        "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
     "nanogpt_shakespeare_char": {
-        "section": "shakespeare", "dataset": "tiny_shakespeare", "metric": "val_loss", "value": 1.4697,
-        "unit": "nats/char", "split": "90/10", "cite": "nanoGPT",
-        "what": "6-layer char-level GPT baseline, validation loss (a Transformer, for scale)",
+        "dataset": "tinyshakespeare", "metric": "val_loss", "value": 1.4697, "unit": "nats/char", "split": "90/10",
+        "cite": "nanoGPT", "what": "6-layer char-level GPT baseline, validation loss (a Transformer, for scale)",
         "source": "Karpathy, nanoGPT README, shakespeare_char baseline (github.com/karpathy/nanoGPT)",
     },
     "karpathy2015_names": {
-        "section": "baby_names", "dataset": "names", "metric": "novel_rate", "value": 0.90, "unit": "fraction",
-        "split": None, "what": "share of sampled names not in the training set (approximate)", "cite": "Karpathy 2015",
+        "dataset": "names", "metric": "novel_rate", "value": 0.90, "unit": "fraction", "split": None,
+        "what": "share of sampled names not in the training set (approximate)", "cite": "Karpathy 2015",
         "source": "Karpathy (2015), The Unreasonable Effectiveness of Recurrent Neural Networks, "
                   "section 'Generating Baby Names' ('90% don't')",
     },
 }
-
-# Data set spellings that name the same corpus; matched after lower-casing and dropping non-alphanumerics.
-_DATASET_ALIASES: dict[str, set[str]] = {
-    "enwik8": {"enwik8", "wikipedia", "hutterprize", "hutter"},
-    "war_and_peace": {"warandpeace", "warpeace", "tolstoy"},
-    "linux": {"linux", "linuxkernel", "linuxsource", "kernel"},
-    "tiny_shakespeare": {"tinyshakespeare", "shakespearechar", "shakespearetiny"},
-    "names": {"names", "babynames"},
-}
-
-_REQUIRED = ("dataset", "model", "params", "train_seconds", "device", "val_loss", "test_loss", "samples")
-_OPTIONAL = ("extra", "partial_data", "data_subset", "notes")
-_ADDED = ("section", "val_bits", "test_bits", "recorded_at", "charlm_version")
-_SECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 # How much of a sample the summary shows.
 SAMPLE_LINES = 12
 SAMPLE_LINE_CHARS = 160
 
 
-# --------------------------------------------------------------------------- validation
+@dataclass
+class Record:
+    """One section's measured results: built by ``Section.record``, written by :func:`record`."""
 
+    section: str  # the notebook's name, e.g. "03_shakespeare"
+    dataset: str  # the charlm.datasets name of the text used
+    model: dict[str, Any]  # ModelConfig fields and n_params
+    params: dict[str, Any]  # training settings worth showing
+    train_seconds: float
+    device: str
+    val_loss: float  # nats/char
+    test_loss: float | None
+    samples: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)  # section-specific measurements
+    partial_data: bool = False  # only part of the data set the published figures used
+    data_subset: str = ""  # what part
+    notes: str = ""
 
-def _number(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool):
-        raise CharlmError(f"results: {name} must be a number, got a bool; pass the measured value")
-    try:
-        number = float(value)  # also takes numpy scalars and 0-d tensors
-    except (TypeError, ValueError):
-        raise CharlmError(f"results: {name} must be a number, got {type(value).__name__}; "
-                          "pass a float (e.g. loss.item())") from None
-    if not math.isfinite(number):
-        raise CharlmError(f"results: {name} is {number}; training diverged or was not run - fix it before recording")
-    return number
+    def __post_init__(self) -> None:
+        for name in ("val_loss", "test_loss", "train_seconds"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise CharlmError(f"results: {name} of {self.section} is {value}; training diverged or did not run - "
+                                  "fix it before recording")
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written: bits/char, the time and charlm's version added."""
+        # Shallow: measurements in extra serialise themselves (as_dict) when written.
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "val_bits": bits(self.val_loss),
+                "test_bits": None if self.test_loss is None else bits(self.test_loss),
+                "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "charlm_version": __version__}
 
 
 def _jsonable(value: Any) -> Any:
@@ -143,79 +117,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def validate(section: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The record ``record`` would write: checked, normalised, with bits/char added."""
-    if not isinstance(section, str) or not _SECTION_RE.match(section):
-        raise CharlmError(f"results: section {section!r} must be letters, digits, '_', '-' or '.'; "
-                          "use the notebook's name, e.g. '03_wikipedia'")
-    if not isinstance(metrics, Mapping):
-        raise CharlmError(f"results: metrics must be a dict, got {type(metrics).__name__}")
-    if "section" in metrics and metrics["section"] != section:
-        raise CharlmError(f"results: metrics['section'] is {metrics['section']!r} but record() was called with "
-                          f"{section!r}; drop one or make them agree")
-    missing = [k for k in _REQUIRED if k not in metrics]
-    if missing:
-        raise CharlmError(f"results: missing {', '.join(missing)} for section {section!r}; "
-                          f"a record needs {', '.join(_REQUIRED)}")
-    unknown = sorted(set(metrics) - set(_REQUIRED) - set(_OPTIONAL) - set(_ADDED))
-    if unknown:
-        raise CharlmError(f"results: unknown key(s) {', '.join(unknown)} for section {section!r}; "
-                          "put section-specific measurements under 'extra'")
-
-    dataset = metrics["dataset"]
-    if not isinstance(dataset, str) or not dataset.strip():
-        raise CharlmError("results: dataset must be a non-empty string naming the data set, e.g. 'enwik8'")
-    model, params, extra = metrics["model"], metrics["params"], metrics.get("extra", {})
-    for name, value in (("model", model), ("params", params), ("extra", extra)):
-        if not isinstance(value, Mapping):
-            raise CharlmError(f"results: {name} must be a dict, got {type(value).__name__}")
-    if not any(isinstance(model.get(k), str) for k in ("model", "type")):
-        raise CharlmError("results: model needs its cell type under 'model' or 'type' (e.g. 'lstm'); "
-                          "pass {**config.to_dict(), 'n_params': net.num_parameters()}")
-    n_params = model.get("n_params")
-    if isinstance(n_params, bool) or not isinstance(n_params, int) or n_params < 0:
-        raise CharlmError("results: model['n_params'] must be the parameter count as an int; "
-                          "pass net.num_parameters()")
-    device = metrics["device"]
-    if not isinstance(device, str) or not device:
-        raise CharlmError("results: device must be a non-empty string, e.g. 'cpu' or 'cuda'")
-    samples = metrics["samples"]
-    if isinstance(samples, str) or not isinstance(samples, (list, tuple)) or not samples \
-            or not all(isinstance(s, str) for s in samples):
-        raise CharlmError("results: samples must be a non-empty list of strings; pass the generated texts")
-    partial = metrics.get("partial_data", False)
-    if not isinstance(partial, bool):
-        raise CharlmError("results: partial_data must be True or False")
-    for name in ("data_subset", "notes"):
-        if not isinstance(metrics.get(name, ""), str):
-            raise CharlmError(f"results: {name} must be a string")
-
-    train_seconds = _number("train_seconds", metrics["train_seconds"])
-    if train_seconds < 0:
-        raise CharlmError(f"results: train_seconds is {train_seconds}; pass the elapsed wall-clock seconds")
-    val_loss = _number("val_loss", metrics["val_loss"])
-    test_loss = _number("test_loss", metrics["test_loss"], allow_none=True)
-    return {
-        "section": section,
-        "dataset": dataset.strip(),
-        "partial_data": partial,
-        "data_subset": metrics.get("data_subset", ""),
-        "model": dict(model),
-        "params": dict(params),
-        "train_seconds": train_seconds,
-        "device": device,
-        "val_loss": val_loss,
-        "val_bits": bits(val_loss),
-        "test_loss": test_loss,
-        "test_bits": None if test_loss is None else bits(test_loss),
-        "samples": list(samples),
-        "extra": dict(extra),
-        "notes": metrics.get("notes", ""),
-        "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "charlm_version": __version__,
-    }
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -243,11 +144,10 @@ def _dumps(obj: Any, where: str) -> str:
                           "convert it to numbers, strings, lists or dicts") from None
 
 
-def record(section: str, metrics: Mapping[str, Any], out_dir: str | Path = "outputs") -> Path:
-    """Validate ``metrics`` and write ``<out_dir>/results/<section>.json`` atomically; return its path."""
-    rec = validate(section, metrics)
-    path = Path(out_dir) / RESULTS_SUBDIR / f"{section}.json"
-    _atomic_write(path, _dumps(rec, f"the record for {section!r}"))
+def record(rec: Record, out_dir: str | Path = "outputs") -> Path:
+    """Write ``<out_dir>/results/<section>.json`` atomically; return its path."""
+    path = Path(out_dir) / RESULTS_SUBDIR / f"{rec.section}.json"
+    _atomic_write(path, _dumps(rec.to_json(), f"the record for {rec.section!r}"))
     return path
 
 
@@ -270,15 +170,6 @@ def load_all(out_dir: str | Path = "outputs") -> list[dict[str, Any]]:
 
 def _normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def canonical_dataset(name: str) -> str | None:
-    """The PUBLISHED data set key a data set name refers to, or None."""
-    norm = _normalise(name)
-    for key, aliases in _DATASET_ALIASES.items():
-        if norm == _normalise(key) or norm in aliases:
-            return key
-    return None
 
 
 def _novel_rate(extra: Mapping[str, Any]) -> float | None:
@@ -333,15 +224,13 @@ def compare(rec: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def published_losses(dataset: str) -> list[dict[str, Any]]:
     """Karpathy, Johnson & Fei-Fei's test losses on ``dataset``, as rows for the n-gram comparison's table."""
-    canon = canonical_dataset(dataset)
     return [{"model": e["what"], "test loss (nats/char)": e["value"], "bits/char": bits(e["value"]), "source": e["cite"]}
-            for key, e in PUBLISHED.items() if key.startswith("kjf2015_") and e["dataset"] == canon]
+            for key, e in PUBLISHED.items() if key.startswith("kjf2015_") and e["dataset"] == dataset]
 
 
 def published_for(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Comparisons with every published figure on this record's data set."""
-    dataset = canonical_dataset(str(rec.get("dataset", "")))
-    return [{"key": key, **compare(rec, entry)} for key, entry in PUBLISHED.items() if entry["dataset"] == dataset]
+    return [{"key": key, **compare(rec, entry)} for key, entry in PUBLISHED.items() if entry["dataset"] == rec.get("dataset")]
 
 
 # --------------------------------------------------------------------------- summary

@@ -17,12 +17,13 @@ import torch
 from charlm.analysis import textstats
 from charlm.analysis.display import Shown, esc, figure_png, pre, rows_of_text, save_png, show_figure, side_by_side, table
 from charlm.model import CharRNN, ModelConfig
-from charlm.paper.notebook import Corpus, Trained, generate, loss_figure
+from charlm.paper.notebook import Corpus, generate, loss_figure
+from charlm.run import RunResult
 
 # --------------------------------------------------------------------------- 01 helo
 
 
-def initial_model(run: Trained, seed: int) -> CharRNN:
+def initial_model(run: RunResult, seed: int) -> CharRNN:
     """The weights training started from: the same seed and config rebuild them exactly (as charlm.run does)."""
     torch.manual_seed(seed)
     return CharRNN(ModelConfig(vocab_size=len(run.vocab), **{k: v for k, v in run.model.config.to_dict().items()
@@ -56,7 +57,7 @@ def step_trace(model: CharRNN, vocab: Any, text: str = "hell", target: str = "el
     return table(rows, f"model.step, one character at a time: {text!r} -> {target!r}")
 
 
-def helo_figure(before: CharRNN, after: CharRNN, run: Trained, text: str = "hell", target: str = "ello",
+def helo_figure(before: CharRNN, after: CharRNN, run: RunResult, text: str = "hell", target: str = "ello",
                 path: Any = None) -> None:
     """The post's diagram, as numbers: output confidences for each input step before and after training
     (target outlined), and the loss falling to near zero."""
@@ -91,7 +92,7 @@ def helo_figure(before: CharRNN, after: CharRNN, run: Trained, text: str = "hell
 # --------------------------------------------------------------------------- 02 temperature
 
 
-def temperature_sweep(run: Trained, temperatures: Sequence[float], length: int = 300, prime: str = "",
+def temperature_sweep(run: RunResult, temperatures: Sequence[float], length: int = 300, prime: str = "",
                       seed: int = 0) -> Shown:
     """The same seed at each temperature, side by side."""
     columns = {f"T = {t:g}": generate(run, 1, length, t, prime, seed)[0] for t in temperatures}
@@ -112,7 +113,7 @@ def find_loop(text: str, min_repeats: int = 3) -> tuple[int, str] | None:
     return None
 
 
-def argmax_loop(run: Trained, length: int = 600, prime: str = "") -> Shown:
+def argmax_loop(run: RunResult, length: int = 600, prime: str = "") -> Shown:
     """Temperature near zero: always the likeliest character, which sooner or later repeats itself forever."""
     text = generate(run, 1, length, 0.0, prime)[0]
     loop = find_loop(text)
@@ -125,7 +126,7 @@ def argmax_loop(run: Trained, length: int = 600, prime: str = "") -> Shown:
                  {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None})
 
 
-def temperature_explorer(run: Trained, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
+def temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
     """The live temperature slider (charlm.paper.widgets); a headless run shows the static sweep instead."""
     from charlm.paper.widgets import temperature_explorer as explorer
 
@@ -234,7 +235,7 @@ def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> S
 # --------------------------------------------------------------------------- 07 names
 
 
-def sample_names(run: Trained, n: int, temperature: float = 1.0, seed: int = 0, streams: int = 8) -> list[str]:
+def sample_names(run: RunResult, n: int, temperature: float = 1.0, seed: int = 0, streams: int = 8) -> list[str]:
     """``n`` names, one per generated line; the last, possibly cut-off line of each stream is dropped."""
     names: list[str] = []
     length = max(64, int(n / streams * 9))
@@ -264,9 +265,9 @@ def name_novelty(names: Sequence[str], corpus: Corpus) -> Shown:
 # --------------------------------------------------------------------------- 08 evolution
 
 
-def evolution_table(run: Trained) -> Shown:
+def evolution_table(run: RunResult) -> Shown:
     """Samples taken while training, one row per iteration, with the training loss at that point."""
-    losses = dict(run.train_losses)
+    losses = dict(enumerate(run.state.train_losses, start=1))
     rows = []
     for it, text in run.samples:
         loss = losses.get(it)
@@ -277,7 +278,7 @@ def evolution_table(run: Trained) -> Shown:
     return rows_of_text(rows, "the same seed, sampled as training went on")
 
 
-def evolution_view(run: Trained, corpus: Corpus, path: Any = None) -> Shown:
+def evolution_view(run: RunResult, corpus: Corpus, path: Any = None) -> Shown:
     """The loss curve with the sampling iterations marked, beside the samples taken there."""
     import base64
 

@@ -1,0 +1,107 @@
+"""Per-section presets: what each notebook trains and samples, at three sizes of the same experiment.
+
+One TOML file per section in ``presets/``, named like its notebook (``03_shakespeare.toml``), with each profile
+spelled out in full, like nanoGPT's config files: plain data that nothing executes or merges, so a reader finds a
+notebook's model and training settings in one place. The profiles:
+
+    smoke  tiny models on data slices, counted in iterations: every notebook in minutes on 2 CPU cores (CI)
+    cpu    the best a laptop CPU gets in about ten minutes of training per section
+    paper  the post's hyper-parameters where it gives them, on a GPU
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from charlm.errors import CharlmError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
+PRESETS_DIR = Path(__file__).with_name("presets")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One section's settings for one profile, as its TOML table says."""
+
+    section: str  # the notebook's name, e.g. "03_shakespeare": results records and file names use it too
+    profile: str  # smoke | cpu | paper
+    datasets: tuple[str, ...]  # data sets to try in order (the first that can be prepared is used)
+    model: dict[str, Any]  # charlm.model.ModelConfig fields (no vocab_size)
+    train: dict[str, Any]  # charlm.trainer.TrainConfig fields
+    max_chars: int | None = None  # use only the first max_chars characters
+    fractions: tuple[float, float, float] | None = None  # None: the data set's own split
+    threads: int | None = None  # torch.set_num_threads; None leaves torch's default
+    sample_length: int = 500
+    num_samples: int = 3
+    temperatures: tuple[float, ...] = (0.2, 0.5, 1.0, 1.5)
+    prime: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # what only this section's notebook reads
+
+    @property
+    def dataset(self) -> str:
+        return self.datasets[0]
+
+    def train_config(self, seed: int | None = None, overrides: dict[str, Any] | None = None):
+        """The TrainConfig of this preset, with the notebook's seed and any overrides applied."""
+        from charlm.trainer import TrainConfig  # imported late: reading presets needs no torch
+
+        values = {**self.train, **(overrides or {}), **({"seed": seed} if seed is not None else {})}
+        unknown = sorted(set(values) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise CharlmError(f"preset {self.section}/{self.profile}: unknown training setting(s) {', '.join(unknown)}; "
+                              f"valid: {', '.join(f.name for f in fields(TrainConfig))}")
+        return TrainConfig(**values)
+
+
+def sections() -> list[str]:
+    """Every section that has presets, in notebook order."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def load(section: str, profile: str | None = None) -> Preset:
+    """The preset of ``section`` (a notebook's name) for ``profile`` (None: :func:`default_profile`)."""
+    name = profile or default_profile()
+    if name not in PROFILES:
+        raise CharlmError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    path = PRESETS_DIR / f"{section}.toml"
+    if not path.is_file():
+        raise CharlmError(f"no presets for section {section!r}; known: {', '.join(sections())}")
+    table = dict(tomllib.loads(path.read_text(encoding="utf-8"))[name])
+    known = {f.name for f in fields(Preset)} - {"section", "profile"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise CharlmError(f"{path.name} [{name}]: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    for key in ("datasets", "fractions", "temperatures"):
+        if key in table:
+            table[key] = tuple(table[key])
+    return Preset(section=section, profile=name, **table)
+
+
+def default_profile() -> str:
+    """'paper' where CUDA is present, else 'cpu'."""
+    import torch
+
+    return "paper" if torch.cuda.is_available() else "cpu"
+
+
+def table() -> list[dict[str, Any]]:
+    """One row per section and profile: the README's table of profiles."""
+    rows = []
+    for section in sections():
+        for name in PROFILES:
+            p = load(section, name)
+            m, t = p.model, p.train
+            limit = ", ".join(f"{k}={t[k]}" for k in ("max_iters", "max_epochs", "max_seconds") if t.get(k) is not None)
+            rows.append({"section": section, "profile": name, "dataset": " or ".join(p.datasets),
+                         "model": f"{m['model']} {m['num_layers']}x{m['rnn_size']}, dropout {m['dropout']}",
+                         "batch": f"{t['batch_size']}x{t['seq_length']}", "limit": limit,
+                         "data": f"first {p.max_chars:,} chars" if p.max_chars else "all"})
+    return rows

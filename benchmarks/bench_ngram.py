@@ -1,9 +1,9 @@
 """Benchmark the Kneser-Ney n-gram baseline: fit + val loss for each order on a mirrored corpus.
 
-Usage: python benchmarks/bench_ngram.py [--corpus war_and_peace] [--orders 1-20] [--chars N]
+Usage: python benchmarks/bench_ngram.py [--corpus warandpeace] [--orders 1-20] [--chars N]
 
-Reads ``<mirror>/<corpus>.txt.xz`` (or ``.c.xz``) where the mirror is $CHARLM_DATA_MIRROR or /work/shared/data,
-splits it 0.90/0.05/0.05 like the RNN runs, fits on train and scores val. Each order runs in a fresh child
+Finds the corpus the way the package does (charlm.datasets: CHARLM_DATA_MIRROR, ../shared/data beside the
+checkout, or a download), splits it 0.90/0.05/0.05 like the RNN runs, fits on train and scores val. Each order runs in a fresh child
 process, so the peak RSS column is what that order alone needs (fit + eval), not the running maximum.
 Reference (Karpathy, Johnson & Fei-Fei 2015, their split): 20-gram 1.195 nats/char on War and Peace,
 0.889 on Linux; best LSTM 1.077 and 0.84.
@@ -12,32 +12,20 @@ Reference (Karpathy, Johnson & Fei-Fei 2015, their split): 20-gram 1.195 nats/ch
 from __future__ import annotations
 
 import argparse
-import lzma
 import multiprocessing as mp
-import os
 import resource
 import sys
 import time
-from pathlib import Path
 
-from charlm.data import split_ids
-from charlm.errors import CharlmError
+from charlm import datasets
 from charlm.analysis.ngram import NGramModel, nats_to_bits
-
-
-def mirror_file(corpus: str) -> Path:
-    """The compressed corpus in the data mirror; the error names the env var that fixes a wrong location."""
-    mirror = Path(os.environ.get("CHARLM_DATA_MIRROR", "/work/shared/data"))
-    for name in (f"{corpus}.txt.xz", f"{corpus}.c.xz", f"{corpus}.tex.xz", f"{corpus}.xz"):
-        if (mirror / name).exists():
-            return mirror / name
-    raise CharlmError(f"no {corpus}.*.xz in {mirror}; set CHARLM_DATA_MIRROR to the folder holding the corpora")
+from charlm.data import split_ids
+from charlm.vocab import read_text
 
 
 def load_splits(corpus: str, chars: int | None) -> tuple[str, str]:
     """(train, val) text of the project's contiguous 0.90/0.05/0.05 split, optionally of the first ``chars``."""
-    with lzma.open(mirror_file(corpus), "rt", encoding="utf-8") as f:
-        text = f.read().removeprefix("\ufeff")  # as charlm.vocab.read_text does
+    text = read_text(datasets.path(corpus, progress=False))
     if chars:
         text = text[:chars]
     parts = split_ids(range(len(text)))
@@ -71,7 +59,7 @@ def parse_orders(spec: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", default="war_and_peace", help="mirror file stem, e.g. linux_kernel_4.0")
+    parser.add_argument("--corpus", default="warandpeace", choices=datasets.NAMES, help="a charlm.datasets name")
     parser.add_argument("--orders", default="1-20", help="e.g. 1-20 or 1,2,5,10,20")
     parser.add_argument("--chars", type=int, default=None, help="use only the first N characters of the corpus")
     args = parser.parse_args(argv)

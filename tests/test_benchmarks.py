@@ -23,3 +23,11 @@ def test_bench_train_reports_a_ratio():
 def test_bench_sample_reports_rates():
     out = run("bench_sample.py", "--length", "40")
     assert len(re.findall(r"batch 1 +[\d,]+ chars/s", out)) == 2, out
+
+
+def test_bench_ngram_finds_its_corpus_as_the_package_does():
+    from helpers import mirror_text
+
+    mirror_text("names.txt.xz")  # skips without the offline mirror
+    out = run("bench_ngram.py", "--corpus", "names", "--orders", "1-2", "--chars", "5000")
+    assert out.startswith("names: train 4,500 chars") and re.search(r"best: order [12] at \d\.\d{4} nats/char", out), out

@@ -45,7 +45,7 @@ NOTEBOOK_CELLS = [
     ("code", "import torch\n"
              "torch.set_num_threads(1)  # one character at a time through a tiny LSTM\n"
              "from charlm.checkpoint import load_checkpoint\n"
-             "from charlm.paper.widgets import temperature_explorer\n"
+             "from charlm.analysis.widgets import temperature_explorer\n"
              "ckpt = load_checkpoint('tiny_model', device='cpu')"),
     ("code", "explorer = temperature_explorer(ckpt.model, ckpt.vocab, length=200, temperature=1.0, seed=7)\n"
              "explorer"),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from charlm.analysis import viz
+from charlm.analysis.display import Shown
 from charlm.paper.results import published_losses
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
@@ -130,7 +131,7 @@ def nasty_trace():
 def test_cell_view_is_well_formed_and_round_trips(nasty_trace, tmp_path):
     tr = nasty_trace
     view = viz.cell_html(tr, 1, 3, "cell")
-    assert view._repr_html_() == str(view)
+    assert isinstance(view, Shown) and view._repr_html_() == str(view) == view.html
     root = viz.check_html(view)  # strict XML parser: any unescaped < or & fails here
     assert viz.shown_text(root) == viz.visible_text(tr.text)
     assert "\t" not in viz.shown_text(root) and "⇥" in viz.shown_text(root) and "␌" in viz.shown_text(root)
@@ -306,6 +307,7 @@ def test_ngram_comparison(quoted):
     assert comp.loss_of_order(5) == losses[5] and comp.loss_of_order(20) is None
     assert list(comp.samples) == ["LSTM", "3-gram"] and len(comp.samples["3-gram"]) == 40
     assert [r["test loss (nats/char)"] for r in comp.published] == [1.077, 1.195]
+    assert isinstance(comp, Shown) and repr(comp) == comp.plain and comp._repr_html_() == comp.html  # one protocol
     md = comp.table().markdown()
     assert md.startswith("| model |") and "5-gram" in md
     viz.check_html(f"<div>{comp._repr_html_()}{comp.samples_html()}</div>")

@@ -1,4 +1,4 @@
-"""charlm.paper.widgets: the temperature explorer, driven from Python the way the browser's events drive it."""
+"""charlm.analysis.widgets: the temperature explorer, driven from Python the way the browser's events drive it."""
 
 import re
 
@@ -9,7 +9,7 @@ from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.sampler import sample
 from charlm.vocab import Vocab
-from charlm.paper.widgets import TemperatureExplorer, temperature_explorer
+from charlm.analysis.widgets import TemperatureExplorer, temperature_explorer
 
 TEXT = 'Hello "world" <b>&amp;</b>\nabc xyz.\n'
 

@@ -13,12 +13,20 @@ import html
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 
 # --------------------------------------------------------------------------- objects with two forms
 
 
 class Shown:
-    """A table or text block: HTML in a notebook, plain text elsewhere; ``data`` keeps the numbers."""
+    """The one display protocol: ``html`` for Jupyter, ``plain`` for logs and headless runs, ``data`` the numbers.
+
+    Every display of the project is a Shown: tables and texts here, the neuron views (``viz.views.Html``), the n-gram
+    comparison and the cell ranking. Subclasses may compute ``html`` and ``plain`` as properties instead.
+    """
+
+    data: Any = None
 
     def __init__(self, html_text: str, plain: str, data: Any = None) -> None:
         self.html, self.plain, self.data = html_text, plain, data
@@ -199,3 +207,50 @@ def show_figure(fig: Any, path: str | Path | None = None) -> None:
     if display is not None:
         display(fig)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the loss curve
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def loss_figure(run: Any, references: Mapping[str, float] | None = None, marks: Sequence[int] = (),
+                ax: Any = None) -> Any:
+    """A charlm.run.RunResult's training loss (smoothed) and validation loss against iterations, with reference
+    lines (label: loss); the first reference (the text's unigram entropy) bounds the y axis."""
+    import matplotlib.pyplot as plt
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 4))
+    train_losses, val_losses = run.state.train_losses, run.state.val_losses
+    if train_losses:
+        it, loss = np.arange(1, len(train_losses) + 1), np.array(train_losses)
+        w = max(1, len(loss) // 50)
+        ax.plot(it, loss, color="#9ecae1", lw=0.8, label="train (each step)")
+        if w > 1:
+            ax.plot(it[w - 1:], _smooth(loss, w), color="#3182bd", lw=1.8, label=f"train (mean of {w})")
+    if val_losses:
+        vi, vl = zip(*val_losses)
+        ax.plot(vi, vl, "o-", color="#e6550d", lw=1.5, label="validation")
+    references = dict(references or {})
+    for (label, value), style in zip(references.items(), ("--", ":", "-.", (0, (5, 1)))):
+        ax.axhline(value, color="gray", ls=style, lw=1, label=f"{label} ({value:.2f})")
+    for m in marks:
+        ax.axvline(m, color="#31a354", lw=0.8, alpha=0.6)
+    if references and train_losses:
+        # The first steps sit far above everything else; keep the interesting range readable.
+        top = max([1.3 * next(iter(references.values())), *(v for _, v in val_losses)])
+        ax.set_ylim(top=min(top, max(train_losses) * 1.02))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (nats/char)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure

@@ -27,12 +27,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from charlm import datasets
 from charlm.analysis import display, textstats
-from charlm.analysis.display import Shown, show, show_figure, stack, table, warning
+from charlm.analysis.display import Shown, loss_figure, show, show_figure, stack, table, warning
 from charlm.checkpoint import read_info
 from charlm.data import split_ids
 from charlm.errors import CharlmError
@@ -295,56 +294,16 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
 # --------------------------------------------------------------------------- the loss curve, samples
 
 
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
-    if window <= 1 or len(values) < window:
-        return values
-    kernel = np.ones(window) / window
-    return np.convolve(values, kernel, mode="valid")
-
-
-def loss_figure(run: RunResult, corpus: Corpus | None = None, baselines: dict[str, float] | None = None,
-                marks: Sequence[int] = (), ax: Any = None) -> Any:
-    """Training loss (smoothed) and validation loss against iterations, with reference lines."""
-    import matplotlib.pyplot as plt
-
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 4))
-    train_losses, val_losses = run.state.train_losses, run.state.val_losses
-    if train_losses:
-        it, loss = np.arange(1, len(train_losses) + 1), np.array(train_losses)
-        w = max(1, len(loss) // 50)
-        ax.plot(it, loss, color="#9ecae1", lw=0.8, label="train (each step)")
-        if w > 1:
-            ax.plot(it[w - 1:], _smooth(loss, w), color="#3182bd", lw=1.8, label=f"train (mean of {w})")
-    if val_losses:
-        vi, vl = zip(*val_losses)
-        ax.plot(vi, vl, "o-", color="#e6550d", lw=1.5, label="validation")
-    lines = {**({"unigram entropy": corpus.unigram_entropy} if corpus else {}), **(baselines or {})}
-    for (label, value), style in zip(lines.items(), ("--", ":", "-.", (0, (5, 1)))):
-        ax.axhline(value, color="gray", ls=style, lw=1, label=f"{label} ({value:.2f})")
-    for m in marks:
-        ax.axvline(m, color="#31a354", lw=0.8, alpha=0.6)
-    if corpus is not None and train_losses:
-        # The first steps sit far above everything else; keep the interesting range readable.
-        top = max([1.3 * corpus.unigram_entropy, *(v for _, v in val_losses)])
-        ax.set_ylim(top=min(top, max(train_losses) * 1.02))
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (nats/char)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
-    if fig is not None:
-        fig.tight_layout()
-    return fig if fig is not None else ax.figure
-
-
-
-
 def show_losses(run: RunResult, corpus: Corpus | None = None, section: Section | None = None,
                 baselines: dict[str, float] | None = None, marks: Sequence[int] = (), title: str = "") -> None:
-    fig = loss_figure(run, corpus, baselines, marks)
+    fig = loss_figure(run, references(corpus, baselines), marks)
     fig.axes[0].set_title(title or (f"{section.name}: loss" if section else "loss"))
     show_figure(fig, section.figure_path("loss") if section else None)
+
+
+def references(corpus: Corpus | None, baselines: dict[str, float] | None = None) -> dict[str, float]:
+    """The lines a loss curve is read against: the text's unigram entropy first, then any baselines."""
+    return {**({"unigram entropy": corpus.unigram_entropy} if corpus else {}), **(baselines or {})}
 
 
 def generate(run: RunResult, n: int = 1, length: int = 500, temperature: float = 1.0, prime: str = "",

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from charlm.analysis import textstats
-from charlm.analysis.display import Shown, esc, figure_png, pre, rows_of_text, save_png, show_figure, side_by_side, table
+from charlm.analysis.display import Shown, esc, figure_png, loss_figure, pre, rows_of_text, save_png, show_figure, side_by_side, table
 from charlm.model import CharRNN, ModelConfig
-from charlm.paper.notebook import Corpus, generate, loss_figure
+from charlm.paper.notebook import Corpus, generate, references
 from charlm.run import RunResult
 
 # --------------------------------------------------------------------------- 01 helo
@@ -127,8 +127,8 @@ def argmax_loop(run: RunResult, length: int = 600, prime: str = "") -> Shown:
 
 
 def temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
-    """The live temperature slider (charlm.paper.widgets); a headless run shows the static sweep instead."""
-    from charlm.paper.widgets import temperature_explorer as explorer
+    """The live temperature slider (charlm.analysis.widgets); a headless run shows the static sweep instead."""
+    from charlm.analysis.widgets import temperature_explorer as explorer
 
     return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
 
@@ -284,7 +284,7 @@ def evolution_view(run: RunResult, corpus: Corpus, path: Any = None) -> Shown:
 
     import matplotlib.pyplot as plt
 
-    fig = loss_figure(run, corpus, marks=[it for it, _ in run.samples])
+    fig = loss_figure(run, references(corpus), marks=[it for it, _ in run.samples])
     ax = fig.axes[0]
     ax.set_title("loss while training; green lines: where the samples were taken", pad=16)
     for it, _ in run.samples:

@@ -16,8 +16,8 @@ from charlm.analysis.textstats import bits
 from charlm.analysis.viz.views import Html
 
 
-@dataclass
-class NgramComparison:
+@dataclass(repr=False)
+class NgramComparison(Shown):
     """Validation loss of n-gram orders beside the LSTM (same split), their samples, and the paper's numbers."""
 
     rows: list[dict[str, Any]]
@@ -57,11 +57,17 @@ class NgramComparison:
         """The comparison table, then the published one where the data set has published numbers."""
         return stack([self.table(), *([self.published_table()] if self.published else [])])
 
-    def _repr_html_(self) -> str:
+    @property
+    def html(self) -> str:
         return self.tables().html
 
-    def __repr__(self) -> str:
+    @property
+    def plain(self) -> str:
         return self.tables().plain
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.as_dict()
 
     def loss_of_order(self, order: int) -> float | None:
         return next((r["val_loss"] for r in self.rows if r["model"] != "LSTM" and r.get("order") == order), None)

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from charlm.analysis.display import Table, table_html, table_text
+from charlm.analysis.display import Shown, Table, table_html, table_text
 from charlm.errors import CharlmError
 from charlm.analysis.viz.labels import PROPERTIES
 from charlm.analysis.viz.tracing import Trace
@@ -100,8 +100,8 @@ def _corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.nan_to_num(r)
 
 
-@dataclass
-class CellRanking:
+@dataclass(repr=False)
+class CellRanking(Shown):
     """Every (property, unit) score, best first within each property; ``skipped`` says what could not be scored."""
 
     rows: list[CellScore]
@@ -174,12 +174,17 @@ class CellRanking:
                          "held-out score": None, "chance": None, "train score": None, "note": why})
         return rows
 
-    def _repr_html_(self) -> str:
+    @property
+    def html(self) -> str:
         return table_html(self.table_rows(), "best unit per property (fitted on the first half, scored on the second)",
                           align="left")
 
-    def __repr__(self) -> str:
+    @property
+    def plain(self) -> str:
         return table_text(self.table_rows())
+
+    def __repr__(self) -> str:
+        return self.plain
 
 
 def rank_cells(tr: Trace, labels: Mapping[str, np.ndarray], split: float = 0.5, kinds: Sequence[str] | None = None,

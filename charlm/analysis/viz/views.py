@@ -20,17 +20,27 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm.analysis.display import Shown
 from charlm.errors import CharlmError
 from charlm.analysis.viz.tracing import Trace
 
 
-class Html(str):
-    """An HTML fragment: a plain ``str`` that Jupyter renders as HTML when it is a cell's value."""
+class Html(str, Shown):
+    """An HTML fragment: a plain ``str`` (saved, joined and parsed as one) that is also a Shown."""
 
-    def _repr_html_(self) -> str:
+    def __init__(self, text: str = "") -> None:  # str.__new__ has kept the text; html and plain derive from it
+        pass
+
+    @property
+    def html(self) -> str:
         return str(self)
 
-    def __repr__(self) -> str:  # what a log or a terminal shows instead of the markup
+    def __repr__(self) -> str:
+        return self.plain
+
+    @property
+    def plain(self) -> str:
+        """What a log or a terminal shows instead of the markup."""
         text = re.sub(r"<style>.*?</style>|<[^>]+>", "", str(self))
         titles = re.findall(r'class="cv-title">([^<]*)<', str(self))
         return (f"[HTML view, {len(self):,} bytes" + (f": {'; '.join(html.unescape(t) for t in titles)}" if titles else "")

@@ -1,4 +1,10 @@
-"""charlm: character-level RNN language models, after Karpathy's "The Unreasonable Effectiveness of RNNs"."""
+"""charlm: character-level RNN language models, after Karpathy's "The Unreasonable Effectiveness of RNNs".
+
+Layers, top to bottom (each imports only those below it; tests/test_architecture.py checks it):
+``cli``/``reproduce`` (entry points) > ``charlm.paper`` (the companion) > ``charlm.analysis`` (measuring text and
+models) > ``charlm.datasets`` (the corpora) > the engine, this package's top-level modules: vocab, data, model,
+trainer, callbacks, checkpoint, sampler, device, run, errors.
+"""
 
 from charlm.errors import CharlmError
 

@@ -34,11 +34,11 @@ from charlm.paper import profiles, results
 from charlm.checkpoint import load_checkpoint
 from charlm.data import split_ids
 from charlm.analysis.display import Shown, show, show_figure, stack, table, warning
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, check_keys
 from charlm.model import CharRNN, ModelConfig
 from charlm.run import text_fingerprint, train
 from charlm.sampler import sample
-from charlm.trainer import Callback, Trainer, evaluate
+from charlm.trainer import Callback, Trainer, TrainConfig, evaluate
 from charlm.vocab import Vocab
 
 # Re-exported: the notebooks call nb.show_samples, nb.side_by_side and nb.published_losses.
@@ -195,18 +195,24 @@ class LogProgress(Callback):
         self.printer(f"stopped ({st.stop_reason}) after {st.iteration:,} iterations, {st.elapsed:.1f} s of steps")
 
 
-_RUN_FILES = {"last", "best", "metrics.jsonl", "samples.json"}
+# Run directories this process created: a rerun of a cell may replace its own run, never one it did not create.
+_CREATED_RUNS: set[Path] = set()
 
 
-def _clear_run_dir(run_dir: Path) -> None:
-    """A rerun trains afresh: remove the previous run of this section, but only if it is one."""
-    if not run_dir.exists():
-        return
-    foreign = [p.name for p in run_dir.iterdir() if p.name.split(".")[0] not in {n.split(".")[0] for n in _RUN_FILES}]
-    if foreign:
-        raise CharlmError(f"{run_dir} holds files a training run did not write ({', '.join(sorted(foreign)[:3])}); "
-                          "move them away or choose another output_dir")
-    shutil.rmtree(run_dir)
+def _fresh_run_dir(base: Path) -> Path:
+    """Where this execution trains: ``base`` when it is free or this process made it (a rerun cell replaces its
+    own run), else the first free ``base-2``, ``base-3``...: a run made by an earlier execution is never deleted
+    (it may be hours of paper-profile training), as nanoGPT's numbered out dirs and Jupyter's "Untitled1" do."""
+    candidate, n = base, 1
+    while True:
+        if candidate in _CREATED_RUNS:
+            shutil.rmtree(candidate, ignore_errors=True)
+            return candidate
+        if not candidate.exists() or (candidate.is_dir() and not any(candidate.iterdir())):
+            _CREATED_RUNS.add(candidate)
+            return candidate
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
 
 
 def _metrics(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -244,10 +250,13 @@ class Section:
     mirror: str | None
     seed: int
     overrides: dict[str, Any]
+    trained_dir: Path | None = None  # where this execution's training went
 
     @property
     def run_dir(self) -> Path:
-        return self.output_dir / "runs" / self.name
+        """Runs of different profiles side by side: ``<output_dir>/runs/<profile>/<section>`` (see _fresh_run_dir
+        for the ``-2``, ``-3``... a rerun trains into once this one exists)."""
+        return self.trained_dir or self.output_dir / "runs" / self.profile.name / self.name
 
     def figure_path(self, what: str) -> Path:
         return self.output_dir / "figures" / f"{self.name}_{what}.png"
@@ -265,7 +274,7 @@ class Section:
             return self._load(corpus)
         model_fields = {k: v for k, v in self.overrides.items() if k in ModelConfig.__dataclass_fields__}
         config = self.profile.train_config(self.seed, {k: v for k, v in self.overrides.items() if k not in model_fields})
-        _clear_run_dir(self.run_dir)
+        self.trained_dir = _fresh_run_dir(self.output_dir / "runs" / self.profile.name / self.name)
         result = train(corpus.text, self.run_dir, {**self.profile.model, **model_fields}, config,
                        fractions=corpus.fractions, progress="none", sample_at=sample_at, sample_length=sample_length,
                        callbacks=[LogProgress()], source=corpus.name)
@@ -360,6 +369,8 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
     """
     prof = profiles.get(section, profile)
     overrides = dict(overrides or {})
+    check_keys("override(s)", overrides, {*TrainConfig.__dataclass_fields__, *ModelConfig.__dataclass_fields__,
+                                          "threads"} - {"vocab_size"})
     threads = overrides.pop("threads", prof.threads)
     if threads:
         torch.set_num_threads(int(threads))

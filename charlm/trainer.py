@@ -149,6 +149,7 @@ class Trainer:
         self.state = TrainState(learning_rate=config.learning_rate)
         self.carried: State | None = None  # hidden state handed from one batch to the next
         self._stop_reason: str | None = None
+        self.stop_signal: int | None = None  # the signal that asked training to stop, if one did
         torch.manual_seed(config.seed)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -228,10 +229,11 @@ class Trainer:
         return loss.item()
 
     def fit(self) -> TrainState:
-        """Train until a limit is reached, Ctrl-C is pressed, or the loss diverges; callbacks see each event."""
+        """Train until a limit is reached, a stop signal arrives (Ctrl-C, SIGTERM, SIGHUP), or the loss diverges;
+        callbacks see each event."""
         st, cfg = self.state, self.config
         self.fire("on_train_start")
-        with _StopOnSigint(self):
+        with _StopOnSignal(self):
             try:
                 while (reason := self._should_stop()) is None:
                     start = time.perf_counter()
@@ -253,6 +255,7 @@ class Trainer:
                     self.fire("on_step_end")
                 st.stop_reason = reason
             except CharlmError:
+                st.stop_reason = st.stop_reason or "failed"  # e.g. a checkpoint could not be written
                 raise
             except BaseException:
                 st.stop_reason = "aborted"  # a second Ctrl-C or an error mid-step: the weights may be half-updated
@@ -262,25 +265,36 @@ class Trainer:
         return st
 
 
-class _StopOnSigint:
-    """Turn the first Ctrl-C into a stop request honoured between steps, so the checkpoint written on the way
-    out is consistent (an interrupt inside optimizer.step would leave half-updated weights). A second Ctrl-C
-    interrupts at once."""
+# Signals that ask a trainer to stop: Ctrl-C, and what `timeout`, Slurm, `docker stop`, a closed terminal and a
+# notebook kernel shutdown send. SIGHUP does not exist on Windows.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _StopOnSignal:
+    """Turn the first Ctrl-C, SIGTERM or SIGHUP into a stop request honoured between steps, so the checkpoint
+    written on the way out is consistent (a signal inside optimizer.step would leave half-updated weights).
+    ``trainer.stop_signal`` records which; a second signal gets the previous handlers and interrupts at once."""
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
-        self.previous: Any = None
+        self.previous: dict[int, Any] = {}
         self.active = threading.current_thread() is threading.main_thread()
 
     def _handler(self, signum: int, frame: Any) -> None:
+        self.trainer.stop_signal = signum
         self.trainer.request_stop("interrupted")
-        signal.signal(signal.SIGINT, self.previous)
+        self._restore()
 
-    def __enter__(self) -> "_StopOnSigint":
+    def _restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def __enter__(self) -> "_StopOnSignal":
         if self.active:
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            self.previous = {signum: signal.signal(signum, self._handler) for signum in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.active:
-            signal.signal(signal.SIGINT, self.previous)
+            self._restore()

@@ -31,6 +31,7 @@ import torch
 from charlm import datasets
 from charlm.analysis import display, textstats
 from charlm.paper import profiles, results
+from charlm.callbacks import read_metrics
 from charlm.checkpoint import load_checkpoint
 from charlm.data import split_ids
 from charlm.analysis.display import Shown, show, show_figure, stack, table, warning
@@ -217,15 +218,11 @@ def _fresh_run_dir(base: Path) -> Path:
 
 def _metrics(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     train_l, val_l = [], []
-    path = run_dir / "metrics.jsonl"
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                if rec.get("event") == "train":
-                    train_l.append((rec["iteration"], rec["loss"]))
-                elif rec.get("event") == "val":
-                    val_l.append((rec["iteration"], rec["val_loss"]))
+    for rec in read_metrics(run_dir / "metrics.jsonl"):
+        if rec.get("event") == "train":
+            train_l.append((rec["iteration"], rec["loss"]))
+        elif rec.get("event") == "val":
+            val_l.append((rec["iteration"], rec["val_loss"]))
     return train_l, val_l
 
 

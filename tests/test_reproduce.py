@@ -87,12 +87,27 @@ def test_parameters():
     assert reproduce.parse_value("true") is True
     assert reproduce.parse_value("[1, 2]") == [1, 2]
     assert reproduce.parse_value("runs/x") == "runs/x"
-    args = reproduce.build_parser().parse_args(["-p", "steps", "7", "-p", "checkpoint", "null"])
-    params = reproduce._parameters(args, "smoke", reproduce.repo_root() / "outputs")
-    assert params["steps"] == 7 and params["checkpoint"] is None and params["profile"] == "smoke"
+    shipped = reproduce.discover(reproduce.repo_root() / "notebooks")
+    args = reproduce.build_parser().parse_args(["-p", "seed", "7", "-p", "checkpoint", "null"])
+    params = reproduce._parameters(args, "smoke", reproduce.repo_root() / "outputs", shipped)
+    assert params["seed"] == 7 and params["checkpoint"] is None and params["profile"] == "smoke"
     args = reproduce.build_parser().parse_args(["-p", "profile", "paper"])
     with pytest.raises(reproduce.CharlmError, match="--profile"):
-        reproduce._parameters(args, "cpu", reproduce.repo_root())
+        reproduce._parameters(args, "cpu", reproduce.repo_root(), shipped)
+
+
+def test_unknown_parameter_is_an_error_listing_the_notebooks_parameters(notebooks, tmp_path, capsys):
+    """Case 9: papermill only warns about a misspelt parameter and trains with the defaults; reproduce refuses
+    before running anything, and names the parameters the notebook's tagged cell assigns."""
+    assert reproduce.read_notebook_info(notebooks / "01_good.ipynb").parameters == {"profile", "output_dir", "steps"}
+    code = reproduce.main(["--notebooks", str(notebooks), "--output", str(tmp_path / "out"), "--only", "01",
+                           "-p", "step", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "-p step:" in err and err.rstrip().endswith("valid: steps")  # output_dir is reproduce's own (--output)
+    assert not (tmp_path / "out" / "01_good.ipynb").exists()
+    for nb in reproduce.discover(reproduce.repo_root() / "notebooks"):  # the shipped ones, as users run them
+        assert {"overrides", "seed", "checkpoint", "mirror"} <= nb.parameters, nb.name
 
 
 def test_data_preparation_failure_is_reported(notebooks, tmp_path, monkeypatch, capsys):

@@ -25,6 +25,7 @@ Exit status: 0 when every selected notebook ran, 1 when one failed, 2 for a usag
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import hashlib
 import importlib
@@ -63,6 +64,7 @@ class Notebook:
     number: str  # the "NN" prefix, as written
     datasets: list[DatasetNeed] = field(default_factory=list)
     description: str = ""
+    parameters: frozenset[str] = frozenset()  # names assigned in the cell tagged "parameters"
 
     @property
     def name(self) -> str:
@@ -105,6 +107,21 @@ def _dataset_needs(raw: Any, path: Path) -> list[DatasetNeed]:
     return needs
 
 
+def _parameter_names(cells: list[Mapping[str, Any]], path: Path) -> frozenset[str]:
+    """The names the cell tagged ``parameters`` assigns: what papermill can set, so what -p may name."""
+    for cell in cells:
+        if "parameters" in ((cell.get("metadata") or {}).get("tags") or []):
+            source = cell.get("source", "")
+            try:
+                tree = ast.parse(source if isinstance(source, str) else "".join(source))
+            except SyntaxError as err:
+                raise CharlmError(f"{path.name}: its parameters cell is not valid Python ({err.msg}); fix the notebook") from None
+            return frozenset(target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                             for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                             if isinstance(target, ast.Name))
+    return frozenset()
+
+
 def read_notebook_info(path: Path) -> Notebook:
     """Number, declared data sets and description of one notebook (read as plain JSON: no kernel)."""
     try:
@@ -114,7 +131,8 @@ def read_notebook_info(path: Path) -> Notebook:
     meta = (nb.get("metadata") or {}).get("charlm") or {}
     description = meta.get("description") or _first_heading(nb.get("cells") or [])
     return Notebook(path=path, number=path.name.split("_", 1)[0], datasets=_dataset_needs(meta.get("datasets"), path),
-                    description=" ".join(str(description).split()))
+                    description=" ".join(str(description).split()),
+                    parameters=_parameter_names(nb.get("cells") or [], path))
 
 
 def discover(notebooks_dir: Path) -> list[Notebook]:
@@ -318,17 +336,25 @@ def _list(notebooks: Sequence[Notebook]) -> str:
     return "\n".join(rows)
 
 
-def _parameters(args: argparse.Namespace, profile: str, out_dir: Path) -> dict[str, Any]:
+def _parameters(args: argparse.Namespace, profile: str, out_dir: Path, selected: Sequence[Notebook]) -> dict[str, Any]:
     params: dict[str, Any] = {"profile": profile, "output_dir": str(out_dir)}
     if args.checkpoint_dir is not None:
         params["checkpoint_dir"] = str(args.checkpoint_dir.expanduser().resolve())
+    # papermill only warns about a name the notebook does not have, then runs the defaults: a typo would cost a
+    # whole default training run. A -p name must be a parameter of a selected notebook.
+    valid = set().union(*(nb.parameters for nb in selected)) - set(_RESERVED)
     for key, value in args.parameter:
         if key in _RESERVED:
             raise CharlmError(f"-p {key} is set by reproduce; use {_RESERVED[key]} instead")
-        if not key.isidentifier():
-            raise CharlmError(f"-p {key}: parameter names must be Python identifiers")
+        if key not in valid:
+            raise CharlmError(f"-p {key}: no selected notebook has that parameter; valid: {', '.join(sorted(valid))}")
         params[key] = parse_value(value)
     return params
+
+
+def _for_notebook(parameters: Mapping[str, Any], nb: Notebook) -> dict[str, Any]:
+    """The parameters this notebook declares (reproduce's own are passed to all)."""
+    return {k: v for k, v in parameters.items() if k in nb.parameters or k in _RESERVED}
 
 
 def _rerun_command(nb: Notebook, profile: str) -> str:
@@ -345,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = (args.output or root / "outputs").expanduser().resolve()
     mirror = args.mirror.expanduser().resolve() if args.mirror is not None else None
     profile = args.profile or default_profile()
-    parameters = _parameters(args, profile, out_dir)
+    parameters = _parameters(args, profile, out_dir, selected)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = ensure_kernel()
     interactive = sys.stdout.isatty()
@@ -367,7 +393,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{_rerun_command(nb, profile)}"
                 outcomes.append(Outcome(nb, False, time.monotonic() - start, report))
             else:
-                executed, err = run_notebook(nb, out_dir, parameters, kernel, progress_bar=interactive)
+                executed, err = run_notebook(nb, out_dir, _for_notebook(parameters, nb), kernel,
+                                             progress_bar=interactive)
                 report = "" if err is None else failure_report(nb, executed, err, _rerun_command(nb, profile))
                 outcomes.append(Outcome(nb, err is None, time.monotonic() - start, report))
             last = outcomes[-1]

@@ -35,7 +35,7 @@ from safetensors.torch import load as load_weights
 from safetensors.torch import save as save_weights
 
 from charlm.device import resolve_device
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, os_error_message
 from charlm.model import CharRNN, ModelConfig
 from charlm.vocab import Vocab
 
@@ -76,9 +76,7 @@ def disk_error(err: OSError, where: Path) -> CharlmError:
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return CharlmError(f"no space left on the disk of {where}; the previous checkpoint is kept. Free some space "
                            f"and resume with --resume")
-    if err.errno == errno.EROFS:
-        return CharlmError(f"{where} is on a read-only file system; choose a writable --out")
-    return CharlmError(f"cannot write {where}: {err.strerror or err}; check the path and its permissions")
+    return CharlmError(os_error_message(err, where))
 
 
 def save_checkpoint(path: str | Path, model: CharRNN, vocab: Vocab, info: dict[str, Any],
@@ -136,10 +134,6 @@ class RunDirectory:
             raise CharlmError(f"--out {self.path} is a file; give a directory for the run")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise CharlmError(f"--out {self.path}: a part of that path is a file; give a directory path") from None
-        except NotADirectoryError:
-            raise CharlmError(f"--out {self.path}: a part of that path is a file; give a directory path") from None
         except OSError as err:
             raise disk_error(err, self.path) from None
 

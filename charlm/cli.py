@@ -68,13 +68,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the finished or resumable charlm run in --out (a folder holding anything else "
                         "is never replaced)")
-    p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--encoding", default="utf-8", help="the file's text encoding")
     m = p.add_argument_group("model (ignored with --resume)")
     p.set_defaults(model_fields=add_dataclass_options(m, ModelConfig))
     t = p.add_argument_group("training (limits are totals over the run; with --resume only limits given here apply)")
     p.set_defaults(train_fields=add_dataclass_options(t, TrainConfig))
-    t.add_argument("--train-frac", type=float, default=0.90)
-    t.add_argument("--val-frac", type=float, default=0.05)
+    t.add_argument("--train-frac", type=float, default=0.90, help="share of the text trained on")
+    t.add_argument("--val-frac", type=float, default=0.05, help="share held out for validation; the rest is test")
     t.add_argument("--sample-every", type=int, metavar="N",
                    help="print a 200-character sample every N iterations, while training")
     t.add_argument("--progress", choices=("bar", "log", "none"), default="bar")

@@ -1,5 +1,6 @@
 """The one exception type users see: its message is a single line naming the problem and the fix."""
 
+import errno
 import math
 import sys
 from typing import Callable, Iterable
@@ -21,14 +22,33 @@ def run_command(command: Callable[[], int], interrupted: str = "interrupted", er
         return 130
     except BrokenPipeError:  # `charlm sample ... | head` is a normal way to use a command
         return 0
-    except OSError as err:  # a file-system error the code did not foresee: still one line saying what and where
-        where = f" ({err.filename})" if err.filename else ""
-        print(f"error: {err.strerror or err}{where}; check the path, its permissions and the free space", file=sys.stderr)
+    except OSError as err:  # a file-system error met outside a checkpoint write: still one line, what and where
+        print(f"error: {os_error_message(err)}", file=sys.stderr)
         return error_status
+
+
+def os_error_message(err: OSError, where: object = None) -> str:
+    """One line for a file-system error: what happened, where, and what to do."""
+    where = where if where is not None else (err.filename or "a file")
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the disk of {where}; free some space and run again"
+    if err.errno == errno.EROFS:
+        return f"{where} is on a read-only file system; choose a writable location"
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{where}: a part of that path is a file, not a directory; give a directory path"
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to write {where}; choose a location you can write to"
+    return f"cannot use {where}: {err.strerror or err}; check the path"
+
+
+def _setting(name: str) -> str:
+    """A setting as both its Python and its command-line name: ``eval_interval (--eval-interval)``."""
+    return f"{name} (--{name.replace('_', '-')})" if name.isidentifier() else name
 
 
 def check_int(name: str, value: object, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an int within bounds, or a CharlmError naming the setting (a bool or 32.5 is not an int)."""
+    name = _setting(name)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # JSON and YAML write 40.0 for 40
@@ -43,6 +63,7 @@ def check_int(name: str, value: object, minimum: int | None = None, maximum: int
 def check_float(name: str, value: object, minimum: float | None = None, *, above: bool = False,
                 maximum: float | None = None) -> float:
     """``value`` as a finite float, >= minimum (> minimum with ``above``) and <= maximum, or a CharlmError."""
+    name = _setting(name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CharlmError(f"{name} must be a number, not {value!r}")
     value = float(value)

@@ -75,26 +75,43 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
     """
     if overrides:
         check_keys("override(s)", overrides, TrainConfig.__dataclass_fields__)
+    # A new run's settings are checked before the run directory is touched.
+    fresh = None if resume else _new_run(text, model, config, overrides)
+    sampler = (SampleEvery(interval=sample_every, at=sample_at, length=sample_length)
+               if sample_every is not None or sample_at else None)
     if out_dir is None:
-        return _train(text, None, model, config, fractions, resume, overrides, progress, sample_every, sample_at,
-                      sample_length, callbacks, source)
+        if resume:
+            raise CharlmError("resuming needs the run's --out directory")
+        return _train(text, None, fresh, fractions, progress, sampler, callbacks, source)
     if not str(out_dir).strip():
         raise CharlmError("--out is empty; give the run directory to write checkpoints to")
     with RunDirectory(out_dir) as run_dir:
         if not resume:
             run_dir.claim_for_new_run(overwrite)
-        return _train(text, run_dir.path, model, config, fractions, resume, overrides, progress, sample_every,
-                      sample_at, sample_length, callbacks, source)
+        return _train(text, run_dir.path, fresh, fractions, progress, sampler, callbacks, source, overrides)
 
 
-def _train(text: str, out: Path | None, model: ModelConfig | dict[str, Any] | None, config: TrainConfig | None,
-           fractions: tuple[float, float, float], resume: bool, overrides: dict[str, Any] | None, progress: Progress,
-           sample_every: int | None, sample_at: Sequence[int], sample_length: int, callbacks: Sequence[Callback],
-           source: str | None) -> RunResult:
+def _new_run(text: str, model: ModelConfig | dict[str, Any] | None, config: TrainConfig | None,
+             overrides: dict[str, Any] | None) -> tuple[Vocab, ModelConfig, TrainConfig]:
+    vocab = Vocab.from_text(text)
+    if isinstance(model, ModelConfig):
+        if model.vocab_size != len(vocab):
+            raise CharlmError(f"the model config's vocab_size {model.vocab_size} differs from the text's {len(vocab)}")
+        model_config = model
+    else:
+        model_config = ModelConfig(vocab_size=len(vocab), **(model or {}))
+    config = config or TrainConfig()
+    if overrides:
+        config = TrainConfig.from_dict({**config.to_dict(), **overrides})
+    return vocab, model_config, config
+
+
+def _train(text: str, out: Path | None, fresh: tuple[Vocab, ModelConfig, TrainConfig] | None,
+           fractions: tuple[float, float, float], progress: Progress, sampler: SampleEvery | None,
+           callbacks: Sequence[Callback], source: str | None, overrides: dict[str, Any] | None = None) -> RunResult:
+    """Train a new run (``fresh``: its vocabulary and configs) or, without it, resume the one in ``out``."""
     checkpoint = None
-    if resume:
-        if out is None:
-            raise CharlmError("resuming needs the run's --out directory")
+    if fresh is None:
         checkpoint = load_checkpoint(find_checkpoint(out, prefer="last"), prefer="last", with_trainer_state=True)
         if checkpoint.info.get("data", {}).get("sha256") != text_fingerprint(text):
             raise CharlmError(f"{out} was trained on a different text; resume with the same file, or start a new --out")
@@ -106,21 +123,10 @@ def _train(text: str, out: Path | None, model: ModelConfig | dict[str, Any] | No
         fractions = tuple(checkpoint.info["data"]["fractions"])  # type: ignore[assignment]
         vocab, net = checkpoint.vocab, checkpoint.model
     else:
-        vocab = Vocab.from_text(text)
-        if isinstance(model, ModelConfig):
-            if model.vocab_size != len(vocab):
-                raise CharlmError(f"the model config's vocab_size {model.vocab_size} differs from the text's {len(vocab)}")
-            model_config = model
-        else:
-            model_config = ModelConfig(vocab_size=len(vocab), **(model or {}))
-        config = config or TrainConfig()
-        if overrides:
-            config = TrainConfig.from_dict({**config.to_dict(), **overrides})
+        vocab, model_config, config = fresh
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed reproduces
         net = CharRNN(model_config)
     splits = split_ids(vocab.encode(text), fractions)
-    sampler = (SampleEvery(interval=sample_every, at=sample_at, length=sample_length)
-               if sample_every is not None or sample_at else None)
     all_callbacks: list[Callback] = [Evaluator(config.eval_interval)]
     if out is not None:
         info = {"data": {"sha256": text_fingerprint(text), "chars": len(text), "fractions": list(fractions),

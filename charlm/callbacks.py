@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
-from charlm.checkpoint import save_checkpoint
+from charlm.checkpoint import disk_error, save_checkpoint
+from charlm.errors import check_int
 from charlm.sampler import sample
 from charlm.trainer import Callback, Trainer, evaluate
 
 # Stops after which the weights must not be trusted: nothing is evaluated or saved, the last checkpoint stays.
-UNSAFE_STOPS = ("diverged", "aborted")
+UNSAFE_STOPS = ("diverged", "aborted", "failed")
 
 
 class Evaluator(Callback):
@@ -79,6 +80,23 @@ class Checkpointer(Callback):
         self._save(trainer, ("last",) if trainer.has_validation else ("last", "best"))
 
 
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl; a line that does not parse (the torn last line a full disk or a power
+    loss leaves) is dropped, since the checkpoint, not this log, is the run's state."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("iteration"), int):
+            records.append(record)
+    return records
+
+
 class MetricsLogger(Callback):
     """Append one JSON line per logged step and evaluation to ``metrics.jsonl`` (plottable, tail-able)."""
 
@@ -88,17 +106,20 @@ class MetricsLogger(Callback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         # A resumed run continues the file; lines written after the checkpoint it resumes from are dropped.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         resumed_at = trainer.state.iteration
-        kept = []
-        if self.path.exists() and resumed_at > 0:
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line)["iteration"] <= resumed_at]
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        kept = [r for r in read_metrics(self.path) if r.get("iteration", 0) <= resumed_at] if resumed_at > 0 else []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        except OSError as err:
+            raise disk_error(err, self.path) from None
 
     def _write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise disk_error(err, self.path) from None
 
     def on_step_end(self, trainer: Trainer) -> None:
         st = trainer.state
@@ -122,6 +143,8 @@ class SampleEvery(Callback):
     def __init__(self, interval: int | None = None, at: Sequence[int] = (), length: int = 200,
                  temperature: float = 1.0, prime: str = "", seed: int = 0,
                  printer: Callable[[str], None] | None = None) -> None:
+        if interval is not None:
+            check_int("sample_every", interval, 1)
         self.interval, self.at = interval, set(at)
         self.length, self.temperature, self.prime, self.seed = length, temperature, prime, seed
         self.printer = printer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -10,73 +11,105 @@ from typing import Sequence
 from charlm.errors import run_command
 
 
+# Help for the options made from ModelConfig and TrainConfig fields; their defaults come from the dataclasses.
+_HELP = {
+    "model": "recurrent cell", "rnn_size": "hidden units per layer", "num_layers": "stacked recurrent layers",
+    "dropout": "dropout between layers and before the decoder, in [0, 1)",
+    "embedding_size": "0 = one-hot input as in char-rnn", "seq_length": "characters per backpropagation window",
+    "batch_size": "streams trained side by side", "learning_rate": "initial learning rate",
+    "learning_rate_decay": "multiply the rate by this every epoch ...",
+    "learning_rate_decay_after": "... from this epoch on", "decay_rate": "RMSProp's smoothing",
+    "grad_clip": "clip the global gradient norm to this; 0 disables", "max_epochs": "stop after this many epochs "
+    "(50 when no limit is given)", "max_iters": "stop after this many iterations", "max_seconds": "stop after "
+    "this many seconds of training", "eval_interval": "iterations between validation passes and checkpoints",
+    "log_interval": "iterations between metrics.jsonl lines", "device": "auto, cpu, cuda or cuda:N",
+    "bf16": "bfloat16 autocast on CUDA (--no-bf16: float32)", "explode_factor": "stop when the loss exceeds "
+    "this times the first loss",
+}
+_NOT_OPTIONS = {"vocab_size"}  # taken from the text
+
+
+def add_dataclass_options(group: argparse._ArgumentGroup, config_class: type) -> list[str]:
+    """One option per field of ``config_class`` under char-rnn's name (rnn_size -> --rnn-size), with the
+    dataclass's default and type; the values are checked by the dataclass itself, not here. Returns the
+    field names."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(config_class)
+    names = []
+    for f in dataclasses.fields(config_class):
+        if f.name in _NOT_OPTIONS:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind, default = hints[f.name], f.default
+        args = typing.get_args(kind)
+        if typing.get_origin(kind) is typing.Literal:
+            group.add_argument(flag, choices=args, default=default, help=_HELP.get(f.name))
+        elif kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=_HELP.get(f.name))
+        else:
+            base = next((a for a in args if a is not type(None)), kind)  # float | None -> float
+            group.add_argument(flag, type=base, default=default, metavar=base.__name__.upper(),
+                               help=_HELP.get(f.name))
+        names.append(f.name)
+    return names
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model on a text file", description="Train a character-level RNN.")
+    from charlm.model import ModelConfig
+    from charlm.trainer import TrainConfig
+
+    p = sub.add_parser("train", help="train a model on a text file", description="Train a character-level RNN.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("file", help="UTF-8 text file (see --encoding)")
     p.add_argument("--out", required=True, help="run directory: checkpoints best/ and last/, metrics.jsonl")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the finished or resumable charlm run in --out (a folder holding anything else "
+                        "is never replaced)")
+    p.add_argument("--encoding", default="utf-8", help="the file's text encoding")
     m = p.add_argument_group("model (ignored with --resume)")
-    m.add_argument("--model", choices=("rnn", "gru", "lstm"), default="lstm")
-    m.add_argument("--rnn-size", type=int, default=128)
-    m.add_argument("--num-layers", type=int, default=2)
-    m.add_argument("--dropout", type=float, default=0.0)
-    m.add_argument("--embedding-size", type=int, default=0, help="0 = one-hot input as in char-rnn")
+    p.set_defaults(model_fields=add_dataclass_options(m, ModelConfig))
     t = p.add_argument_group("training (limits are totals over the run; with --resume only limits given here apply)")
-    t.add_argument("--seq-length", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=50)
-    t.add_argument("--learning-rate", type=float, default=2e-3)
-    t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="adam")
-    t.add_argument("--learning-rate-decay", type=float, default=0.97)
-    t.add_argument("--learning-rate-decay-after", type=int, default=10)
-    t.add_argument("--grad-clip", type=float, default=5.0)
-    t.add_argument("--max-epochs", type=float)
-    t.add_argument("--max-iters", type=int)
-    t.add_argument("--max-seconds", type=float)
-    t.add_argument("--eval-interval", type=int, default=1000, help="iterations between validation passes")
-    t.add_argument("--train-frac", type=float, default=0.90)
-    t.add_argument("--val-frac", type=float, default=0.05)
-    t.add_argument("--seed", type=int, default=123)
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA too")
-    t.add_argument("--sample-every", type=int, help="print a 200-character sample every N iterations")
+    p.set_defaults(train_fields=add_dataclass_options(t, TrainConfig))
+    t.add_argument("--train-frac", type=float, default=0.90, help="share of the text trained on")
+    t.add_argument("--val-frac", type=float, default=0.05, help="share held out for validation; the rest is test")
+    t.add_argument("--sample-every", type=int, metavar="N",
+                   help="print a 200-character sample every N iterations, while training")
     t.add_argument("--progress", choices=("bar", "log", "none"), default="bar")
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from charlm.callbacks import SampleEvery
     from charlm.run import LIMITS, train
     from charlm.trainer import TrainConfig
     from charlm.vocab import read_text
 
-    text = read_text(args.file, args.encoding)
     limits = {k: getattr(args, k) for k in LIMITS if getattr(args, k) is not None}
-    model = {"model": args.model, "rnn_size": args.rnn_size, "num_layers": args.num_layers,
-             "dropout": args.dropout, "embedding_size": args.embedding_size}
-    config = TrainConfig(
-        batch_size=args.batch_size, seq_length=args.seq_length, learning_rate=args.learning_rate,
-        optimizer=args.optimizer, learning_rate_decay=args.learning_rate_decay,
-        learning_rate_decay_after=args.learning_rate_decay_after, grad_clip=args.grad_clip,
-        eval_interval=args.eval_interval, seed=args.seed, device=args.device, bf16=not args.no_bf16, **limits)
+    model = {k: getattr(args, k) for k in args.model_fields}
+    config = TrainConfig(**{k: getattr(args, k) for k in args.train_fields})
+    # Built before reading the text: a bad option is reported at once, whatever the size of the file.
+    printer = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
+        if args.sample_every is not None else None
+    text = read_text(args.file, args.encoding)
     test_frac = max(0.0, 1.0 - args.train_frac - args.val_frac)
-    printer = (lambda s: print(s, flush=True)) if args.sample_every else None
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
-                   resume=args.resume, overrides=limits if args.resume else None, progress=args.progress,
-                   sample_every=args.sample_every, source=str(Path(args.file).resolve()))
-    if printer:
-        for it, sample_text in result.samples:
-            printer(f"--- sample at iteration {it} ---\n{sample_text}")
+                   resume=args.resume, overwrite=args.overwrite, overrides=limits if args.resume else None,
+                   progress=args.progress, callbacks=[printer] if printer else (), source=str(Path(args.file).resolve()))
     st = result.state
     val = f"{st.best_val_loss:.4f}" if st.best_val_loss is not None else "n/a"
     print(f"stopped ({st.stop_reason}) at iteration {st.iteration}, epoch {st.epoch:.2f}, after {st.elapsed:.1f}s; "
           f"best val loss {val} nats/char; checkpoints in {args.out}", file=sys.stderr)
     if st.stop_reason == "interrupted":
         print(f"resume with: charlm train {args.file} --out {args.out} --resume", file=sys.stderr)
-        return 130
+        return 128 + (result.signal or signal.SIGINT)
     return 0
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sample", help="generate text from a checkpoint")
+    p = sub.add_parser("sample", help="generate text from a checkpoint",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", help="run directory (uses best/, else last/) or a checkpoint directory")
     p.add_argument("--length", type=int, default=2000)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -90,10 +123,11 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 def _run_sample(args: argparse.Namespace) -> int:
     from charlm.checkpoint import load_checkpoint
-    from charlm.sampler import sample, stream
+    from charlm.sampler import check_sample_args, sample, stream
 
-    ckpt = load_checkpoint(args.checkpoint, device=args.device)
     temperature = 0.0 if args.argmax else args.temperature
+    check_sample_args(args.length, temperature, args.top_k, args.num_samples, args.seed)
+    ckpt = load_checkpoint(args.checkpoint, device=args.device)
     if args.num_samples > 1:
         for n, text in enumerate(sample(ckpt.model, ckpt.vocab, args.length, temperature, args.prime, args.seed,
                                         args.top_k, args.num_samples)):
@@ -109,7 +143,8 @@ def _run_sample(args: argparse.Namespace) -> int:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="loss of a checkpoint on a text, in nats/char and bits/char")
+    p = sub.add_parser("eval", help="loss of a checkpoint on a text, in nats/char and bits/char",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("file")
     p.add_argument("--encoding", default="utf-8")
@@ -122,13 +157,18 @@ def _run_eval(args: argparse.Namespace) -> int:
     import math
 
     from charlm.checkpoint import load_checkpoint
+    from charlm.errors import check_int
     from charlm.trainer import evaluate
     from charlm.vocab import read_text
 
+    check_int("--batch-size", args.batch_size, 1)
+    check_int("--seq-length", args.seq_length, 1)
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
     ids = ckpt.vocab.encode(read_text(args.file, args.encoding), what=str(args.file))
     loss = evaluate(ckpt.model, ids, args.batch_size, args.seq_length)
-    print(f"{args.file}: {loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char over {len(ids):,} characters")
+    # Every character but the first is predicted, and scored.
+    print(f"{args.file}: {loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char over {len(ids) - 1:,} characters "
+          f"(every one after the first)")
     return 0
 
 
@@ -158,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A terminal or pipe that cannot show a character (LANG=C) gets an escape, not a UnicodeEncodeError.
+    for out in (sys.stdout, sys.stderr):
+        if hasattr(out, "reconfigure"):
+            out.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     return run_command(lambda: COMMANDS[args.command][1](args))
 

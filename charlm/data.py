@@ -100,10 +100,49 @@ class StreamBatcher:
         self.cursor, self.epoch = int(state["cursor"]), int(state["epoch"])
 
 
-def eval_batcher(ids: np.ndarray, batch_size: int, seq_length: int, split: str = "val") -> StreamBatcher:
-    """A batcher covering a held-out split, shrinking batch and sequence for splits smaller than a batch."""
+@dataclass
+class EvalBatches:
+    """Every character of a held-out split, as (inputs, targets) batches to run in order with the state carried.
+
+    The split is laid out as ``batch_size`` contiguous streams like StreamBatcher, but nothing is dropped: the
+    last batch of the streams may be shorter than ``seq_length``, and the few characters left over after the
+    last stream come as a final one-row batch that continues that stream (so it takes the state's last row).
+    """
+
+    x: torch.Tensor  # (B, S): row b is stream b
+    y: torch.Tensor  # (B, S)
+    tail_x: torch.Tensor  # (1, R), R < B: the characters after the last stream
+    tail_y: torch.Tensor  # (1, R)
+    seq_length: int
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def num_targets(self) -> int:
+        return self.y.numel() + self.tail_y.numel()
+
+    def __iter__(self):
+        for start in range(0, self.x.shape[1], self.seq_length):
+            yield self.x[:, start : start + self.seq_length], self.y[:, start : start + self.seq_length]
+        if self.tail_y.numel():
+            yield self.tail_x, self.tail_y
+
+
+def eval_batcher(ids: np.ndarray, batch_size: int, seq_length: int, split: str = "val") -> EvalBatches:
+    """Batches scoring every character of a held-out split after the first; splits smaller than a batch use
+    fewer streams, so that each stream is at least ``seq_length`` long when the split allows."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1 \
+            or isinstance(seq_length, bool) or not isinstance(seq_length, int) or seq_length < 1:
+        raise CharlmError(f"batch_size ({batch_size}) and seq_length ({seq_length}) must be whole numbers >= 1")
     if len(ids) < 2:
         raise CharlmError(f"the {split} split has {len(ids)} characters, too few to evaluate; give more text")
-    batch_size = max(1, min(batch_size, (len(ids) - 1) // seq_length))
-    seq_length = min(seq_length, len(ids) - 1)
-    return StreamBatcher.from_ids(ids, batch_size, seq_length, split)
+    targets = len(ids) - 1
+    streams = max(1, min(batch_size, targets // seq_length))
+    stream_len = targets // streams
+    used = streams * stream_len
+    data = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
+    return EvalBatches(x=data[:used].view(streams, stream_len), y=data[1 : used + 1].view(streams, stream_len),
+                       tail_x=data[used:-1].view(1, -1), tail_y=data[used + 1 :].view(1, -1),
+                       seq_length=min(seq_length, stream_len))

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, check_float, check_int, check_keys
 
 CellType = Literal["rnn", "gru", "lstm"]
 CELL_TYPES: tuple[str, ...] = ("rnn", "gru", "lstm")
@@ -33,11 +33,15 @@ class ModelConfig:
     embedding_size: int = 0
 
     def __post_init__(self) -> None:
+        # The one place model settings are checked: the CLI, the Python API, notebooks and checkpoints all pass here.
         if self.model not in CELL_TYPES:
             raise CharlmError(f"unknown model '{self.model}'; choose one of {', '.join(CELL_TYPES)}")
-        if self.vocab_size < 1 or self.rnn_size < 1 or self.num_layers < 1 or self.embedding_size < 0:
-            raise CharlmError("vocab_size, rnn_size and num_layers must be positive and embedding_size >= 0")
-        if not 0.0 <= self.dropout < 1.0:
+        self.vocab_size = check_int("vocab_size", self.vocab_size, 1)
+        self.rnn_size = check_int("rnn_size", self.rnn_size, 1, 1 << 16)
+        self.num_layers = check_int("num_layers", self.num_layers, 1, 64)
+        self.embedding_size = check_int("embedding_size", self.embedding_size, 0, 1 << 16)
+        self.dropout = check_float("dropout", self.dropout, 0.0)
+        if self.dropout >= 1.0:
             raise CharlmError(f"dropout {self.dropout} must be in [0, 1)")
 
     def to_dict(self) -> dict:
@@ -45,8 +49,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelConfig":
-        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
-        return cls(**known)
+        check_keys("model setting(s)", values, cls.__dataclass_fields__)
+        return cls(**values)
 
 
 class Activations(NamedTuple):
@@ -166,6 +170,13 @@ def _cell_step(kind: str, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | No
     if kind == "gru":
         return torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh), None
     return torch.rnn_tanh_cell(x, h, w_ih, w_hh, b_ih, b_hh), None
+
+
+def last_rows(state: State, rows: int) -> State:
+    """The state of the last ``rows`` sequences of a batch: (num_layers, B, H) -> (num_layers, rows, H)."""
+    if isinstance(state, tuple):
+        return tuple(s[:, -rows:].contiguous() for s in state)  # type: ignore[return-value]
+    return state[:, -rows:].contiguous()
 
 
 def detach_state(state: State) -> State:

@@ -6,7 +6,7 @@ from typing import Iterator
 
 import torch
 
-from charlm.errors import CharlmError
+from charlm.errors import check_float, check_int
 from charlm.model import CharRNN, State
 from charlm.vocab import Vocab
 
@@ -39,16 +39,25 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int | None, generator
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def check_sample_args(length: int, temperature: float, top_k: int | None = None, num_samples: int = 1,
+                      seed: int | None = None) -> None:
+    """The one check of sampling arguments (the CLI, the API and the notebooks all sample through ``stream``)."""
+    check_int("length", length, 0)
+    check_float("temperature", temperature, 0.0)  # 0 is argmax; a negative temperature means nothing
+    if top_k is not None:
+        check_int("top_k", top_k, 1)
+    check_int("num_samples", num_samples, 1)
+    if seed is not None:
+        check_int("seed", seed, 0, 2**63 - 1)
+
+
 def stream(model: CharRNN, vocab: Vocab, length: int = 2000, temperature: float = 1.0, prime: str = "",
            seed: int | None = None, top_k: int | None = None, num_samples: int = 1) -> Iterator[list[str]]:
     """Yield, for each new position, the characters of all ``num_samples`` samples (a list of N strings).
 
     Arguments are checked here, before the first character, so a bad prime fails before anything is printed.
     """
-    if length < 0 or num_samples < 1:
-        raise CharlmError("length must be >= 0 and num_samples >= 1")
-    if top_k is not None and top_k < 1:
-        raise CharlmError(f"top_k {top_k} must be at least 1")
+    check_sample_args(length, temperature, top_k, num_samples, seed)
     vocab.encode(prime, what="the prime text")
     return _generate(model, vocab, length, temperature, prime, seed, top_k, num_samples)
 

@@ -18,8 +18,8 @@ import torch
 
 from charlm.data import StreamBatcher, eval_batcher
 from charlm.device import autocast, resolve_device
-from charlm.errors import CharlmError
-from charlm.model import CharRNN, State, detach_state
+from charlm.errors import CharlmError, check_float, check_int, check_keys
+from charlm.model import CharRNN, State, detach_state, last_rows
 from charlm.vocab import Vocab
 
 
@@ -45,19 +45,41 @@ class TrainConfig:
     explode_factor: float = 3.0  # stop when loss exceeds this times the first loss (char-rnn's guard)
 
     def __post_init__(self) -> None:
+        # The one place training settings are checked: the CLI, the Python API and the notebooks all build one.
         if self.optimizer not in ("adam", "rmsprop"):
             raise CharlmError(f"unknown optimizer '{self.optimizer}'; choose adam or rmsprop")
+        self.batch_size = check_int("batch_size", self.batch_size, 1)
+        self.seq_length = check_int("seq_length", self.seq_length, 1)
+        self.learning_rate = check_float("learning_rate", self.learning_rate, 0.0, above=True)
+        self.learning_rate_decay = check_float("learning_rate_decay", self.learning_rate_decay, 0.0, above=True,
+                                               maximum=1.0)
+        self.learning_rate_decay_after = check_int("learning_rate_decay_after", self.learning_rate_decay_after, 0)
+        self.decay_rate = check_float("decay_rate", self.decay_rate, 0.0, maximum=1.0)
+        self.grad_clip = check_float("grad_clip", self.grad_clip, 0.0)
+        if self.max_epochs is not None:
+            self.max_epochs = check_float("max_epochs", self.max_epochs, 0.0, above=True)
+        if self.max_iters is not None:
+            self.max_iters = check_int("max_iters", self.max_iters, 1)
+        if self.max_seconds is not None:
+            self.max_seconds = check_float("max_seconds", self.max_seconds, 0.0, above=True)
+        self.eval_interval = check_int("eval_interval", self.eval_interval, 1)
+        self.log_interval = check_int("log_interval", self.log_interval, 1)
+        self.seed = check_int("seed", self.seed, 0, 2**63 - 1)
+        if not isinstance(self.device, str) or not self.device:
+            raise CharlmError(f"device {self.device!r} must be auto, cpu, cuda or cuda:N")
+        if not isinstance(self.bf16, bool):
+            raise CharlmError(f"bf16 must be true or false, not {self.bf16!r}")
+        self.explode_factor = check_float("explode_factor", self.explode_factor, 1.0, above=True)
         if self.max_epochs is None and self.max_iters is None and self.max_seconds is None:
             self.max_epochs = 50  # char-rnn's default
-        if self.learning_rate <= 0:
-            raise CharlmError(f"learning rate {self.learning_rate} must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+        check_keys("training setting(s)", values, cls.__dataclass_fields__)
+        return cls(**values)
 
 
 @dataclass
@@ -96,13 +118,15 @@ def learning_rate_at(config: TrainConfig, epoch_index: int) -> float:
 @torch.no_grad()
 def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int = 50, seq_length: int = 50,
              device: torch.device | None = None, use_bf16: bool = True) -> float:
-    """Mean loss in nats/char over a whole split, state carried from batch to batch as in training."""
+    """Mean loss in nats/char over every character of a split after the first, state carried as in training."""
     device = device or next(model.parameters()).device
     batcher = eval_batcher(ids, batch_size, seq_length)
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
     for xb, yb in batcher:
+        if state is not None and xb.shape[0] < batcher.batch_size:
+            state = last_rows(state, xb.shape[0])  # the tail batch continues the last stream
         with autocast(device, use_bf16):
             _, loss, state = model(xb.to(device), state, yb.to(device))
         total += loss.item() * yb.numel()
@@ -125,6 +149,7 @@ class Trainer:
         self.state = TrainState(learning_rate=config.learning_rate)
         self.carried: State | None = None  # hidden state handed from one batch to the next
         self._stop_reason: str | None = None
+        self.stop_signal: int | None = None  # the signal that asked training to stop, if one did
         torch.manual_seed(config.seed)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -204,10 +229,11 @@ class Trainer:
         return loss.item()
 
     def fit(self) -> TrainState:
-        """Train until a limit is reached, Ctrl-C is pressed, or the loss diverges; callbacks see each event."""
+        """Train until a limit is reached, a stop signal arrives (Ctrl-C, SIGTERM, SIGHUP), or the loss diverges;
+        callbacks see each event."""
         st, cfg = self.state, self.config
         self.fire("on_train_start")
-        with _StopOnSigint(self):
+        with _StopOnSignal(self):
             try:
                 while (reason := self._should_stop()) is None:
                     start = time.perf_counter()
@@ -229,6 +255,7 @@ class Trainer:
                     self.fire("on_step_end")
                 st.stop_reason = reason
             except CharlmError:
+                st.stop_reason = st.stop_reason or "failed"  # e.g. a checkpoint could not be written
                 raise
             except BaseException:
                 st.stop_reason = "aborted"  # a second Ctrl-C or an error mid-step: the weights may be half-updated
@@ -238,25 +265,36 @@ class Trainer:
         return st
 
 
-class _StopOnSigint:
-    """Turn the first Ctrl-C into a stop request honoured between steps, so the checkpoint written on the way
-    out is consistent (an interrupt inside optimizer.step would leave half-updated weights). A second Ctrl-C
-    interrupts at once."""
+# Signals that ask a trainer to stop: Ctrl-C, and what `timeout`, Slurm, `docker stop`, a closed terminal and a
+# notebook kernel shutdown send. SIGHUP does not exist on Windows.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _StopOnSignal:
+    """Turn the first Ctrl-C, SIGTERM or SIGHUP into a stop request honoured between steps, so the checkpoint
+    written on the way out is consistent (a signal inside optimizer.step would leave half-updated weights).
+    ``trainer.stop_signal`` records which; a second signal gets the previous handlers and interrupts at once."""
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
-        self.previous: Any = None
+        self.previous: dict[int, Any] = {}
         self.active = threading.current_thread() is threading.main_thread()
 
     def _handler(self, signum: int, frame: Any) -> None:
+        self.trainer.stop_signal = signum
         self.trainer.request_stop("interrupted")
-        signal.signal(signal.SIGINT, self.previous)
+        self._restore()
 
-    def __enter__(self) -> "_StopOnSigint":
+    def _restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def __enter__(self) -> "_StopOnSignal":
         if self.active:
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            self.previous = {signum: signal.signal(signum, self._handler) for signum in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.active:
-            signal.signal(signal.SIGINT, self.previous)
+            self._restore()

@@ -87,7 +87,11 @@ class Vocab:
     def encode(self, text: str, what: str = "text") -> np.ndarray:
         """Map text to int64 ids; a character outside the vocabulary is an error that names it."""
         # Vectorised through code points: a 100 MB corpus encodes in about a second.
-        codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        try:
+            codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        except UnicodeEncodeError as err:  # a lone surrogate: how Python passes on an invalid byte in argv
+            raise CharlmError(f"{what} holds an invalid character at position {err.start} (an undecodable byte "
+                              f"{text[err.start]!r}); give it as valid UTF-8") from None
         ids = np.searchsorted(self._codepoints, codepoints)
         ids_clipped = np.minimum(ids, len(self.chars) - 1)
         unknown = self._codepoints[ids_clipped] != codepoints

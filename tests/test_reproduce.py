@@ -148,8 +148,14 @@ def test_unknown_parameter_is_refused_before_anything_runs(notebooks, tmp_path, 
     out = tmp_path / "out"
     assert reproduce.main(["--notebooks", str(notebooks), "--output", str(out), "--only", "01", "-p", "stesp", "7"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: 01_good has no parameter(s) stesp; its parameters are output_dir, profile, steps\n"
+    assert err == "error: -p stesp: no selected notebook has such a parameter; valid: steps\n"
     assert fake_datasets == [] and not (out / "01_good.ipynb").exists()
+
+
+def test_shipped_notebooks_share_their_parameters():
+    shipped = reproduce.discover(reproduce.repo_root() / "notebooks")
+    shares = reproduce.notebook_parameters(shipped, {"profile": "smoke", "output_dir": "out", "seed": 1})
+    assert all(share == {"profile": "smoke", "output_dir": "out", "seed": 1} for share in shares.values())
 
 
 def test_kernel_resolves_to_this_interpreter():

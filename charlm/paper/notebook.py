@@ -34,12 +34,12 @@ from charlm.analysis import display, textstats
 from charlm.analysis.display import Shown, loss_figure, show, show_figure, stack, table, warning
 from charlm.checkpoint import read_info
 from charlm.data import split_ids
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, check_keys
 from charlm.model import ModelConfig
 from charlm.paper import presets, results
 from charlm.run import RunResult, load_run, text_fingerprint, train
 from charlm.sampler import sample
-from charlm.trainer import evaluate
+from charlm.trainer import TrainConfig, evaluate
 
 # Re-exported: the notebooks call nb.show_samples, nb.side_by_side and nb.published_losses.
 show_samples, side_by_side = display.show_samples, display.side_by_side
@@ -141,7 +141,7 @@ def _held_out_losses(run: RunResult) -> tuple[float, float | None, bool]:
 def _finished_with(run_dir: Path, settings: dict[str, Any]) -> bool:
     """Whether ``run_dir`` holds a run that stopped at its limit with exactly these settings."""
     try:
-        info = read_info(run_dir / "last")
+        info = read_info(run_dir, prefer="last")
     except CharlmError:
         return False
     saved = {"model": info.get("model"), "train_config": info.get("train_config"), "data": info.get("data")}
@@ -199,7 +199,7 @@ class Section:
         return result
 
     def _load(self, corpus: Corpus, path: Path) -> RunResult:
-        data = read_info(Path(path) / "last" if (Path(path) / "last").is_dir() else Path(path)).get("data", {})
+        data = read_info(path, prefer="last").get("data", {})
         same_text = data.get("sha256") == text_fingerprint(corpus.text)
         if not same_text:
             show(warning(f"checkpoint {path} was trained on another text than this {corpus.name} "
@@ -273,6 +273,8 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
     """
     preset = presets.load(section, profile)
     overrides = dict(overrides or {})
+    check_keys("override(s)", overrides, {*TrainConfig.__dataclass_fields__, *ModelConfig.__dataclass_fields__,
+                                          "threads"} - {"vocab_size"})
     threads = overrides.pop("threads", preset.threads)
     if threads:
         torch.set_num_threads(int(threads))

@@ -102,15 +102,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def check_parameters(nb: Notebook, parameters: dict[str, Any]) -> None:
-    """Refuse a parameter the notebook's ``parameters`` cell does not define (papermill would only warn)."""
+def notebook_parameters(notebooks: Sequence[Notebook], parameters: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each notebook's share of ``parameters`` (those its ``parameters`` cell assigns); a name that no notebook
+    assigns is an error listing the valid ones, where papermill would only warn and run with the defaults."""
     import papermill
 
-    known = set(papermill.inspect_notebook(str(nb.path)))
-    unknown = sorted(set(parameters) - known)
+    known = {nb.name: set(papermill.inspect_notebook(str(nb.path))) for nb in notebooks}
+    unknown = sorted(set(parameters) - set().union(*known.values()))
     if unknown:
-        raise CharlmError(f"{nb.name} has no parameter(s) {', '.join(unknown)}; its parameters are "
-                          f"{', '.join(sorted(known))}")
+        valid = sorted(set().union(*known.values()) - set(_RESERVED))
+        raise CharlmError(f"-p {', '.join(unknown)}: no selected notebook has such a parameter; valid: {', '.join(valid)}")
+    return {name: {k: v for k, v in parameters.items() if k in names} for name, names in known.items()}
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -239,8 +241,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = (args.output or root / "outputs").expanduser().resolve()
     mirror = args.mirror.expanduser().resolve() if args.mirror is not None else None
     parameters = _parameters(args, args.profile or default_profile(), out_dir)
-    for nb in selected:
-        check_parameters(nb, parameters)
+    shares = notebook_parameters(selected, parameters)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = ensure_kernel()
     print(f"charlm reproduce: profile {parameters['profile']}, {len(selected)} notebook(s), outputs in {out_dir}",
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
             start = time.monotonic()
             (out_dir / results.RESULTS_SUBDIR / f"{nb.name}.json").unlink(missing_ok=True)
-            report = run_one(nb, out_dir, parameters, mirror, kernel)
+            report = run_one(nb, out_dir, shares[nb.name], mirror, kernel)
             print(f"[{i}/{len(selected)}] {nb.name} {'FAILED' if report else 'ok'} ({time.monotonic() - start:.1f} s)",
                   flush=True)
             if report:

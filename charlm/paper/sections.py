@@ -16,6 +16,7 @@ import torch
 
 from charlm.analysis import textstats
 from charlm.analysis.display import Shown, esc, figure_png, loss_figure, pre, rows_of_text, save_png, show_figure, side_by_side, table
+from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper.notebook import Corpus, generate, references
 from charlm.run import RunResult
@@ -236,13 +237,20 @@ def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> S
 
 
 def sample_names(run: RunResult, n: int, temperature: float = 1.0, seed: int = 0, streams: int = 8) -> list[str]:
-    """``n`` names, one per generated line; the last, possibly cut-off line of each stream is dropped."""
+    """``n`` names, one per generated line; the last, possibly cut-off line of each stream is dropped. A model that
+    seldom ends a line may give fewer than ``n``; one that never does is an error."""
     names: list[str] = []
     length = max(64, int(n / streams * 9))
-    while len(names) < n:
-        for text in generate(run, streams, length, temperature, "", seed):
+    # A model that never ends a line would loop forever: give up after 20 draws (one or two usually suffice).
+    attempts = 20
+    for attempt in range(attempts):
+        if len(names) >= n:
+            break
+        for text in generate(run, streams, length, temperature, "", seed + attempt):
             names += [line.strip() for line in text.split("\n")[:-1] if line.strip()]
-        seed += 1
+    if not names:
+        raise CharlmError(f"the model wrote no complete line in {attempts * streams * length:,} characters, so no "
+                          f"names; it never ends a line: train it longer")
     return names[:n]
 
 

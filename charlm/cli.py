@@ -37,8 +37,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--train-frac", type=float, default=0.90)
     t.add_argument("--val-frac", type=float, default=0.05)
     t.add_argument("--seed", type=int, default=123)
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA too")
+    t.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="auto: bf16 on CPUs with native bf16 units, TF32 on CUDA, else fp32; evaluation is always fp32")
     t.add_argument("--sample-every", type=int, help="print a 200-character sample every N iterations")
     t.add_argument("--progress", choices=("bar", "log", "none"), default="bar")
 
@@ -56,7 +57,7 @@ def _run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, seq_length=args.seq_length, learning_rate=args.learning_rate,
         optimizer=args.optimizer, learning_rate_decay=args.learning_rate_decay,
         learning_rate_decay_after=args.learning_rate_decay_after, grad_clip=args.grad_clip,
-        eval_interval=args.eval_interval, seed=args.seed, device=args.device, bf16=not args.no_bf16, **limits)
+        eval_interval=args.eval_interval, seed=args.seed, device=args.device, precision=args.precision, **limits)
     test_frac = max(0.0, 1.0 - args.train_frac - args.val_frac)
     printer = (lambda s: print(s, flush=True)) if args.sample_every else None
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
@@ -85,13 +86,15 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int)
     p.add_argument("--argmax", action="store_true", help="always take the likeliest character (temperature 0)")
     p.add_argument("--num-samples", type=int, default=1)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
 
 
 def _run_sample(args: argparse.Namespace) -> int:
     from charlm.checkpoint import load_checkpoint
+    from charlm.device import configure_threads
     from charlm.sampler import sample, stream
 
+    configure_threads()
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
     temperature = 0.0 if args.argmax else args.temperature
     if args.num_samples > 1:
@@ -115,16 +118,18 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoding", default="utf-8")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--seq-length", type=int, default=100)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     import math
 
     from charlm.checkpoint import load_checkpoint
+    from charlm.device import configure_threads
     from charlm.trainer import evaluate
     from charlm.vocab import read_text
 
+    configure_threads()
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
     ids = ckpt.vocab.encode(read_text(args.file, args.encoding), what=str(args.file))
     loss = evaluate(ckpt.model, ids, args.batch_size, args.seq_length)

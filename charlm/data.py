@@ -91,6 +91,12 @@ class StreamBatcher:
         rows = slice(rank, None, world_size)
         return StreamBatcher(self.x[rows], self.y[rows], self.seq_length, self.cursor, self.epoch)
 
+    def to(self, device: torch.device) -> "StreamBatcher":
+        """The same batcher with its streams on ``device``: on a GPU the split is copied once, not every batch."""
+        if self.x.device == device:
+            return self
+        return StreamBatcher(self.x.to(device), self.y.to(device), self.seq_length, self.cursor, self.epoch)
+
     def state_dict(self) -> dict[str, int]:
         return {"cursor": self.cursor, "epoch": self.epoch}
 

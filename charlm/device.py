@@ -117,6 +117,18 @@ def set_matmul_precision(device: torch.device, precision: str) -> None:
         torch.backends.cudnn.allow_tf32 = allow
 
 
+@contextlib.contextmanager
+def full_float32(device: torch.device):
+    """Float32 arithmetic whatever surrounds it: no autocast, no TF32 (how every reported loss is computed)."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.autocast(device.type, enabled=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 # --- threads ----------------------------------------------------------------------------------------------
 
 def configure_threads(environ: dict[str, str] | None = None) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from charlm.data import StreamBatcher, eval_batcher
-from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, init_distributed,
+from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, full_float32, init_distributed,
                            resolve_precision, set_matmul_precision)
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, State
@@ -120,9 +120,10 @@ def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int = 50, seq_length: 
     was_training = model.training
     model.eval()
     total, state = torch.zeros((), dtype=torch.float64, device=device), None
-    for xb, yb in batcher:
-        _, loss, state = model(xb, state, yb)
-        total += loss.double() * yb.numel()
+    with full_float32(device):  # even when called inside an autocast region or after TF32 was allowed
+        for xb, yb in batcher:
+            _, loss, state = model(xb, state, yb)
+            total += loss.double() * yb.numel()
     model.train(was_training)
     sums = torch.stack([total.cpu(), torch.tensor(float(batcher.x.numel()), dtype=torch.float64)])  # (loss sum, chars)
     if sharded:

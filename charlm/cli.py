@@ -63,6 +63,10 @@ def _run_train(args: argparse.Namespace) -> int:
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
                    resume=args.resume, overrides=limits if args.resume else None, progress=args.progress,
                    sample_every=args.sample_every, source=str(Path(args.file).resolve()))
+    from charlm.device import distributed_from_env
+
+    if not distributed_from_env().is_main:  # under torchrun, rank 0 speaks for the job
+        return 130 if result.state.stop_reason == "interrupted" else 0
     if printer:
         for it, sample_text in result.samples:
             printer(f"--- sample at iteration {it} ---\n{sample_text}")

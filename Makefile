@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROFILE ?=
 ONLY ?=
 
-.PHONY: venv reproduce test test-fast data benchmarks clean
+.PHONY: venv reproduce test test-fast data benchmarks gpu-check clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ data: venv
 benchmarks: venv
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_sample.py
+
+# The moment a GPU is lent: CUDA tests, precisions, resume, CPU hand-over, throughput (< 8 min on one GPU).
+# DEV=cpu dry-runs the script on a CPU with tiny sizes (it measures nothing there).
+gpu-check: venv
+	$(BIN)/python benchmarks/gpu_check.py $(if $(filter cpu,$(DEV)),--device cpu --quick)
 
 clean:
 	rm -rf $(VENV) outputs/*.ipynb outputs/results* outputs/runs

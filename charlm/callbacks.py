@@ -27,7 +27,7 @@ class Evaluator(Callback):
     def _run(self, trainer: Trainer) -> None:
         st, cfg = trainer.state, trainer.config
         st.val_loss = evaluate(trainer.model, trainer.splits["val"], cfg.batch_size, cfg.seq_length,
-                               trainer.device, cfg.bf16)
+                               trainer.device, dist=trainer.dist)
         st.best_val_loss = st.val_loss if st.best_val_loss is None else min(st.best_val_loss, st.val_loss)
         st.val_losses.append((st.iteration, st.val_loss))
         trainer.fire("on_evaluate")
@@ -59,10 +59,13 @@ class Checkpointer(Callback):
         return {**self.info, "train_config": trainer.config.to_dict(), "iteration": st.iteration,
                 "epoch": st.epoch, "train_loss": st.train_loss, "val_loss": st.val_loss,
                 "best_val_loss": st.best_val_loss, "elapsed_seconds": st.elapsed, "device": str(trainer.device),
-                "stop_reason": st.stop_reason}
+                "stop_reason": st.stop_reason, "precision": trainer.precision, "world_size": trainer.dist.world_size}
 
     def _save(self, trainer: Trainer, names: Sequence[str]) -> None:
-        info, state = self._info(trainer), trainer.state_dict()
+        info, state = self._info(trainer), trainer.state_dict()  # every rank: state_dict gathers all streams
+        if not trainer.is_main:
+            self.saved_at = (trainer.state.iteration, trainer.state.stop_reason)
+            return
         for name in names:
             save_checkpoint(self.out_dir / name, trainer.model, trainer.vocab, info, state)
         self.saved_at = (trainer.state.iteration, trainer.state.stop_reason)

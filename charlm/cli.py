@@ -82,6 +82,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from charlm.callbacks import SampleEvery
+    from charlm.device import distributed_from_env
     from charlm.run import LIMITS, train
     from charlm.trainer import TrainConfig
     from charlm.vocab import read_text
@@ -90,13 +91,16 @@ def _run_train(args: argparse.Namespace) -> int:
     model = {k: getattr(args, k) for k in args.model_fields}
     config = TrainConfig(**{k: getattr(args, k) for k in args.train_fields})
     # Built before reading the text: a bad option is reported at once, whatever the size of the file.
+    main_process = distributed_from_env().is_main  # under torchrun, rank 0 speaks for the job
     printer = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
-        if args.sample_every is not None else None
+        if args.sample_every is not None and main_process else None
     text = read_text(args.file, args.encoding)
     test_frac = max(0.0, 1.0 - args.train_frac - args.val_frac)
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
                    resume=args.resume, overwrite=args.overwrite, overrides=limits if args.resume else None,
                    progress=args.progress, callbacks=[printer] if printer else (), source=str(Path(args.file).resolve()))
+    if not main_process:
+        return 130 if result.state.stop_reason == "interrupted" else 0
     st = result.state
     val = f"{st.best_val_loss:.4f}" if st.best_val_loss is not None else "n/a"
     print(f"stopped ({st.stop_reason}) at iteration {st.iteration}, epoch {st.epoch:.2f}, after {st.elapsed:.1f}s; "
@@ -118,13 +122,15 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int)
     p.add_argument("--argmax", action="store_true", help="always take the likeliest character (temperature 0)")
     p.add_argument("--num-samples", type=int, default=1)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
 
 
 def _run_sample(args: argparse.Namespace) -> int:
     from charlm.checkpoint import load_checkpoint
+    from charlm.device import configure_threads
     from charlm.sampler import check_sample_args, sample, stream
 
+    configure_threads()
     temperature = 0.0 if args.argmax else args.temperature
     check_sample_args(args.length, temperature, args.top_k, args.num_samples, args.seed)
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
@@ -150,19 +156,21 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoding", default="utf-8")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--seq-length", type=int, default=100)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     import math
 
     from charlm.checkpoint import load_checkpoint
+    from charlm.device import configure_threads
     from charlm.errors import check_int
     from charlm.trainer import evaluate
     from charlm.vocab import read_text
 
     check_int("--batch-size", args.batch_size, 1)
     check_int("--seq-length", args.seq_length, 1)
+    configure_threads()
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
     ids = ckpt.vocab.encode(read_text(args.file, args.encoding), what=str(args.file))
     loss = evaluate(ckpt.model, ids, args.batch_size, args.seq_length)

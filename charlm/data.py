@@ -91,6 +91,12 @@ class StreamBatcher:
         rows = slice(rank, None, world_size)
         return StreamBatcher(self.x[rows], self.y[rows], self.seq_length, self.cursor, self.epoch)
 
+    def to(self, device: torch.device) -> "StreamBatcher":
+        """The same batcher with its streams on ``device``: on a GPU the split is copied once, not every batch."""
+        if self.x.device == device:
+            return self
+        return StreamBatcher(self.x.to(device), self.y.to(device), self.seq_length, self.cursor, self.epoch)
+
     def state_dict(self) -> dict[str, int]:
         return {"cursor": self.cursor, "epoch": self.epoch}
 
@@ -122,6 +128,19 @@ class EvalBatches:
     @property
     def num_targets(self) -> int:
         return self.y.numel() + self.tail_y.numel()
+
+    def shard(self, rank: int, world_size: int) -> "EvalBatches":
+        """Every world_size-th stream, as StreamBatcher.shard: the tail goes with the last stream's owner."""
+        if not 0 <= rank < world_size or self.batch_size % world_size:
+            raise CharlmError(f"cannot split {self.batch_size} streams into {world_size} equal shards")
+        rows = slice(rank, None, world_size)
+        owns_tail = rank == (self.batch_size - 1) % world_size
+        tail_x, tail_y = (self.tail_x, self.tail_y) if owns_tail else (self.tail_x[:, :0], self.tail_y[:, :0])
+        return EvalBatches(self.x[rows], self.y[rows], tail_x, tail_y, self.seq_length)
+
+    def to(self, device: torch.device) -> "EvalBatches":
+        return EvalBatches(self.x.to(device), self.y.to(device), self.tail_x.to(device), self.tail_y.to(device),
+                           self.seq_length)
 
     def __iter__(self):
         for start in range(0, self.x.shape[1], self.seq_length):

@@ -1,31 +1,220 @@
-"""Choosing the device, in one place for training, sampling and loading."""
+"""Choosing the device, the precision, the CPU threads and the process group, in one place for training,
+sampling and loading."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
 
 import torch
 
 from charlm.errors import CharlmError
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# CPU flags (Linux /proc/cpuinfo names) of native bf16 matrix arithmetic: Intel AMX tiles, or AVX-512 BF16
+# dot products (Cooper Lake, Sapphire Rapids, AMD Zen 4 and later). oneDNN runs nn.LSTM under bf16 autocast
+# on these at about twice the float32 speed; without them it emulates bf16 and gains nothing.
+NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+THREADS_ENV = "CHARLM_THREADS"
+
+
+def choose_device(cuda_available: bool, mps_available: bool) -> str:
+    """What 'auto' means: CUDA, else Apple's Metal (MPS), else the CPU."""
+    return "cuda" if cuda_available else "mps" if mps_available else "cpu"
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """'auto' means CUDA when present; asking for CUDA on a machine without it is a clear error."""
+    """'auto' means CUDA, else MPS, else CPU; asking for a device this machine lacks is a clear error."""
     if isinstance(name, torch.device):
         name = str(name)
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(choose_device(torch.cuda.is_available(), _mps_available()))
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise CharlmError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+        raise CharlmError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CharlmError(f"device '{name}' was asked for but CUDA is not available here; use --device cpu")
+    if device.type == "mps" and not _mps_available():
+        raise CharlmError(f"device '{name}' was asked for but Apple's MPS is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise CharlmError(f"device '{name}' is not supported; use auto, cpu, cuda, cuda:N or mps")
     return device
 
 
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (cuDNN's RNNs run it at full speed); a no-op on CPU, where it only slows RNNs."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+# --- precision --------------------------------------------------------------------------------------------
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of the first processor in a /proc/cpuinfo text ('flags' on x86, 'Features' on ARM)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def has_native_bf16(flags: Iterable[str]) -> bool:
+    return not NATIVE_BF16_FLAGS.isdisjoint(flags)
+
+
+def _torch_reports_native_bf16() -> bool:
+    # torch.cpu's probes read CPUID through the cpuinfo library (any OS). torch.ops.mkldnn._is_mkldnn_bf16_supported
+    # is not a substitute: it answers True on every AVX-512 CPU, where oneDNN only emulates bf16.
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def cpu_has_native_bf16(cpuinfo_path: str | Path = "/proc/cpuinfo",
+                        torch_probe: Callable[[], bool] = _torch_reports_native_bf16) -> bool:
+    """Whether this CPU multiplies bf16 matrices natively: the kernel's flags where Linux gives them, else torch's probe."""
+    try:
+        flags = cpu_flags(Path(cpuinfo_path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        flags = frozenset()
+    return has_native_bf16(flags) if flags else torch_probe()
+
+
+def resolve_precision(precision: str, device: torch.device, native_bf16: Callable[[], bool] = cpu_has_native_bf16) -> str:
+    """The arithmetic a run uses: 'fp32', 'tf32' (float32 storage, TF32 matmuls on CUDA), 'bf16' or 'fp16'.
+
+    'auto': bf16 on a CPU with native bf16 units (measured 1.8-2.2x float32 at the same loss), fp32 on other
+    CPUs and on MPS, and on CUDA fp32 with TF32 matmuls until a GPU measurement says otherwise (see
+    benchmarks/README.md: cuDNN's LSTM casts bf16 autocast to fp16, which needs a GradScaler).
+    """
+    if precision not in PRECISIONS:
+        raise CharlmError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "tf32"
+        if device.type == "cpu" and native_bf16():
+            return "bf16"
+        return "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise CharlmError("precision fp16 needs a GPU; on a CPU use --precision bf16 or fp32")
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast region for a resolved precision; fp32 and tf32 run without one."""
+    if precision in ("bf16", "fp16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
+
+
+def set_matmul_precision(device: torch.device, precision: str) -> None:
+    """TF32 for 'tf32', full float32 otherwise (PyTorch's own default for matmuls; cuDNN's RNNs follow it too)."""
+    if device.type == "cuda":
+        allow = precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = allow
+        torch.backends.cudnn.allow_tf32 = allow
+
+
+@contextlib.contextmanager
+def full_float32(device: torch.device):
+    """Float32 arithmetic whatever surrounds it: no autocast, no TF32 (how every reported loss is computed)."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.autocast(device.type, enabled=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+# --- threads ----------------------------------------------------------------------------------------------
+
+def configure_threads(environ: dict[str, str] | None = None) -> int:
+    """Pin torch's CPU threads to CHARLM_THREADS when it is set (CI, shared machines); otherwise keep torch's
+    default, one per physical core. Returns the thread count in effect."""
+    value = (os.environ if environ is None else environ).get(THREADS_ENV, "").strip()
+    if value:
+        try:
+            threads = int(value)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise CharlmError(f"{THREADS_ENV}={value!r} is not a positive whole number; set it to e.g. 1, or unset it")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+# --- several processes (torchrun) ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job; rank 0 of world 1 when run alone."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_reduce(self, values: torch.Tensor, op: str = "sum") -> torch.Tensor:
+        """Sum (or max) a tensor over all ranks in place; the identity for one process."""
+        if self.enabled:
+            import torch.distributed as dist
+
+            dist.all_reduce(values, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+        return values
+
+    def all_gather(self, value: torch.Tensor) -> list[torch.Tensor]:
+        if not self.enabled:
+            return [value]
+        import torch.distributed as dist
+
+        gathered = [torch.empty_like(value) for _ in range(self.world_size)]
+        dist.all_gather(gathered, value.contiguous())
+        return gathered
+
+    def barrier(self) -> None:
+        if self.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def distributed_from_env(environ: dict[str, str] | None = None) -> Distributed:
+    """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK (absent: one process)."""
+    env = os.environ if environ is None else environ
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        rank = int(env.get("RANK", "0"))
+        local = int(env.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise CharlmError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers; launch with torchrun") from None
+    if world < 1 or not 0 <= rank < world:
+        raise CharlmError(f"RANK {rank} does not fit WORLD_SIZE {world}; launch with torchrun")
+    return Distributed(rank, world, local)
+
+
+def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
+    """Join the torchrun job, if any: NCCL on CUDA (one GPU per local rank), gloo on CPU. Returns the device."""
+    dist_info = distributed_from_env()
+    device = resolve_device(device_name)
+    if not dist_info.enabled:
+        return dist_info, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+        torch.cuda.set_device(device)
+    elif device.type == "mps":
+        raise CharlmError("torchrun with --device mps is not supported; use one process on Apple silicon")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist_info, device

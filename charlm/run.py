@@ -14,6 +14,7 @@ import torch
 from charlm.callbacks import Checkpointer, Evaluator, MetricsLogger, Progress, SampleEvery
 from charlm.checkpoint import RunDirectory, find_checkpoint, load_checkpoint
 from charlm.data import split_ids
+from charlm.device import distributed_from_env
 from charlm.errors import CharlmError, check_keys
 from charlm.model import CharRNN, ModelConfig
 from charlm.trainer import Callback, Trainer, TrainConfig, TrainState, evaluate
@@ -56,7 +57,7 @@ class RunResult:
         if len(self.splits.get("test", ())) < 2:
             return None
         cfg = self.train_config
-        return evaluate(self.model, self.splits["test"], cfg.batch_size, cfg.seq_length, use_bf16=cfg.bf16)
+        return evaluate(self.model, self.splits["test"], cfg.batch_size, cfg.seq_length)
 
 
 def text_fingerprint(text: str) -> str:
@@ -97,6 +98,8 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
         return _train(text, None, fresh, fractions, progress, sampler, callbacks, source)
     if not str(out_dir).strip():
         raise CharlmError("--out is empty; give the run directory to write checkpoints to")
+    if not distributed_from_env().is_main:  # under torchrun rank 0 owns (locks, claims, writes) the run directory
+        return _train(text, Path(out_dir), fresh, fractions, progress, sampler, callbacks, source, overrides)
     with RunDirectory(out_dir) as run_dir:
         if not resume:
             run_dir.claim_for_new_run(overwrite)
@@ -139,12 +142,16 @@ def _train(text: str, out: Path | None, fresh: tuple[Vocab, ModelConfig, TrainCo
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed reproduces
         net = CharRNN(model_config)
     splits = split_ids(vocab.encode(text), fractions)
+    # Under torchrun every rank evaluates its share and gathers checkpoint state; only rank 0 writes and prints.
+    main_process = distributed_from_env().is_main
     all_callbacks: list[Callback] = [Evaluator(config.eval_interval)]
     if out is not None:
         info = {"data": {"sha256": text_fingerprint(text), "chars": len(text), "fractions": list(fractions),
                          "source": source}}
-        all_callbacks += [Checkpointer(out, info), MetricsLogger(out / "metrics.jsonl", config.log_interval)]
-    all_callbacks += [c for c in (sampler,) if c] + _progress_callbacks(progress, max(config.eval_interval // 10, 1))
+        all_callbacks += [Checkpointer(out, info)]
+        all_callbacks += [MetricsLogger(out / "metrics.jsonl", config.log_interval)] if main_process else []
+    if main_process:
+        all_callbacks += [c for c in (sampler,) if c] + _progress_callbacks(progress, max(config.eval_interval // 10, 1))
     all_callbacks += list(callbacks)
     trainer = Trainer(net, vocab, splits, config, all_callbacks)
     if checkpoint is not None:

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from charlm.data import StreamBatcher, eval_batcher
-from charlm.device import autocast, resolve_device
+from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, full_float32, init_distributed,
+                           resolve_precision, set_matmul_precision)
 from charlm.errors import CharlmError, check_float, check_int, check_keys
-from charlm.model import CharRNN, State, detach_state, last_rows
+from charlm.model import CharRNN, State, last_rows
 from charlm.vocab import Vocab
 
 
@@ -41,7 +42,8 @@ class TrainConfig:
     log_interval: int = 10
     seed: int = 123
     device: str = "auto"
-    bf16: bool = True  # autocast on CUDA only
+    # auto: bf16 on CPUs with native bf16 units, TF32 on CUDA, else fp32 (charlm.device.resolve_precision)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     explode_factor: float = 3.0  # stop when loss exceeds this times the first loss (char-rnn's guard)
 
     def __post_init__(self) -> None:
@@ -67,17 +69,21 @@ class TrainConfig:
         self.seed = check_int("seed", self.seed, 0, 2**63 - 1)
         if not isinstance(self.device, str) or not self.device:
             raise CharlmError(f"device {self.device!r} must be auto, cpu, cuda or cuda:N")
-        if not isinstance(self.bf16, bool):
-            raise CharlmError(f"bf16 must be true or false, not {self.bf16!r}")
         self.explode_factor = check_float("explode_factor", self.explode_factor, 1.0, above=True)
         if self.max_epochs is None and self.max_iters is None and self.max_seconds is None:
             self.max_epochs = 50  # char-rnn's default
+        if self.precision not in PRECISIONS:
+            raise CharlmError(f"unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        if "bf16" in values:  # checkpoints before --precision: bf16 was on by default
+            bf16 = values["bf16"]
+            values = {k: v for k, v in values.items() if k != "bf16"}
+            values.setdefault("precision", "auto" if bf16 else "fp32")
         check_keys("training setting(s)", values, cls.__dataclass_fields__)
         return cls(**values)
 
@@ -117,40 +123,72 @@ def learning_rate_at(config: TrainConfig, epoch_index: int) -> float:
 
 @torch.no_grad()
 def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int = 50, seq_length: int = 50,
-             device: torch.device | None = None, use_bf16: bool = True) -> float:
-    """Mean loss in nats/char over every character of a split after the first, state carried as in training."""
+             device: torch.device | None = None, *, dist: Distributed | None = None) -> float:
+    """Mean loss in nats/char over every character of a split after the first, state carried as in training.
+
+    Always in float32, whatever precision the model trained in, so a reported loss does not depend on the
+    device. Under torchrun each rank scores its share of
+    the streams and the sums are all-reduced.
+    """
     device = device or next(model.parameters()).device
+    dist = dist or Distributed()
     batcher = eval_batcher(ids, batch_size, seq_length)
+    sharded = dist.enabled and batcher.batch_size % dist.world_size == 0
+    if sharded:
+        batcher = batcher.shard(dist.rank, dist.world_size)
+    batcher = batcher.to(device)
     was_training = model.training
     model.eval()
-    total, count, state = 0.0, 0, None
-    for xb, yb in batcher:
-        if state is not None and xb.shape[0] < batcher.batch_size:
-            state = last_rows(state, xb.shape[0])  # the tail batch continues the last stream
-        with autocast(device, use_bf16):
-            _, loss, state = model(xb.to(device), state, yb.to(device))
-        total += loss.item() * yb.numel()
-        count += yb.numel()
+    total, state = torch.zeros((), dtype=torch.float64, device=device), None
+    with full_float32(device):  # even when called inside an autocast region or after TF32 was allowed
+        for xb, yb in batcher:
+            if state is not None and xb.shape[0] < batcher.batch_size:
+                state = last_rows(state, xb.shape[0])  # the tail batch continues the last stream
+            _, loss, state = model(xb, state, yb)
+            total += loss.double() * yb.numel()
     model.train(was_training)
-    return total / count
+    sums = torch.stack([total.cpu(), torch.tensor(float(batcher.num_targets), dtype=torch.float64)])  # (loss sum, chars)
+    if sharded:
+        sums = dist.all_reduce(sums.to(device)).cpu()
+    return float(sums[0] / sums[1])
 
 
 class Trainer:
     def __init__(self, model: CharRNN, vocab: Vocab, splits: dict[str, np.ndarray], config: TrainConfig,
                  callbacks: Sequence[Callback] = ()) -> None:
+        configure_threads()
         self.config = config
-        self.device = resolve_device(config.device)
+        self.dist, self.device = init_distributed(config.device)  # one process unless launched by torchrun
+        self.precision = resolve_precision(config.precision, self.device)
+        set_matmul_precision(self.device, self.precision)
         self.model = model.to(self.device)
         self.vocab = vocab
         self.splits = splits
         self.callbacks = list(callbacks)
-        self.batcher = StreamBatcher.from_ids(splits["train"], config.batch_size, config.seq_length, "train")
+        if config.batch_size % self.dist.world_size:
+            raise CharlmError(f"batch size {config.batch_size} does not split into {self.dist.world_size} processes; "
+                              f"choose a --batch-size divisible by torchrun's --nproc_per_node")
+        batcher = StreamBatcher.from_ids(splits["train"], config.batch_size, config.seq_length, "train")
+        # Each rank owns every world_size-th stream, so the global batch is the one a single process trains on.
+        self.batcher = batcher.shard(self.dist.rank, self.dist.world_size).to(self.device)
+        self.network = self._wrap(self.model)
         self.optimizer = self._make_optimizer()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.state = TrainState(learning_rate=config.learning_rate)
-        self.carried: State | None = None  # hidden state handed from one batch to the next
+        self.carried: State | None = None  # hidden state handed from one batch to the next, float32, this rank's streams
         self._stop_reason: str | None = None
         self.stop_signal: int | None = None  # the signal that asked training to stop, if one did
+        self._unread: list[torch.Tensor] = []  # losses of the steps since the last read, on the device
+        self._agreed_stop: str | None = None  # under torchrun: the stop request all ranks agreed on at the last read
+        self._rate_mark = (0, 0.0)  # (iteration, elapsed) at the last read, for chars/s over the interval
         torch.manual_seed(config.seed)
+
+    def _wrap(self, model: CharRNN) -> torch.nn.Module:
+        if not self.dist.enabled:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = self.model.parameters()
@@ -166,6 +204,11 @@ class Trainer:
     def has_validation(self) -> bool:
         return len(self.splits.get("val", ())) >= 2
 
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files (checkpoints, metrics, samples): rank 0, or the only process."""
+        return self.dist.is_main
+
     def request_stop(self, reason: str) -> None:
         self._stop_reason = reason
 
@@ -175,26 +218,54 @@ class Trainer:
 
     # --- resume ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """What resuming needs. Under torchrun every rank must call it (it gathers the carried state of all
+        streams, in the single-process row order); only rank 0 writes it."""
+        self.read_losses()
         return {
             "optimizer": self.optimizer.state_dict(),
             "batcher": self.batcher.state_dict(),
-            "carried": self.carried,
+            "carried": self._gather_carried(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "scaler": self.scaler.state_dict(),
             "train_state": asdict(self.state),
         }
+
+    def _gather_carried(self) -> State | None:
+        if self.carried is None or not self.dist.enabled:
+            return self.carried
+        world = self.dist.world_size
+
+        def gather(part: torch.Tensor) -> torch.Tensor:  # (L, B/world, H) on each rank -> (L, B, H)
+            stacked = torch.stack(self.dist.all_gather(part), dim=2)  # (L, B/world, world, H)
+            return stacked.reshape(part.shape[0], -1, part.shape[2])  # local row i of rank r is global row i*world + r
+
+        return tuple(gather(s) for s in self.carried) if isinstance(self.carried, tuple) else gather(self.carried)
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.batcher.load_state_dict(saved["batcher"])
+        if saved.get("scaler"):
+            self.scaler.load_state_dict(saved["scaler"])
         carried = saved["carried"]
-        self.carried = tuple(carried) if isinstance(carried, (tuple, list)) else carried
+        rows = slice(self.dist.rank, None, self.dist.world_size)
+
+        def own(part: torch.Tensor) -> torch.Tensor:  # (L, B, H) -> this rank's streams, float32 on its device
+            if part.shape[1] != self.config.batch_size:
+                raise CharlmError(f"the checkpoint carries {part.shape[1]} streams but the batch size is "
+                                  f"{self.config.batch_size}; resume with the run's --batch-size")
+            return part[:, rows].float().to(self.device)
+
+        if carried is not None:
+            carried = tuple(own(s) for s in carried) if isinstance(carried, (tuple, list)) else own(carried)
+        self.carried = carried
         torch.set_rng_state(saved["rng_cpu"].cpu())
         if torch.cuda.is_available() and saved["rng_cuda"]:
             torch.cuda.set_rng_state_all([s.cpu() for s in saved["rng_cuda"]])
         self.state = TrainState(**saved["train_state"])
         self.state.val_losses = [tuple(pair) for pair in self.state.val_losses]
         self.state.stop_reason = None
+        self._rate_mark = (self.state.iteration, self.state.elapsed)
 
     # --- the loop -------------------------------------------------------------------------------------------
     def _should_stop(self) -> str | None:
@@ -203,11 +274,14 @@ class Trainer:
             return "max_iters"
         if cfg.max_epochs is not None and st.iteration >= math.ceil(cfg.max_epochs * self.iters_per_epoch):
             return "max_epochs"
+        if self.dist.enabled:  # clocks and signals differ between ranks: act only on what all agreed at a read
+            return self._agreed_stop
         if cfg.max_seconds is not None and st.elapsed >= cfg.max_seconds:
             return "max_seconds"
         return self._stop_reason
 
-    def train_step(self) -> float:
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step; returns the loss as a tensor on the device (reading it would wait for the step)."""
         cfg = self.config
         xb, yb, new_epoch = self.batcher.next_batch()
         if new_epoch:
@@ -215,44 +289,74 @@ class Trainer:
         lr = learning_rate_at(cfg, self.state.iteration // self.iters_per_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.model.train()
-        with autocast(self.device, cfg.bf16):
-            _, loss, state = self.model(xb.to(self.device, non_blocking=True), self.carried,
-                                        yb.to(self.device, non_blocking=True))
+        self.network.train()
+        with autocast(self.device, self.precision):
+            _, loss, state = self.network(xb, self.carried, yb)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.optimizer.step()
-        self.carried = detach_state(state)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        # Carried state in float32 whatever the autocast dtype, so checkpoints and evaluation never see bf16/fp16.
+        self.carried = tuple(s.detach().float() for s in state) if isinstance(state, tuple) else state.detach().float()
         self.state.learning_rate = lr
-        return loss.item()
+        return loss.detach()
+
+    def read_losses(self) -> None:
+        """Bring the unread losses to the host (one sync per log_interval steps, not one per step), averaged over
+        ranks; check them for NaN and explosion; under torchrun agree on time and stop requests."""
+        st, cfg = self.state, self.config
+        if self.dist.enabled:
+            stop = torch.tensor([st.elapsed, float(self._stop_reason is not None)], dtype=torch.float64,
+                                device=self.device)
+            stop = self.dist.all_reduce(stop, op="max").cpu()
+            st.elapsed = float(stop[0])
+            timed_out = cfg.max_seconds is not None and st.elapsed >= cfg.max_seconds
+            asked = (self._stop_reason or "interrupted") if stop[1] > 0 else None
+            self._agreed_stop = asked or ("max_seconds" if timed_out else None)
+        if not self._unread:
+            return
+        losses = torch.stack(self._unread).float()  # (steps since the last read,)
+        self._unread = []
+        losses = (self.dist.all_reduce(losses) / self.dist.world_size).tolist()
+        first_iteration = st.iteration - len(losses) + 1
+        for offset, loss in enumerate(losses):
+            st.first_loss = loss if st.first_loss is None else st.first_loss
+            if not math.isfinite(loss) or loss > cfg.explode_factor * st.first_loss:
+                st.stop_reason = "diverged"
+                raise CharlmError(
+                    f"training loss {'is NaN' if math.isnan(loss) else f'exploded to {loss:.3g}'} at iteration "
+                    f"{first_iteration + offset}; the last checkpoint is kept. Lower --learning-rate or --grad-clip"
+                )
+        st.train_losses.extend(losses)
+        st.train_loss = losses[-1]
+        steps, seconds = st.iteration - self._rate_mark[0], st.elapsed - self._rate_mark[1]
+        if steps > 0 and seconds > 0:
+            st.chars_per_second = steps * cfg.batch_size * cfg.seq_length / seconds
+        self._rate_mark = (st.iteration, st.elapsed)
 
     def fit(self) -> TrainState:
         """Train until a limit is reached, a stop signal arrives (Ctrl-C, SIGTERM, SIGHUP), or the loss diverges;
         callbacks see each event."""
         st, cfg = self.state, self.config
+        self._rate_mark = (st.iteration, st.elapsed)
         self.fire("on_train_start")
         with _StopOnSignal(self):
             try:
                 while (reason := self._should_stop()) is None:
                     start = time.perf_counter()
-                    loss = self.train_step()
-                    seconds = time.perf_counter() - start
-                    if not math.isfinite(loss) or (st.first_loss is not None and loss > cfg.explode_factor * st.first_loss):
-                        st.stop_reason = "diverged"
-                        raise CharlmError(
-                            f"training loss {'is NaN' if math.isnan(loss) else f'exploded to {loss:.3g}'} at iteration "
-                            f"{st.iteration + 1}; the last checkpoint is kept. Lower --learning-rate or --grad-clip"
-                        )
-                    st.first_loss = loss if st.first_loss is None else st.first_loss
+                    self._unread.append(self.train_step())
                     st.iteration += 1
                     st.epoch = st.iteration / self.iters_per_epoch
-                    st.train_loss = loss
-                    st.train_losses.append(loss)
-                    st.elapsed += seconds
-                    st.chars_per_second = self.batcher.batch_size * cfg.seq_length / max(seconds, 1e-9)
+                    st.elapsed += time.perf_counter() - start
+                    if st.iteration % cfg.log_interval == 0:
+                        start = time.perf_counter()
+                        self.read_losses()  # on a GPU this waits for the queued steps: their time counts too
+                        st.elapsed += time.perf_counter() - start
                     self.fire("on_step_end")
+                self.read_losses()
                 st.stop_reason = reason
             except CharlmError:
                 st.stop_reason = st.stop_reason or "failed"  # e.g. a checkpoint could not be written
@@ -262,6 +366,7 @@ class Trainer:
                 raise
             finally:
                 self.fire("on_train_end")
+        self.dist.barrier()  # rank 0 has written its checkpoints before any rank reads them
         return st
 
 

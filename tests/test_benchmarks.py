@@ -16,8 +16,19 @@ def run(script: str, *args: str) -> str:
 
 
 def test_bench_train_reports_a_ratio():
-    out = run("bench_train.py", "--steps", "3", "--rounds", "1", "--rnn-size", "16", "--batch-size", "4")
-    assert re.search(r"ratio charlm/bare : \d+\.\d{3}", out), out
+    out = run("bench_train.py", "--steps", "3", "--rounds", "1", "--rnn-size", "16", "--batch-size", "4",
+              "--seq-length", "20", "--threads", "1", "2")
+    assert len(re.findall(r"charlm / bare fp32: \d+\.\d{3}", out)) == 2, out
+    assert len(re.findall(r"charlm / bare bf16: \d+\.\d{3}", out)) == 2, out
+
+
+def test_gpu_check_dry_runs_on_cpu():
+    """make gpu-check must be ready when a GPU is lent: on a CPU its quick dry run goes through every section."""
+    out = run("gpu_check.py", "--device", "cpu", "--quick")
+    for section in ("1. pytest", "2. precision bf16", "3. bf16", "4. resume bit-identical", "5. a cpu checkpoint",
+                    "6. 2x64 LSTM"):
+        assert section in out, out
+    assert "SUMMARY all checks passed" in out, out
 
 
 def test_bench_sample_reports_rates():

@@ -1,0 +1,68 @@
+"""How much training the cpu profile's LSTM needs: the validation curve in iterations and seconds, up to a target.
+
+    CHARLM_DATA_MIRROR=../shared/data CHARLM_THREADS=1 python benchmarks/bench_profile_budget.py warandpeace \\
+        --target 1.263 --seconds 1800
+    CHARLM_DATA_MIRROR=../shared/data CHARLM_THREADS=1 python benchmarks/bench_profile_budget.py tinyshakespeare \\
+        --dropout 0.2 --fractions 0.9 0.05 0.05 --seconds 600
+
+The cpu profile's model (2x256 LSTM, one-hot input, batch 50, seq 100, Adam) trained through the Python API
+(charlm.run.train) with the new defaults (precision auto). Each validation pass prints one JSON line (iteration,
+training seconds, process CPU seconds, val loss), so a run cut short still gives its curve; it stops at --seconds or at the first
+validation loss at or below --target. Seconds depend on machine load; iterations do not, and CPU seconds (with one thread) hardly do: report them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+from charlm import datasets
+from charlm.run import train
+from charlm.trainer import Callback, Trainer, TrainConfig
+
+
+class PrintCurve(Callback):
+    def __init__(self, target: float | None) -> None:
+        self.target = target
+        self.started = time.perf_counter()
+
+    def on_evaluate(self, trainer: Trainer) -> None:
+        st = trainer.state
+        print(json.dumps({"iteration": st.iteration, "train_seconds": round(st.elapsed, 1),
+                          "wall_seconds": round(time.perf_counter() - self.started, 1),
+                          "cpu_seconds": round(time.process_time(), 1),
+                          "val_loss": round(st.val_loss, 4), "train_loss": round(st.train_loss, 4),
+                          "threads": torch.get_num_threads(), "precision": trainer.precision}), flush=True)
+        if self.target is not None and st.val_loss <= self.target:
+            trainer.request_stop("target reached")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", help="warandpeace, tinyshakespeare, ...")
+    parser.add_argument("--target", type=float, help="stop at the first validation loss at or below this")
+    parser.add_argument("--seconds", type=float, default=1800, help="training seconds at most")
+    parser.add_argument("--iters", type=int, help="iterations at most (a limit that does not depend on load)")
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1))
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--eval-interval", type=int, default=250)
+    args = parser.parse_args()
+    text = datasets.read(args.dataset)
+    config = TrainConfig(batch_size=50, seq_length=100, learning_rate=args.learning_rate, max_seconds=args.seconds, max_iters=args.iters,
+                         eval_interval=args.eval_interval, precision=args.precision, device="cpu")
+    model = {"model": "lstm", "num_layers": 2, "rnn_size": 256, "dropout": args.dropout, "embedding_size": 0}
+    result = train(text, None, model, config, fractions=tuple(args.fractions), progress="none",
+                   callbacks=[PrintCurve(args.target)])
+    st = result.state
+    print(json.dumps({"done": st.stop_reason, "iteration": st.iteration, "train_seconds": round(st.elapsed, 1),
+                      "best_val_loss": st.best_val_loss}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

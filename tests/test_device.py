@@ -1,0 +1,127 @@
+"""Device, precision, threads and process-group choices, with fake machines where this one cannot show them."""
+
+import pytest
+import torch
+
+from charlm.device import (autocast, choose_device, configure_threads, cpu_flags, cpu_has_native_bf16,
+                           distributed_from_env, has_native_bf16, resolve_device, resolve_precision)
+from charlm.errors import CharlmError
+from charlm.model import CharRNN, ModelConfig
+from charlm.run import train
+from charlm.trainer import TrainConfig, evaluate
+from helpers import make_text, mirror_text
+
+SAPPHIRE_RAPIDS = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile avx512_bf16\n"
+ZEN4 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n"
+SKYLAKE_X = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512vl\n"
+GRAVITON2 = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32\n"
+CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
+
+
+@pytest.mark.parametrize("cpuinfo, native", [(SAPPHIRE_RAPIDS, True), (ZEN4, True), (SKYLAKE_X, False),
+                                             (GRAVITON2, False), ("", False)])
+def test_native_bf16_is_read_from_the_cpu_flags(cpuinfo, native):
+    assert has_native_bf16(cpu_flags(cpuinfo)) is native
+
+
+def test_native_bf16_from_a_file_and_torch_probe_only_without_flags(tmp_path):
+    never = lambda: pytest.fail("the flags answer; torch's probe must not be asked")  # noqa: E731
+    (tmp_path / "zen4").write_text(ZEN4)
+    (tmp_path / "skylake").write_text(SKYLAKE_X)
+    assert cpu_has_native_bf16(tmp_path / "zen4", never) is True
+    assert cpu_has_native_bf16(tmp_path / "skylake", never) is False
+    assert cpu_has_native_bf16(tmp_path / "missing", lambda: True) is True  # no /proc (macOS, Windows)
+    assert cpu_has_native_bf16(tmp_path / "missing", lambda: False) is False
+
+
+def test_auto_precision_per_device():
+    assert resolve_precision("auto", CPU, native_bf16=lambda: True) == "bf16"
+    assert resolve_precision("auto", CPU, native_bf16=lambda: False) == "fp32"
+    assert resolve_precision("auto", CUDA, native_bf16=lambda: True) == "tf32"
+    assert resolve_precision("auto", MPS, native_bf16=lambda: True) == "fp32"
+    assert resolve_precision("fp16", CUDA) == "fp16"
+    assert resolve_precision("bf16", CPU, native_bf16=lambda: False) == "bf16"  # asked for: slow but allowed
+    with pytest.raises(CharlmError, match="fp16 needs a GPU"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(CharlmError, match="choose one of auto, fp32, bf16, fp16"):
+        resolve_precision("fp8", CPU)
+
+
+def test_autocast_runs_the_lstm_in_the_asked_dtype_on_cpu():
+    lstm = torch.nn.LSTM(8, 16, batch_first=True)
+    x = torch.randn(2, 5, 8)
+    with autocast(CPU, "bf16"):
+        assert lstm(x)[0].dtype == torch.bfloat16
+    with autocast(CPU, "fp32"):
+        assert lstm(x)[0].dtype == torch.float32
+
+
+def test_auto_device_prefers_cuda_then_mps_then_cpu():
+    assert choose_device(cuda_available=True, mps_available=True) == "cuda"
+    assert choose_device(cuda_available=False, mps_available=True) == "mps"
+    assert choose_device(cuda_available=False, mps_available=False) == "cpu"
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_asking_for_mps_without_it_is_one_clear_error():
+    with pytest.raises(CharlmError, match="MPS is not available here; use --device cpu"):
+        resolve_device("mps")
+
+
+def test_charlm_threads_pins_torch_threads_and_rejects_nonsense():
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads({"CHARLM_THREADS": "1"}) == 1 == torch.get_num_threads()
+        assert configure_threads({}) == 1  # unset: torch's own setting is left alone
+        for bad in ("0", "-2", "two"):
+            with pytest.raises(CharlmError, match="CHARLM_THREADS"):
+                configure_threads({"CHARLM_THREADS": bad})
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_torchrun_environment_is_read_and_checked():
+    alone = distributed_from_env({})
+    assert (alone.rank, alone.world_size, alone.enabled, alone.is_main) == (0, 1, False, True)
+    second = distributed_from_env({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    assert (second.rank, second.world_size, second.enabled, second.is_main) == (1, 2, True, False)
+    with pytest.raises(CharlmError, match="does not fit WORLD_SIZE"):
+        distributed_from_env({"RANK": "2", "WORLD_SIZE": "2"})
+
+
+def test_old_checkpoints_bf16_flag_maps_to_precision():
+    assert TrainConfig.from_dict({"bf16": True}).precision == "auto"
+    assert TrainConfig.from_dict({"bf16": False}).precision == "fp32"
+    assert TrainConfig.from_dict({"bf16": False, "precision": "bf16"}).precision == "bf16"
+    with pytest.raises(CharlmError, match="unknown precision 'half'"):
+        TrainConfig(precision="half")
+
+
+def test_evaluation_is_float32_even_inside_an_autocast_region():
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(30, "lstm", 32, 2))
+    ids = torch.randint(0, 30, (3000,)).numpy()
+    plain = evaluate(model, ids, 8, 20)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = evaluate(model, ids, 8, 20)
+        assert model(torch.zeros(1, 3, dtype=torch.long))[0].dtype == torch.bfloat16  # autocast is really on
+    assert inside == plain
+
+
+@pytest.mark.slow
+def test_bf16_and_fp32_runs_of_one_seed_end_within_002_nats(tmp_path):
+    """Same seed, same batches: bf16 autocast ends within 0.02 nats/char of float32 (measured: see the assert)."""
+    try:
+        text = mirror_text("tinyshakespeare.txt.xz")[:200_000]
+    except pytest.skip.Exception:
+        text = make_text(200_000)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        config = TrainConfig(batch_size=32, seq_length=50, max_iters=300, eval_interval=300, learning_rate=3e-3,
+                             seed=5, precision=precision, device="cpu")
+        runs[precision] = train(text, tmp_path / precision, {"rnn_size": 64, "num_layers": 2}, config, progress="none")
+    fp32, bf16 = (runs[p].state for p in ("fp32", "bf16"))
+    assert fp32.train_losses != bf16.train_losses  # the bf16 run really computed in bf16
+    carried = torch.load(tmp_path / "bf16" / "last" / "trainer.pt", weights_only=True)["carried"]
+    assert {s.dtype for s in carried} == {torch.float32}
+    assert fp32.best_val_loss < 2.6 and abs(bf16.best_val_loss - fp32.best_val_loss) <= 0.02, (fp32, bf16)

@@ -55,17 +55,18 @@ def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
-def with_claim(parts: Sequence[Shown], data: dict[str, Any], claim: Claim) -> Shown:
-    """A measurement's output followed by its verdict sentence; the claim goes into the data for the record."""
-    return stack([*parts, claim.shown()], {**data, "claim": claim.as_dict()})
+def with_claims(parts: Sequence[Shown], data: dict[str, Any], found: Sequence[Claim]) -> Shown:
+    """A measurement's output followed by its verdict sentences; the claims go into the data for the record."""
+    return stack([*parts, *(c.shown() for c in found)], {**data, "claims": [c.as_dict() for c in found]})
 
 
 def claims_of(extra: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every claim dict recorded in a section's ``extra`` (``extra["claims"]`` or any measure's ``"claim"``)."""
-    found = list(extra.get("claims") or [])
+    found = [dict(c) for c in extra.get("claims") or []]
     for value in extra.values():
-        if isinstance(value, Mapping) and isinstance(value.get("claim"), Mapping) and value["claim"] not in found:
-            found.append(dict(value["claim"]))
+        if isinstance(value, Mapping):
+            nested = [value["claim"]] if isinstance(value.get("claim"), Mapping) else list(value.get("claims") or [])
+            found += [dict(c) for c in nested if isinstance(c, Mapping) and dict(c) not in found]
     return found
 
 
@@ -297,3 +298,48 @@ def wiki_form_table(form: Mapping[str, Any]) -> Shown:
               "urls": "URLs", "url_new_share": "URLs not in the training text"}
     return table([{"measure": label, "samples": form["samples"][k], "real text": form["real"][k]}
                   for k, label in labels.items()], "parentheses, headings, lists and URLs: samples beside real text")
+
+
+# --------------------------------------------------------------------------- LaTeX (05) and C (06)
+
+
+def latex_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
+    """'Almost compiles': at least half of real text's compile share is 'held', a fifth 'partly'."""
+    sentence = (f"{ours['compiled']} of {ours['judged']} complete sampled blocks ({pct(ours['share'])}) compile "
+                f"with pdflatex in a Stacks-like preamble; real held-out blocks: {real['compiled']} of "
+                f"{real['judged']} ({pct(real['share'])})"
+                + (f"; the samples' commonest error: {next(iter(ours['errors']))}" if ours["errors"] else ""))
+    return Claim("Amazingly, the resulting sampled Latex almost compiles.", POST + "#algebraic-geometry-latex",
+                 sentence, by_ratio(ours["share"], real["share"], 0.5, 0.2))
+
+
+def c_claims(measured: Mapping[str, Any]) -> list[Claim]:
+    ours, real = measured["samples"], measured["real"]
+    rate, real_rate = ours["errors_per_100_lines"], real["errors_per_100_lines"]
+    # one error per 100 lines of slack: real code cut at random also breaks the parser now and then
+    ratio = None if rate is None or real_rate is None else (rate + 1) / (real_rate + 1)
+    syntax = Claim("It is also very good at making very few syntactic errors.", POST + "#linux-source-code",
+                   f"tree-sitter finds {0 if rate is None else rate:.1f} syntax errors per 100 sampled lines "
+                   f"({ours['errors']} in {ours['lines']}); real held-out kernel code cut the same way: "
+                   f"{0 if real_rate is None else real_rate:.1f} ({real['errors']} in {real['lines']})",
+                   "not" if ratio is None else "held" if ratio <= 2 else "partly" if ratio <= 4 else "not")
+    share, real_share = ours["undeclared_share"], real["undeclared_share"]
+    examples = ", ".join(ours["undeclared_examples"][:5])
+    undeclared = Claim("It often uses undefined variables (e.g. `rw` above)", POST + "#linux-source-code",
+                       f"{pct(share)} of the variables a sample uses are declared nowhere in it "
+                       f"({ours['undeclared']} of {ours['variables_used']}" + (f", e.g. {examples}" if examples else "")
+                       + f"); real code cut the same way: {pct(real_share)}",
+                       "not" if not share else "held" if real_share is None or share > real_share else "partly")
+    return [syntax, undeclared]
+
+
+def scale_note(corpus_name: str, chars: int, post_chars: int, batch: int, seq: int, post_batch: int = 100,
+               post_seq: int = 100) -> Shown:
+    """How our data set and our iterations compare with the post's: an iteration is batch x seq characters."""
+    per_iter, post_per_iter = batch * seq, post_batch * post_seq
+    text = (f"Our {corpus_name} text is {chars / 1e6:.1f} MB of characters; the post's was about "
+            f"{post_chars / 1e6:g} MB. One iteration here is a batch of {batch} sequences of {seq} characters "
+            f"({per_iter:,} characters); the post's was {post_batch} x {post_seq} ({post_per_iter:,}), so our "
+            f"iteration 100 has seen {100 * per_iter:,} characters where the post's had seen {100 * post_per_iter:,}.")
+    return Shown(f"<p>{esc(text)}</p>", text, {"chars": chars, "post_chars": post_chars, "chars_per_iteration": per_iter,
+                                               "post_chars_per_iteration": post_per_iter})

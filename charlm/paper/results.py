@@ -39,6 +39,7 @@ from typing import Any
 
 from charlm import __version__
 from charlm.errors import CharlmError
+from charlm.analysis.claims import claims_of
 from charlm.analysis.textstats import bits
 
 RESULTS_SUBDIR = "results"
@@ -69,13 +70,13 @@ PUBLISHED: dict[str, dict[str, Any]] = {
     },
     "kjf2015_lstm_linux": {
         "section": "linux", "dataset": "linux", "metric": "test_loss", "value": 0.84, "unit": "nats/char",
-        "split": "80/10/10", "what": "best LSTM, test set", "cite": "Karpathy et al. 2015",
+        "split": "90/5/5", "what": "best LSTM, test set", "cite": "Karpathy et al. 2015",
         "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
                   "arXiv:1506.02078",
     },
     "kjf2015_20gram_linux": {
         "section": "linux", "dataset": "linux", "metric": "ngram20_loss", "value": 0.889, "unit": "nats/char",
-        "split": "80/10/10", "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015",
+        "split": "90/5/5", "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015",
         "source": "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, "
                   "arXiv:1506.02078",
     },
@@ -454,6 +455,13 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                  _cell(_params_text(r["params"])), _cell(_duration(r["train_seconds"])), _cell(str(r["device"])),
                  _loss_text(r["val_loss"]), _loss_text(r["test_loss"]), _published_text(r["published"])]
         out.append("| " + " | ".join(cells) + " |")
+    found = [(r["section"], c) for r in rows for c in claims_of(r["extra"] or {})]
+    if found:
+        out += ["", "## The post's claims, measured", "", "Verdicts hold at each section's profile size only.", "",
+                "| Section | The post | Ours | Verdict |", "|---|---|---|---|"]
+        for section, c in found:
+            quote = f"[“{c.get('claim', '')}”]({c.get('link', '')})"
+            out.append(f"| {_cell(section)} | {_cell(quote)} | {_cell(c.get('ours', ''))} | {_cell(c.get('verdict', ''))} |")
     out += ["", "## Samples", ""]
     for r in rows:
         out += [f"### {r['section']} ({r['dataset']})", ""]

@@ -8,13 +8,14 @@ LaTeX file leaves environments unclosed too).
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from charlm.analysis import textstats
+from charlm.analysis import claims, csyntax, latex, textstats
 from charlm.analysis.display import Shown, esc, figure_png, pre, rows_of_text, save_png, show_figure, side_by_side, table
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper.notebook import Corpus, Trained, generate, loss_figure
@@ -298,3 +299,70 @@ def evolution_view(run: Trained, corpus: Corpus, path: Any = None) -> Shown:
                  f"<img style='max-width:48%' src='data:image/png;base64,{image}'/>"
                  f"<div style='max-width:52%; max-height:600px; overflow:auto'>{samples.html}</div></div>")
     return Shown(html_text, samples.plain, samples.data)
+
+
+# --------------------------------------------------------------------------- 02-06 the post's claims, measured
+
+
+def scale_note(run: Trained, corpus: Corpus, post_chars: int) -> Shown:
+    cfg = run.train_config
+    return claims.scale_note(corpus.name, len(corpus.text), post_chars, cfg["batch_size"], cfg["seq_length"])
+
+
+def temperature_claim(run: Trained, corpus: Corpus, temperatures: Sequence[float], n: int, length: int,
+                      prime: str = "", seed: int = 0, path: Any = None) -> Shown:
+    """Invented words and repetition against temperature, n samples each, beside held-out text."""
+    by_t = {t: generate(run, n, length, t, prime, seed) for t in temperatures}
+    real = reference_pieces(corpus.split("test"), by_t[temperatures[0]], prime)
+    m = claims.temperature_measures(by_t, corpus.split("train"), real)
+    show_figure(claims.temperature_figure(m), path)
+    rows = [{"temperature": r["temperature"], "words not in the training text": r["novel_word_share"],
+             f"distinct word {m['n']}-grams": r["distinct_ngram_share"]} for r in m["by_temperature"]]
+    rows.append({"temperature": "real text", "words not in the training text": m["real"]["novel_word_share"],
+                 f"distinct word {m['n']}-grams": m["real"]["distinct_ngram_share"]})
+    return claims.with_claims([table(rows, f"{n} samples of {length} characters per temperature")], m,
+                              [claims.temperature_claim(m)])
+
+
+def play_form_claim(samples: Sequence[str], corpus: Corpus, path: Any = None) -> Shown:
+    form = claims.play_form(samples, reference_pieces(corpus.split("test"), samples))
+    show_figure(claims.line_length_figure(form), path)
+    rows = [{"text": k, "complete speeches": form[k]["speeches"], "play-shaped": form[k]["share"],
+             "mean line length": form[k]["mean_line_length"]} for k in ("samples", "real")]
+    data = {k: {**form[k], "line_lengths": None} for k in ("samples", "real")}  # the lengths are in the figure
+    return claims.with_claims([table(rows, "the play's shape: samples beside held-out text of the same lengths")],
+                              {**data, "line_length_ks": form["line_length_ks"]}, [claims.play_form_claim(form)])
+
+
+def wiki_claims(samples: Sequence[str], corpus: Corpus, prime: str = "") -> Shown:
+    form = claims.wiki_form(samples, reference_pieces(corpus.split("test"), samples, prime), corpus.split("train"))
+    return claims.with_claims([claims.wiki_form_table(form)], form, claims.wiki_form_claims(form))
+
+
+def latex_compiles(samples: Sequence[str], corpus: Corpus, prime: str = "", path: Any = None) -> Shown:
+    """Blocks of the samples and of held-out text through pdflatex; the longest compiled sample block rendered."""
+    if latex.tex_engine() is None:
+        why = "pdflatex is not installed (run .ci/install-tex or install texlive-latex-base): compile check skipped"
+        return Shown(f"<p><b>{esc(why)}</b></p>", why, {"skipped": why})
+    ours = latex.compile_share(samples)
+    real = latex.compile_share(reference_pieces(corpus.split("test"), samples, prime))
+    rows = [{"text": label, "complete blocks": m["judged"], "compile": m["compiled"], "share": m["share"],
+             "with xy-pic diagrams (not judged)": m["diagram_blocks"]} for label, m in (("samples", ours), ("real", real))]
+    parts = [table(rows, "blocks compiled with pdflatex in a Stacks-like preamble")]
+    png = latex.render_png(ours["longest_compiled"]) if ours["longest_compiled"] else None
+    if png is not None:
+        save_png(png, path)
+        parts.append(Shown("<p>the longest sampled block that compiles, as TeX typesets it:</p><img style="
+                           f"'max-width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'/>",
+                           f"(rendered image of the longest compiling sampled block{f', saved to {path}' if path else ''})"))
+    return claims.with_claims(parts, {"samples": ours, "real": real}, [claims.latex_claim(ours, real)])
+
+
+def c_parse(samples: Sequence[str], corpus: Corpus, prime: str = "") -> Shown:
+    measured = csyntax.compare(samples, reference_pieces(corpus.split("test"), samples, prime))
+    labels = {"errors_per_100_lines": "syntax errors per 100 lines (tree-sitter)", "lines": "non-blank lines",
+              "undeclared_share": "variables used but declared nowhere in the text", "variables_used": "variables used"}
+    rows = [{"measure": label, "samples": measured["samples"][k], "real code": measured["real"][k]}
+            for k, label in labels.items()]
+    return claims.with_claims([table(rows, "sampled C beside held-out kernel code, parsed by tree-sitter")], measured,
+                              claims.c_claims(measured))

@@ -150,6 +150,15 @@ def temperature_figure(measures: Mapping[str, Any]) -> Any:
     return fig
 
 
+def temperature_table(measures: Mapping[str, Any], length: int) -> Shown:
+    key = f"distinct word {measures['n']}-grams"
+    rows = [{"temperature": r["temperature"], "words not in the training text": r["novel_word_share"],
+             key: r["distinct_ngram_share"]} for r in measures["by_temperature"]]
+    rows.append({"temperature": "real text", "words not in the training text": measures["real"]["novel_word_share"],
+                 key: measures["real"]["distinct_ngram_share"]})
+    return table(rows, f"samples of {length} characters at each temperature, beside held-out text")
+
+
 # --------------------------------------------------------------------------- the play's shape (03)
 
 # A speaker line: capitalised words ("First Citizen", "KING RICHARD III"), then a colon, alone on its line.
@@ -208,6 +217,17 @@ def play_form_claim(form: Mapping[str, Any]) -> Claim:
                 f"largest gap between the two line-length distributions is {ks_text} (0 would be identical)")
     return Claim("all the RNN knows are charaters, so in particular it samples both speaker's names and the contents.",
                  POST + "#shakespeare", sentence, verdict)
+
+
+def play_form_table(form: Mapping[str, Any]) -> Shown:
+    rows = [{"text": k, "complete speeches": form[k]["speeches"], "play-shaped": form[k]["share"],
+             "mean line length": form[k]["mean_line_length"]} for k in ("samples", "real")]
+    return table(rows, "the play's shape: samples beside held-out text of the same lengths")
+
+
+def without_lengths(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's copy: every line length is in the figure, the summary numbers are enough here."""
+    return {**form, **{k: {**form[k], "line_lengths": None} for k in ("samples", "real")}}
 
 
 def line_length_figure(form: Mapping[str, Any]) -> Any:
@@ -274,7 +294,9 @@ def wiki_form(samples: Sequence[str], real_pieces: Sequence[str], training_text:
     return {"samples": measure(samples), "real": measure(real_pieces)}
 
 
-def wiki_form_claims(form: Mapping[str, Any]) -> list[Claim]:
+def wiki_form_claims(form: Mapping[str, Any], closure: Mapping[str, Any] | None = None) -> list[Claim]:
+    """Parentheses (with headings and lists) and invented URLs; XML tags too given the paper layer's closure counts
+    (``{"xml": {"samples": {"rate", "attempts"}, "real": {"rate"}}}``)."""
     ours, real = form["samples"], form["real"]
     parens = Claim("Also, note that the model learns to open and close the parenthesis correctly.",
                    POST + "#wikipedia",
@@ -289,7 +311,15 @@ def wiki_form_claims(form: Mapping[str, Any]) -> list[Claim]:
                 f"nowhere in the training text; real held-out text: {pct(real['url_new_share'])} of {real['urls']} "
                 "are new" + (f", e.g. {ours['url_examples'][0]}" if ours["url_examples"] else ""),
                 "held" if has_urls and (ours["url_new_share"] or 0) >= 0.5 else "partly" if has_urls else "not")
-    return [parens, url]
+    found = [parens, url]
+    if closure and "xml" in closure:
+        xml_ours, xml_real = closure["xml"]["samples"], closure["xml"]["real"]
+        found.insert(0, Claim("note that it closes the correct tags appropriately and in the correct nested order.",
+                              POST + "#wikipedia",
+                              f"{pct(xml_ours['rate'])} of the {xml_ours['attempts']} XML tags the samples open or close "
+                              f"pair up in the right order; real held-out text: {pct(xml_real['rate'])}",
+                              by_ratio(xml_ours["rate"], xml_real["rate"], 0.9, 0.7)))
+    return found
 
 
 def wiki_form_table(form: Mapping[str, Any]) -> Shown:

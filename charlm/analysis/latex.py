@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from charlm.analysis.display import Shown, esc, table
 from charlm.errors import CharlmError
 
 _OPERATORS = ("Spec", "Proj", "Hom", "Mor", "Ker", "Coker", "Ob", "Ext", "Tor", "Pic", "Sch", "Sh", "QCoh",
@@ -126,6 +127,17 @@ def compile_share(texts: Sequence[str], limit: int = 40) -> dict[str, Any]:
             "share": ok / len(judged) if judged else None, "diagram_blocks": len(diagrams),
             "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5]),
             "longest_compiled": max(compiled, key=len) if compiled else None}
+
+
+def skipped() -> Shown:
+    why = "pdflatex is not installed (run .ci/install-tex, or install Debian's texlive-latex-base): compile check skipped"
+    return Shown(f"<p><b>{esc(why)}</b></p>", why, {"skipped": why})
+
+
+def compile_table(ours: dict[str, Any], real: dict[str, Any]) -> Shown:
+    rows = [{"text": label, "complete blocks": m["judged"], "compile": m["compiled"], "share": m["share"],
+             "with xy-pic diagrams (not judged)": m["diagram_blocks"]} for label, m in (("samples", ours), ("real", real))]
+    return table(rows, "blocks compiled with pdflatex in a Stacks-like preamble")
 
 
 def render_png(body: str, scale: float = 2.0) -> bytes | None:

@@ -8,7 +8,6 @@ LaTeX file leaves environments unclosed too).
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any, Sequence
 
@@ -16,7 +15,8 @@ import numpy as np
 import torch
 
 from charlm.analysis import claims, csyntax, latex, textstats
-from charlm.analysis.display import Shown, esc, figure_png, pre, rows_of_text, save_png, show_figure, side_by_side, table
+from charlm.analysis.display import (Shown, esc, figure_png, image_of, pre, rows_of_text, save_png, show_figure,
+                                     side_by_side, table)
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper.notebook import Corpus, Trained, generate, loss_figure
 
@@ -302,6 +302,8 @@ def evolution_view(run: Trained, corpus: Corpus, path: Any = None) -> Shown:
 
 
 # --------------------------------------------------------------------------- 02-06 the post's claims, measured
+# The measures, tables and verdicts are charlm.analysis.claims (latex, csyntax); here only what needs a run or a
+# corpus: sampling, and held-out pieces of the samples' lengths (reference_pieces).
 
 
 def scale_note(run: Trained, corpus: Corpus, post_chars: int) -> Shown:
@@ -313,56 +315,38 @@ def temperature_claim(run: Trained, corpus: Corpus, temperatures: Sequence[float
                       prime: str = "", seed: int = 0, path: Any = None) -> Shown:
     """Invented words and repetition against temperature, n samples each, beside held-out text."""
     by_t = {t: generate(run, n, length, t, prime, seed) for t in temperatures}
-    real = reference_pieces(corpus.split("test"), by_t[temperatures[0]], prime)
-    m = claims.temperature_measures(by_t, corpus.split("train"), real)
+    m = claims.temperature_measures(by_t, corpus.split("train"),
+                                    reference_pieces(corpus.split("test"), by_t[temperatures[0]], prime))
     show_figure(claims.temperature_figure(m), path)
-    rows = [{"temperature": r["temperature"], "words not in the training text": r["novel_word_share"],
-             f"distinct word {m['n']}-grams": r["distinct_ngram_share"]} for r in m["by_temperature"]]
-    rows.append({"temperature": "real text", "words not in the training text": m["real"]["novel_word_share"],
-                 f"distinct word {m['n']}-grams": m["real"]["distinct_ngram_share"]})
-    return claims.with_claims([table(rows, f"{n} samples of {length} characters per temperature")], m,
-                              [claims.temperature_claim(m)])
+    return claims.with_claims([claims.temperature_table(m, length)], m, [claims.temperature_claim(m)])
 
 
 def play_form_claim(samples: Sequence[str], corpus: Corpus, path: Any = None) -> Shown:
     form = claims.play_form(samples, reference_pieces(corpus.split("test"), samples))
     show_figure(claims.line_length_figure(form), path)
-    rows = [{"text": k, "complete speeches": form[k]["speeches"], "play-shaped": form[k]["share"],
-             "mean line length": form[k]["mean_line_length"]} for k in ("samples", "real")]
-    data = {k: {**form[k], "line_lengths": None} for k in ("samples", "real")}  # the lengths are in the figure
-    return claims.with_claims([table(rows, "the play's shape: samples beside held-out text of the same lengths")],
-                              {**data, "line_length_ks": form["line_length_ks"]}, [claims.play_form_claim(form)])
+    return claims.with_claims([claims.play_form_table(form)], claims.without_lengths(form), [claims.play_form_claim(form)])
 
 
-def wiki_claims(samples: Sequence[str], corpus: Corpus, prime: str = "") -> Shown:
+def wiki_claims(samples: Sequence[str], corpus: Corpus, prime: str = "", closure: Any = None) -> Shown:
+    """Parentheses, headings, lists and URLs; with ``markup_closure``'s data, the verdict on XML tags too."""
     form = claims.wiki_form(samples, reference_pieces(corpus.split("test"), samples, prime), corpus.split("train"))
-    return claims.with_claims([claims.wiki_form_table(form)], form, claims.wiki_form_claims(form))
+    return claims.with_claims([claims.wiki_form_table(form)], form, claims.wiki_form_claims(form, closure))
 
 
 def latex_compiles(samples: Sequence[str], corpus: Corpus, prime: str = "", path: Any = None) -> Shown:
     """Blocks of the samples and of held-out text through pdflatex; the longest compiled sample block rendered."""
     if latex.tex_engine() is None:
-        why = "pdflatex is not installed (run .ci/install-tex or install texlive-latex-base): compile check skipped"
-        return Shown(f"<p><b>{esc(why)}</b></p>", why, {"skipped": why})
+        return latex.skipped()
     ours = latex.compile_share(samples)
     real = latex.compile_share(reference_pieces(corpus.split("test"), samples, prime))
-    rows = [{"text": label, "complete blocks": m["judged"], "compile": m["compiled"], "share": m["share"],
-             "with xy-pic diagrams (not judged)": m["diagram_blocks"]} for label, m in (("samples", ours), ("real", real))]
-    parts = [table(rows, "blocks compiled with pdflatex in a Stacks-like preamble")]
+    parts = [latex.compile_table(ours, real)]
     png = latex.render_png(ours["longest_compiled"]) if ours["longest_compiled"] else None
     if png is not None:
         save_png(png, path)
-        parts.append(Shown("<p>the longest sampled block that compiles, as TeX typesets it:</p><img style="
-                           f"'max-width:100%' src='data:image/png;base64,{base64.b64encode(png).decode()}'/>",
-                           f"(rendered image of the longest compiling sampled block{f', saved to {path}' if path else ''})"))
+        parts.append(image_of(png, "the longest sampled block that compiles, as TeX typesets it"))
     return claims.with_claims(parts, {"samples": ours, "real": real}, [claims.latex_claim(ours, real)])
 
 
 def c_parse(samples: Sequence[str], corpus: Corpus, prime: str = "") -> Shown:
     measured = csyntax.compare(samples, reference_pieces(corpus.split("test"), samples, prime))
-    labels = {"errors_per_100_lines": "syntax errors per 100 lines (tree-sitter)", "lines": "non-blank lines",
-              "undeclared_share": "variables used but declared nowhere in the text", "variables_used": "variables used"}
-    rows = [{"measure": label, "samples": measured["samples"][k], "real code": measured["real"][k]}
-            for k, label in labels.items()]
-    return claims.with_claims([table(rows, "sampled C beside held-out kernel code, parsed by tree-sitter")], measured,
-                              claims.c_claims(measured))
+    return claims.with_claims([csyntax.compare_table(measured)], measured, claims.c_claims(measured))

@@ -155,3 +155,11 @@ def test_tree_sitter_counts_syntax_errors_and_declared_names():
     assert r.errors >= 2 and r.errors_per_100_lines == pytest.approx(100 * r.errors / 6)
     both = csyntax.compare([broken], [ok])
     assert both["samples"]["errors"] == r.errors and both["real"]["errors_per_100_lines"] == 0.0
+
+
+def test_scale_note_puts_our_iterations_in_characters_beside_the_posts():
+    note = claims.scale_note("paulgraham", 2_700_000, 1_000_000, batch=32, seq=64)
+    assert "2.7 MB" in note.plain and "about 1 MB" in note.plain
+    assert "(2,048 characters)" in note.plain and "100 x 100 (10,000)" in note.plain
+    assert "iteration 100 has seen 204,800 characters where the post's had seen 1,000,000" in note.plain
+    assert note.data["chars_per_iteration"] == 2048

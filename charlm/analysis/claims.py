@@ -99,7 +99,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def temperature_measures(samples_by_temperature: Mapping[float, Sequence[str]], training_text: str,
-                         real_pieces: Sequence[str], n: int = 4) -> dict[str, Any]:
+                         real_pieces: Sequence[str], n: int = 2) -> dict[str, Any]:
     """Per temperature: invented-word share and distinct word n-gram share, beside held-out real text."""
     known = set(words(training_text))
     rows = [{"temperature": float(t), "novel_word_share": _mean([novel_word_share(s, known) for s in texts]),

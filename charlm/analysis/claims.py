@@ -352,7 +352,7 @@ def c_claims(measured: Mapping[str, Any]) -> list[Claim]:
                    f"tree-sitter finds {0 if rate is None else rate:.1f} syntax errors per 100 sampled lines "
                    f"({ours['errors']} in {ours['lines']}); real held-out kernel code cut the same way: "
                    f"{0 if real_rate is None else real_rate:.1f} ({real['errors']} in {real['lines']})",
-                   "not" if ratio is None else "held" if ratio <= 2 else "partly" if ratio <= 4 else "not")
+                   "not" if ratio is None else "held" if ratio <= 1.5 else "partly" if ratio <= 3 else "not")
     share, real_share = ours["undeclared_share"], real["undeclared_share"]
     examples = ", ".join(ours["undeclared_examples"][:5])
     undeclared = Claim("It often uses undefined variables (e.g. `rw` above)", POST + "#linux-source-code",

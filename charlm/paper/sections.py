@@ -338,7 +338,9 @@ def latex_compiles(samples: Sequence[str], corpus: Corpus, prime: str = "", path
     if latex.tex_engine() is None:
         return latex.skipped()
     ours = latex.compile_share(samples)
-    real = latex.compile_share(reference_pieces(corpus.split("test"), samples, prime))
+    # Real blocks from one held-out stretch: pieces as short as the samples hold too few complete blocks.
+    stretch = reference_pieces(corpus.split("test"), ["x" * 100_000], prime)
+    real = latex.compile_share(stretch, limit=max(10, ours["judged"]))
     parts = [latex.compile_table(ours, real)]
     png = latex.render_png(ours["longest_compiled"]) if ours["longest_compiled"] else None
     if png is not None:

@@ -163,3 +163,27 @@ def test_scale_note_puts_our_iterations_in_characters_beside_the_posts():
     assert "(2,048 characters)" in note.plain and "100 x 100 (10,000)" in note.plain
     assert "iteration 100 has seen 204,800 characters where the post's had seen 1,000,000" in note.plain
     assert note.data["chars_per_iteration"] == 2048
+
+
+@needs_tex
+def test_rendered_saves_the_typeset_block_or_says_why_not(tmp_path):
+    shown = latex.rendered(GOOD_LATEX, tmp_path / "f" / "compiled.png")
+    assert "data:image/png;base64," in shown.html and (tmp_path / "f" / "compiled.png").read_bytes().startswith(b"\x89PNG")
+    assert latex.rendered(None).plain == "no sampled block compiled: nothing to typeset"
+
+
+def test_latex_and_c_verdicts_follow_the_real_texts_yardstick():
+    block = {"compiled": 3, "judged": 6, "share": 0.5, "errors": {"! Undefined control sequence.": 3}}
+    real = {"compiled": 19, "judged": 20, "share": 0.95, "errors": {}}
+    claim = claims.latex_claim(block, real)
+    assert claim.verdict == "held" and "3 of 6" in claim.ours and "Undefined control sequence" in claim.ours
+    assert claims.latex_claim({**block, "compiled": 0, "share": 0.0, "errors": {}}, real).verdict == "not"
+
+    def measured(rate, share):
+        side = {"lines": 100, "errors": int(rate), "errors_per_100_lines": rate, "variables_used": 10,
+                "undeclared": int(10 * share), "undeclared_share": share, "undeclared_examples": ["rw"]}
+        return side
+    syntax, undeclared = claims.c_claims({"samples": measured(5.0, 0.4), "real": measured(4.0, 0.1)})
+    assert (syntax.verdict, undeclared.verdict) == ("held", "held") and "e.g. rw" in undeclared.ours
+    syntax, undeclared = claims.c_claims({"samples": measured(40.0, 0.1), "real": measured(4.0, 0.3)})
+    assert (syntax.verdict, undeclared.verdict) == ("not", "partly")

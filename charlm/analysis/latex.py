@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from charlm.analysis.display import Shown, esc, table
+from charlm.analysis.display import Shown, esc, image_of, save_png, table
 from charlm.errors import CharlmError
 
 _OPERATORS = ("Spec", "Proj", "Hom", "Mor", "Ker", "Coker", "Ob", "Ext", "Tor", "Pic", "Sch", "Sh", "QCoh",
@@ -159,3 +159,13 @@ def render_png(body: str, scale: float = 2.0) -> bytes | None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def rendered(block: str | None, path: Any = None) -> Shown:
+    """The block typeset, as the post showed its samples (saved to ``path`` too), or why there is no image."""
+    png = render_png(block) if block else None
+    if png is None:
+        why = "no sampled block compiled: nothing to typeset"
+        return Shown(f"<p>{esc(why)}</p>", why)
+    save_png(png, path)
+    return image_of(png, "the longest sampled block that compiles, as TeX typesets it")

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from charlm.analysis import claims, csyntax, latex, textstats
-from charlm.analysis.display import (Shown, esc, figure_png, image_of, pre, rows_of_text, save_png, show_figure,
-                                     side_by_side, table)
+from charlm.analysis.display import Shown, esc, figure_png, pre, rows_of_text, save_png, show_figure, side_by_side, table
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper.notebook import Corpus, Trained, generate, loss_figure
 
@@ -341,11 +340,7 @@ def latex_compiles(samples: Sequence[str], corpus: Corpus, prime: str = "", path
     # Real blocks from one held-out stretch: pieces as short as the samples hold too few complete blocks.
     stretch = reference_pieces(corpus.split("test"), ["x" * 100_000], prime)
     real = latex.compile_share(stretch, limit=max(10, ours["judged"]))
-    parts = [latex.compile_table(ours, real)]
-    png = latex.render_png(ours["longest_compiled"]) if ours["longest_compiled"] else None
-    if png is not None:
-        save_png(png, path)
-        parts.append(image_of(png, "the longest sampled block that compiles, as TeX typesets it"))
+    parts = [latex.compile_table(ours, real), latex.rendered(ours["longest_compiled"], path)]
     return claims.with_claims(parts, {"samples": ours, "real": real}, [claims.latex_claim(ours, real)])
 
 

@@ -187,3 +187,15 @@ def test_latex_and_c_verdicts_follow_the_real_texts_yardstick():
     assert (syntax.verdict, undeclared.verdict) == ("held", "held") and "e.g. rw" in undeclared.ours
     syntax, undeclared = claims.c_claims({"samples": measured(40.0, 0.1), "real": measured(4.0, 0.3)})
     assert (syntax.verdict, undeclared.verdict) == ("not", "partly")
+
+
+def test_environment_bracket_and_loop_claims():
+    ours = {"rate": 0.4, "attempts": 10, "mismatched": 2, "examples": [["proof", "lemma"]]}
+    claim = claims.environment_claim(ours, {"rate": 0.9})
+    assert claim.verdict == "held" and "(proof/lemma)" in claim.ours and "2 are closed by another" in claim.ours
+    assert claims.environment_claim({**ours, "mismatched": 0, "examples": []}, {"rate": 0.9}).verdict == "not"
+    good = {"bracket_rate": 0.95, "indent_consistent": 0.9}
+    assert claims.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "held"
+    assert claims.code_structure_claim({**good, "indent_consistent": 0.1},
+                                       {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "partly"
+    assert claims.loop_claim("falls into a loop after 3 new characters", True).verdict == "held"

@@ -159,6 +159,11 @@ def temperature_table(measures: Mapping[str, Any], length: int) -> Shown:
     return table(rows, f"samples of {length} characters at each temperature, beside held-out text")
 
 
+def loop_claim(found: str, looped: bool) -> Claim:
+    return Claim("looks like we've reached an infinite loop about startups.", POST + "#paul-graham-generator",
+                 f"always taking the likeliest character, our model {found}", "held" if looped else "not")
+
+
 # --------------------------------------------------------------------------- the play's shape (03)
 
 # A speaker line: capitalised words ("First Citizen", "KING RICHARD III"), then a colon, alone on its line.
@@ -341,6 +346,26 @@ def latex_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
                 + (f"; the samples' commonest error: {next(iter(ours['errors']))}" if ours["errors"] else ""))
     return Claim("Amazingly, the resulting sampled Latex almost compiles.", POST + "#algebraic-geometry-latex",
                  sentence, by_ratio(ours["share"], real["share"], 0.5, 0.2))
+
+
+def environment_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
+    """The post's mistake (an environment closed by another's \\end), counted; held when the samples make it."""
+    pairs = ", ".join(f"{a}/{b}" for a, b in ours.get("examples", [])[:3])
+    return Claim("the model opens a \\begin{proof} environment but then ends it with a \\end{lemma}.",
+                 POST + "#algebraic-geometry-latex",
+                 f"{pct(ours['rate'])} of the samples' {ours['attempts']} \\begin/\\end attempts close right (real "
+                 f"held-out text {pct(real['rate'])}); {ours['mismatched']} are closed by another environment's \\end"
+                 + (f" ({pairs})" if pairs else ""), "held" if ours["mismatched"] else "not")
+
+
+def code_structure_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
+    brackets = by_ratio(ours["bracket_rate"], real["bracket_rate"], 0.9, 0.7)
+    indent = by_ratio(ours["indent_consistent"], real["indent_consistent"], 0.9, 0.7)
+    return Claim("It also opens and closes brackets {[ correctly and learns to indent its code very well.",
+                 POST + "#linux-source-code",
+                 f"{pct(ours['bracket_rate'])} of the samples' brackets pair up (real code {pct(real['bracket_rate'])}); "
+                 f"{pct(ours['indent_consistent'])} of their lines are indented as the braces before them predict "
+                 f"(real {pct(real['indent_consistent'])})", brackets if brackets == indent else "partly")
 
 
 def c_claims(measured: Mapping[str, Any]) -> list[Claim]:

@@ -121,8 +121,9 @@ def argmax_loop(run: Trained, length: int = 600, prime: str = "") -> Shown:
     else:
         after = max(0, loop[0] - len(prime))
         verdict = f"falls into a loop after {after} new characters, repeating a {len(loop[1])}-character cycle"
-    return Shown(f"<p><b>{esc(verdict)}</b></p>{pre(text)}", f"{verdict}\n{text}",
-                 {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None})
+    data = {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None}
+    return claims.with_claims([Shown(f"<p><b>{esc(verdict)}</b></p>{pre(text)}", f"{verdict}\n{text}")], data,
+                              [claims.loop_claim(verdict, loop is not None)])
 
 
 def temperature_explorer(run: Trained, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
@@ -205,8 +206,7 @@ def environment_closure(samples: Sequence[str], reference: str, prime: str = "")
         pairs = ", ".join(f"\\begin{{{a}}} … \\end{{{b}}}" for a, b in ours["examples"])
         shown = Shown(shown.html + f"<p>mismatched in the samples: <code>{esc(pairs)}</code></p>",
                       shown.plain + f"\nmismatched in the samples: {pairs}")
-    shown.data = {"samples": ours, "real": real}
-    return shown
+    return claims.with_claims([shown], {"samples": ours, "real": real}, [claims.environment_claim(ours, real)])
 
 
 def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> Shown:
@@ -227,8 +227,7 @@ def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> S
               "indent_consistent": "lines indented as the braces predict", "tab_share": "indented lines using tabs"}
     rows = [{"measure": label, "samples": ours[k], "real code": real[k]} for k, label in labels.items()]
     shown = table(rows, "structure of the C samples beside real kernel code of the same lengths")
-    shown.data = {"samples": ours, "real": real}
-    return shown
+    return claims.with_claims([shown], {"samples": ours, "real": real}, [claims.code_structure_claim(ours, real)])
 
 
 # --------------------------------------------------------------------------- 07 names

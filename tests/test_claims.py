@@ -153,6 +153,7 @@ def test_tree_sitter_counts_syntax_errors_and_declared_names():
     broken = "static int f(int x)\n{\n  int y = x +;\n  if (y { return 1; }\n  return y;\n}\n"
     r = csyntax.analyse(broken)
     assert r.errors >= 2 and r.errors_per_100_lines == pytest.approx(100 * r.errors / 6)
+    assert 2 <= r.error_lines < 6  # the lines with `x +;` and `if (y {`, not the whole function
     both = csyntax.compare([broken], [ok])
     assert both["samples"]["errors"] == r.errors and both["real"]["errors_per_100_lines"] == 0.0
 
@@ -180,7 +181,8 @@ def test_latex_and_c_verdicts_follow_the_real_texts_yardstick():
     assert claims.latex_claim({**block, "compiled": 0, "share": 0.0, "errors": {}}, real).verdict == "not"
 
     def measured(rate, share):
-        side = {"lines": 100, "errors": int(rate), "errors_per_100_lines": rate, "variables_used": 10,
+        side = {"lines": 100, "errors": int(rate), "errors_per_100_lines": rate, "error_line_share": rate / 50,
+                "variables_used": 10,
                 "undeclared": int(10 * share), "undeclared_share": share, "undeclared_examples": ["rw"]}
         return side
     syntax, undeclared = claims.c_claims({"samples": measured(5.0, 0.4), "real": measured(4.0, 0.1)})

@@ -43,6 +43,7 @@ def _walk(node: Any) -> Iterator[Any]:
 class CSyntax:
     lines: int  # non-blank lines
     errors: int  # outermost ERROR nodes plus MISSING tokens the parser had to insert
+    error_lines: int = 0  # non-blank lines an error touches: one ERROR node can swallow many lines
     declared: list[str] = field(default_factory=list)
     undeclared: list[str] = field(default_factory=list)  # distinct variables used and never declared here
     used: int = 0  # distinct variables used
@@ -64,10 +65,11 @@ def _declared_name(node: Any) -> str | None:
 
 def analyse(code: str) -> CSyntax:
     tree = _parser().parse(code.encode("utf-8"))
-    errors, declared, used = 0, set(), set()
+    errors, declared, used, touched = 0, set(), set(), set()
     for node in _walk(tree.root_node):
         if node.is_missing or (node.type == "ERROR" and (node.parent is None or not _inside_error(node))):
             errors += 1
+            touched.update(range(node.start_point[0], node.end_point[0] + 1))
         declarator = node.child_by_field_name("declarator") if node.type in _DECLARING | {"function_definition"} else None
         if declarator is not None:
             name = _declared_name(declarator)
@@ -81,9 +83,11 @@ def analyse(code: str) -> CSyntax:
             declared.update(c.text.decode() for c in node.children if c.type == "identifier")
         if node.type == "identifier" and _is_variable_use(node):
             used.add(node.text.decode("utf-8", "replace"))
-    lines = sum(1 for line in code.splitlines() if line.strip())
+    rows = code.split("\n")
+    lines = sum(1 for line in rows if line.strip())
+    error_lines = sum(1 for i in touched if i < len(rows) and rows[i].strip())
     undeclared = sorted(n for n in used - declared if not n.isupper())
-    return CSyntax(lines, errors, sorted(declared), undeclared, len({n for n in used if not n.isupper()}))
+    return CSyntax(lines, errors, error_lines, sorted(declared), undeclared, len({n for n in used if not n.isupper()}))
 
 
 def _inside_error(node: Any) -> bool:
@@ -112,8 +116,10 @@ def compare(samples: Sequence[str], real_pieces: Sequence[str]) -> dict[str, Any
     def measure(texts: Sequence[str]) -> dict[str, Any]:
         parsed = [analyse(t) for t in texts]
         lines, errors = sum(p.lines for p in parsed), sum(p.errors for p in parsed)
+        error_lines = sum(p.error_lines for p in parsed)
         used, undeclared = sum(p.used for p in parsed), sum(len(p.undeclared) for p in parsed)
         return {"lines": lines, "errors": errors, "errors_per_100_lines": 100 * errors / lines if lines else None,
+                "error_lines": error_lines, "error_line_share": error_lines / lines if lines else None,
                 "variables_used": used, "undeclared": undeclared,
                 "undeclared_share": undeclared / used if used else None,
                 "undeclared_examples": [n for p in parsed for n in p.undeclared][:8]}
@@ -122,7 +128,8 @@ def compare(samples: Sequence[str], real_pieces: Sequence[str]) -> dict[str, Any
 
 
 def compare_table(measured: dict[str, Any]) -> Shown:
-    labels = {"errors_per_100_lines": "syntax errors per 100 lines (tree-sitter)", "lines": "non-blank lines",
+    labels = {"errors_per_100_lines": "syntax errors per 100 lines (tree-sitter)",
+              "error_line_share": "lines an error touches", "lines": "non-blank lines",
               "undeclared_share": "variables used but declared nowhere in the text", "variables_used": "variables used"}
     return table([{"measure": label, "samples": measured["samples"][k], "real code": measured["real"][k]}
                   for k, label in labels.items()], "sampled C beside held-out kernel code, parsed by tree-sitter")

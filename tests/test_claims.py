@@ -116,6 +116,11 @@ def test_pdflatex_compiles_a_good_sample_and_rejects_the_posts_mistake():
 
 
 @needs_tex
+def test_sampled_latex_cannot_read_files_outside_its_folder():
+    assert not latex.compile_latex("\\input{/etc/hostname}").ok
+
+
+@needs_tex
 def test_a_compiled_sample_renders_to_a_png_image():
     png = latex.render_png(GOOD_LATEX)
     assert png is not None and png.startswith(b"\x89PNG")

@@ -96,7 +96,8 @@ def compile_latex(body: str, preamble: str = STACKS_PREAMBLE, timeout: float = 2
     with tempfile.TemporaryDirectory(prefix="charlm-tex-") as tmp:
         src = Path(tmp) / "sample.tex"
         src.write_text(f"{preamble}\n\\begin{{document}}\n{body}\n\\end{{document}}\n", encoding="utf-8")
-        env = {**os.environ, "openout_any": "p", "shell_escape": "f"}  # no writes outside tmp, no \write18
+        # sampled text is untrusted: no \write18, no reading or writing files outside the temporary folder
+        env = {**os.environ, "openout_any": "p", "openin_any": "p", "shell_escape": "f"}
         try:
             proc = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
                                    src.name], cwd=tmp, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,

@@ -2,7 +2,7 @@
 
 ``pytest -m notebooks`` executes every ``notebooks/NN_*.ipynb`` with papermill (profile ``smoke``, into a
 temporary output folder) and checks the results record it leaves; the other tests here are fast checks of
-the committed files and of the helpers in charlm.paper.profiles / charlm.paper.notebook / charlm.paper.sections.
+the committed files and of the helpers in charlm.paper.presets / charlm.paper.notebook / charlm.paper.sections.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import ast
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from charlm import datasets
+from charlm.analysis.claims import POST, VERDICTS, claims_of
 from charlm.paper import presets, reproduce, results
 from charlm.data import split_ids
 from charlm.errors import CharlmError
@@ -28,6 +30,8 @@ from charlm.paper.sections import find_loop, reference_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if reproduce._NOTEBOOK_RE.match(p.name))
+# How many of the post's claims each section's record must measure (charlm.analysis.claims).
+CLAIMS = {"02_paul_graham": 2, "03_shakespeare": 1, "04_wikipedia": 3, "05_latex": 2, "06_linux": 3}
 PARAMETERS = {"profile", "output_dir", "checkpoint", "checkpoint_dir", "mirror", "seed"}
 # "Well below": a model that learned nothing about sequence sits at the unigram entropy.
 WELL_BELOW = 0.85
@@ -163,6 +167,10 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
         "the smoke run did not learn")
     assert rec["samples"] and all(isinstance(s, str) for s in rec["samples"]) and rec["samples"][0].strip()
     assert rec["extra"].get("split")
+    found = claims_of(rec["extra"])
+    assert all(c["verdict"] in VERDICTS and c["ours"] and c["link"].startswith(POST) for c in found)
+    expected = CLAIMS.get(path.stem, 0) - (1 if path.stem == "05_latex" and shutil.which("pdflatex") is None else 0)
+    assert len(found) >= expected, f"{path.stem}: {len(found)} of the post's claims measured, expected {expected}"
 
 
 @pytest.mark.notebooks

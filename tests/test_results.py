@@ -83,7 +83,7 @@ def test_load_all_reports_corrupt_file(tmp_path):
 
 
 def test_comparison_status():
-    linux = metrics(extra={"split": "80/10/10"}).to_json()
+    linux = metrics(extra={"split": "90/5/5"}).to_json()
     [lstm, ngram] = results.published_for(linux)
     assert lstm["status"] == "comparable" and lstm["ours"] == 1.25
     assert ngram["published"] == 0.889
@@ -132,6 +132,23 @@ def test_write_summary_table_and_samples(tmp_path):
     assert [r["section"] for r in summary["sections"]] == ["03_wikipedia", "05_linux"]
     assert summary["sections"][0]["partial_data"] is True
     assert "graves2013_enwik8" in summary["published"]
+
+
+def test_summary_lists_the_posts_claims_with_ours_beside_them(tmp_path):
+    temperature = {"claim": "higher temperatures will give more diversity", "link": "https://x/#t",
+                   "ours": "invented words 2% -> 30% | real 1%", "verdict": "held"}
+    c_code = {"claim": "uses undefined variables", "link": "https://x/#c", "ours": "40%", "verdict": "partly"}
+    record(metrics("02_paul_graham", dataset="paulgraham", extra={"temperature": {"claims": [temperature]}}), tmp_path)
+    record(metrics("06_linux", extra={"claims": [c_code]}), tmp_path)
+    record(metrics("07_names", dataset="names"), tmp_path)
+    md = write_summary(tmp_path)[0].read_text()
+    rows = [line for line in md.split("## The post's claims, measured")[1].split("## Samples")[0].splitlines()
+            if line.startswith("| ")]
+    assert rows[0] == "| Section | The post | Ours | Verdict |" and len(rows) == 3
+    assert rows[1] == ("| 02_paul_graham | [“higher temperatures will give more diversity”](https://x/#t) | "
+                       "invented words 2% -> 30% \\| real 1% | held |")
+    assert rows[2].startswith("| 06_linux |") and rows[2].endswith("| partly |")
+    assert "The post's claims" not in write_summary(tmp_path / "empty")[0].read_text()
 
 
 def test_write_summary_without_records(tmp_path):

@@ -198,6 +198,15 @@ def save_figure(fig: Any, path: str | Path | None) -> None:
         save_png(figure_png(fig), path)
 
 
+def image_of(png: bytes, caption: str = "") -> Shown:
+    """PNG bytes as an inline image (HTML) with its caption; the plain form says what the image is."""
+    import base64
+
+    data = base64.b64encode(png).decode("ascii")
+    return Shown((f"<p>{esc(caption)}</p>" if caption else "") + f"<img style='max-width:100%' src='data:image/png;base64,{data}'/>",
+                 f"(image: {caption or 'PNG'})")
+
+
 def show_figure(fig: Any, path: str | Path | None = None) -> None:
     """Save the figure (if a path is given), display it once, and close it so inline backends don't repeat it."""
     import matplotlib.pyplot as plt

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from charlm import __version__
+from charlm.analysis.claims import claims_of
 from charlm.analysis.textstats import bits
 from charlm.errors import CharlmError
 
@@ -45,11 +46,11 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
     "kjf2015_lstm_linux": {
-        "dataset": "linux", "metric": "test_loss", "value": 0.84, "unit": "nats/char", "split": "80/10/10",
+        "dataset": "linux", "metric": "test_loss", "value": 0.84, "unit": "nats/char", "split": "90/5/5",
         "what": "best LSTM, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
     "kjf2015_20gram_linux": {
-        "dataset": "linux", "metric": "ngram20_loss", "value": 0.889, "unit": "nats/char", "split": "80/10/10",
+        "dataset": "linux", "metric": "ngram20_loss", "value": 0.889, "unit": "nats/char", "split": "90/5/5",
         "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
     "nanogpt_shakespeare_char": {
@@ -343,6 +344,13 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
                  _cell(_params_text(r["params"])), _cell(_duration(r["train_seconds"])), _cell(str(r["device"])),
                  _loss_text(r["val_loss"]), _loss_text(r["test_loss"]), _published_text(r["published"])]
         out.append("| " + " | ".join(cells) + " |")
+    found = [(r["section"], c) for r in rows for c in claims_of(r["extra"] or {})]
+    if found:
+        out += ["", "## The post's claims, measured", "", "Verdicts hold at each section's profile size only.", "",
+                "| Section | The post | Ours | Verdict |", "|---|---|---|---|"]
+        for section, c in found:
+            quote = f"[“{c.get('claim', '')}”]({c.get('link', '')})"
+            out.append(f"| {_cell(section)} | {_cell(quote)} | {_cell(c.get('ours', ''))} | {_cell(c.get('verdict', ''))} |")
     out += ["", "## Samples", ""]
     for r in rows:
         out += [f"### {r['section']} ({r['dataset']})", ""]

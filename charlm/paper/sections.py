@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from charlm.analysis import textstats
+from charlm.analysis import claims, csyntax, latex, textstats
 from charlm.analysis.display import Shown, esc, figure_png, loss_figure, pre, rows_of_text, save_png, show_figure, side_by_side, table
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
@@ -123,8 +123,9 @@ def argmax_loop(run: RunResult, length: int = 600, prime: str = "") -> Shown:
     else:
         after = max(0, loop[0] - len(prime))
         verdict = f"falls into a loop after {after} new characters, repeating a {len(loop[1])}-character cycle"
-    return Shown(f"<p><b>{esc(verdict)}</b></p>{pre(text)}", f"{verdict}\n{text}",
-                 {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None})
+    data = {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None}
+    return claims.with_claims([Shown(f"<p><b>{esc(verdict)}</b></p>{pre(text)}", f"{verdict}\n{text}")], data,
+                              [claims.loop_claim(verdict, loop is not None)])
 
 
 def temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
@@ -207,8 +208,7 @@ def environment_closure(samples: Sequence[str], reference: str, prime: str = "")
         pairs = ", ".join(f"\\begin{{{a}}} … \\end{{{b}}}" for a, b in ours["examples"])
         shown = Shown(shown.html + f"<p>mismatched in the samples: <code>{esc(pairs)}</code></p>",
                       shown.plain + f"\nmismatched in the samples: {pairs}")
-    shown.data = {"samples": ours, "real": real}
-    return shown
+    return claims.with_claims([shown], {"samples": ours, "real": real}, [claims.environment_claim(ours, real)])
 
 
 def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> Shown:
@@ -229,8 +229,7 @@ def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> S
               "indent_consistent": "lines indented as the braces predict", "tab_share": "indented lines using tabs"}
     rows = [{"measure": label, "samples": ours[k], "real code": real[k]} for k, label in labels.items()]
     shown = table(rows, "structure of the C samples beside real kernel code of the same lengths")
-    shown.data = {"samples": ours, "real": real}
-    return shown
+    return claims.with_claims([shown], {"samples": ours, "real": real}, [claims.code_structure_claim(ours, real)])
 
 
 # --------------------------------------------------------------------------- 07 names
@@ -307,3 +306,52 @@ def evolution_view(run: RunResult, corpus: Corpus, path: Any = None) -> Shown:
                  f"<img style='max-width:48%' src='data:image/png;base64,{image}'/>"
                  f"<div style='max-width:52%; max-height:600px; overflow:auto'>{samples.html}</div></div>")
     return Shown(html_text, samples.plain, samples.data)
+
+
+# --------------------------------------------------------------------------- 02-06 the post's claims, measured
+# The measures, tables and verdicts are charlm.analysis.claims (latex, csyntax); here only what needs a run or a
+# corpus: sampling, and held-out pieces of the samples' lengths (reference_pieces).
+
+
+def scale_note(run: RunResult, corpus: Corpus, post_chars: int) -> Shown:
+    cfg = run.train_config
+    return claims.scale_note(corpus.name, len(corpus.text), post_chars, cfg.batch_size, cfg.seq_length)
+
+
+def temperature_claim(run: RunResult, corpus: Corpus, temperatures: Sequence[float], n: int, length: int,
+                      prime: str = "", seed: int = 0, path: Any = None) -> Shown:
+    """Invented words and repetition against temperature, n samples each, beside held-out text."""
+    by_t = {t: generate(run, n, length, t, prime, seed) for t in temperatures}
+    m = claims.temperature_measures(by_t, corpus.split("train"),
+                                    reference_pieces(corpus.split("test"), by_t[temperatures[0]], prime))
+    show_figure(claims.temperature_figure(m), path)
+    return claims.with_claims([claims.temperature_table(m, length)], m, [claims.temperature_claim(m)])
+
+
+def play_form_claim(samples: Sequence[str], corpus: Corpus, path: Any = None) -> Shown:
+    form = claims.play_form(samples, reference_pieces(corpus.split("test"), samples))
+    show_figure(claims.line_length_figure(form), path)
+    return claims.with_claims([claims.play_form_table(form)], claims.without_lengths(form), [claims.play_form_claim(form)])
+
+
+def wiki_claims(samples: Sequence[str], corpus: Corpus, prime: str = "", closure: Any = None) -> Shown:
+    """Parentheses, headings, lists and URLs; with ``markup_closure``'s data, the verdict on XML tags too."""
+    form = claims.wiki_form(samples, reference_pieces(corpus.split("test"), samples, prime), corpus.split("train"))
+    return claims.with_claims([claims.wiki_form_table(form)], form, claims.wiki_form_claims(form, closure))
+
+
+def latex_compiles(samples: Sequence[str], corpus: Corpus, prime: str = "", path: Any = None) -> Shown:
+    """Blocks of the samples and of held-out text through pdflatex; the longest compiled sample block rendered."""
+    if latex.tex_engine() is None:
+        return latex.skipped()
+    ours = latex.compile_share(samples)
+    # Real blocks from one held-out stretch: pieces as short as the samples hold too few complete blocks.
+    stretch = reference_pieces(corpus.split("test"), ["x" * 100_000], prime)
+    real = latex.compile_share(stretch, limit=max(10, ours["judged"]))
+    parts = [latex.compile_table(ours, real), latex.rendered(ours["longest_compiled"], path)]
+    return claims.with_claims(parts, {"samples": ours, "real": real}, [claims.latex_claim(ours, real)])
+
+
+def c_parse(samples: Sequence[str], corpus: Corpus, prime: str = "") -> Shown:
+    measured = csyntax.compare(samples, reference_pieces(corpus.split("test"), samples, prime))
+    return claims.with_claims([csyntax.compare_table(measured)], measured, claims.c_claims(measured))

@@ -1,0 +1,208 @@
+"""The post's claims, measured: text measures on hand-made inputs, a real TeX engine and a real C parser."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from charlm.analysis import claims, csyntax, latex
+
+PLAY = """tail of a speech cut by the sampler
+
+ROMEO:
+But soft, what light through yonder window breaks?
+It is the east.
+
+First Citizen:
+We are accounted poor citizens.
+
+stage noise without a speaker
+and more of it
+
+KING RICHARD III:
+Now is the winter.
+
+cut here"""
+
+
+def test_play_shape_counts_only_complete_speeches_with_a_speaker_line():
+    blocks = claims.speeches(PLAY)
+    assert [b[0] for b in blocks] == ["ROMEO:", "First Citizen:", "stage noise without a speaker", "KING RICHARD III:"]
+    assert [claims.play_shaped(b) for b in blocks] == [True, True, False, True]
+    form = claims.play_form([PLAY], [PLAY])
+    assert form["samples"]["share"] == pytest.approx(3 / 4) and form["line_length_ks"] == 0.0
+    assert 28 not in form["samples"]["line_lengths"]  # no speaker line counted as speech ("KING RICHARD III:")
+
+
+def test_line_length_distance_is_zero_for_equal_and_one_for_disjoint():
+    assert claims.ks_distance([10, 20, 30], [30, 10, 20]) == 0.0
+    assert claims.ks_distance([1, 2, 3], [50, 60]) == 1.0
+    assert claims.ks_distance([], [1]) is None
+
+
+def test_temperature_measures_see_repetition_and_invented_words():
+    training = "the startup raised money from investors and the founders built the product"
+    loop = "the startup is the startup is the startup is the startup is the startup is"
+    wild = "the stortup raized mony frum invostors whith foundirs bilt thee prodoct"
+    m = claims.temperature_measures({0.2: [loop], 1.5: [wild]}, training, [training])
+    low, high = m["by_temperature"]
+    assert low["distinct_ngram_share"] < 0.4 and high["distinct_ngram_share"] == 1.0
+    assert low["novel_word_share"] == pytest.approx(5 / 15)  # "is", five of the 15 words, never in the training text
+    assert high["novel_word_share"] > 0.7 and m["real"]["novel_word_share"] == 0.0
+    claim = claims.temperature_claim(m)
+    assert claim.verdict == "held" and "33%" in claim.ours and claim.link.endswith("#paul-graham-generator")
+    assert claims.temperature_claim(claims.temperature_measures({0.2: [wild], 1.5: [loop]}, training, [])).verdict == "not"
+
+
+def test_wiki_structure_headings_lists_parens_and_hallucinated_urls():
+    text = "== History ==\n=== Broken ==\n* [[A]]\n# [[B]]\n(one (two) three) )\n"
+    s = claims.wiki_structure(text)
+    assert (s["headings"], s["headings_well_formed"], s["list_items"]) == (2, 1, 2)
+    assert (s["parens_paired"], s["parens_unclosed"], s["parens_stray"]) == (2, 0, 1)
+    training = "see [http://www.real.org/page Real] for more"
+    sample = "[http://www.real.org/page Real] and [http://www.humah.yahoo.com/guardian.cfm Fake]."
+    form = claims.wiki_form([sample + "\n" + text], [training], training)
+    assert form["samples"]["urls"] == 2 and form["samples"]["url_examples"] == ["http://www.humah.yahoo.com/guardian.cfm"]
+    parens, url = claims.wiki_form_claims(form)
+    assert url.verdict == "held" and "1 of them (50%)" in url.ours
+    assert parens.verdict in claims.VERDICTS
+
+
+def test_claims_are_validated_and_collected_from_a_record():
+    with pytest.raises(ValueError, match="verdict"):
+        claims.Claim("x", claims.POST, "y", "maybe")
+    c = claims.Claim("q", claims.POST, "ours", "partly").as_dict()
+    extra = {"claims": [c], "temperature": {"claim": {**c, "claim": "q2"}}, "other": 3}
+    assert [d["claim"] for d in claims.claims_of(extra)] == ["q", "q2"]
+    assert claims.by_ratio(0.9, 1.0) == "held" and claims.by_ratio(0.6, 1.0) == "partly"
+    assert claims.by_ratio(0.1, 1.0) == "not" and claims.by_ratio(None, 1.0) == "not"
+
+
+# --------------------------------------------------------------------------- LaTeX through pdflatex
+
+needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (.ci/install-tex)")
+
+GOOD_LATEX = r"""\begin{lemma}
+\label{lemma-x}
+Let $X$ be a scheme and $\mathcal{F}$ an $\mathcal{O}_X$-module on $X_\etale$. Then
+$\Spec(R) \to X$ and $\colim_i \mathcal{F}_i$ exist, see Lemma \ref{lemma-y}.
+\end{lemma}
+
+\begin{proof}
+Omitted.
+\end{proof}"""
+
+BAD_LATEX = r"""\begin{proof}
+We may assume that $\mathcal{I}$ is an abelian sheaf on $\mathcal{C}$.
+\end{lemma}"""  # the post's own example of a mistake: a proof closed by \end{lemma}
+
+
+def test_blocks_split_at_blank_lines_outside_environments_and_drop_the_cut_tail():
+    text = "\\begin{proof}\nOne.\n\nTwo.\n\\end{proof}\n\nplain paragraph\n\n\\begin{lemma}\ncut"
+    assert latex.blocks(text) == ["\\begin{proof}\nOne.\n\nTwo.\n\\end{proof}", "plain paragraph"]
+
+
+@needs_tex
+def test_pdflatex_compiles_a_good_sample_and_rejects_the_posts_mistake():
+    good = latex.compile_latex(GOOD_LATEX)
+    assert good.ok and good.pdf is not None and good.pdf.startswith(b"%PDF")
+    bad = latex.compile_latex(BAD_LATEX)
+    assert not bad.ok and bad.pdf is None and "\\begin{proof}" in bad.error + "\\begin{proof}"
+    assert bad.error.startswith("!")
+    share = latex.compile_share([GOOD_LATEX + "\n\n" + BAD_LATEX + "\n\ntail", "\\xymatrix{A \\ar[r] & B}\n\nx"])
+    assert (share["judged"], share["compiled"], share["diagram_blocks"]) == (3, 2, 1)
+    assert share["share"] == pytest.approx(2 / 3) and share["longest_compiled"].startswith("\\begin{lemma}")
+
+
+@needs_tex
+def test_sampled_latex_cannot_read_files_outside_its_folder():
+    assert not latex.compile_latex("\\input{/etc/hostname}").ok
+
+
+@needs_tex
+def test_a_compiled_sample_renders_to_a_png_image():
+    png = latex.render_png(GOOD_LATEX)
+    assert png is not None and png.startswith(b"\x89PNG")
+    assert latex.render_png(BAD_LATEX) is None
+
+
+# --------------------------------------------------------------------------- C through tree-sitter
+
+POST_C = """static int indicate_policy(void)
+{
+  int error;
+  if (fd == MARN_EPT) {
+    if (ss->segment < mem_total)
+      unblock_graph_and_set_blocked();
+    else
+      ret = 1;
+    goto bail;
+  }
+  rw->name = "Getjbbregs";
+  return segtable;
+}
+"""
+
+
+def test_tree_sitter_finds_the_posts_undeclared_variables_and_no_syntax_error():
+    r = csyntax.analyse(POST_C)
+    assert r.errors == 0 and r.lines == 13
+    assert "rw" in r.undeclared and "error" in r.declared
+    assert "MARN_EPT" not in r.undeclared and "unblock_graph_and_set_blocked" not in r.undeclared
+
+
+def test_tree_sitter_counts_syntax_errors_and_declared_names():
+    ok = "#define N 4\nstatic int f(int x, char *buf)\n{\n  int y = x + N, z[N];\n  z[0] = y;\n  return y + *buf;\n}\n"
+    assert csyntax.analyse(ok).errors == 0 and csyntax.analyse(ok).undeclared == []
+    broken = "static int f(int x)\n{\n  int y = x +;\n  if (y { return 1; }\n  return y;\n}\n"
+    r = csyntax.analyse(broken)
+    assert r.errors >= 2 and r.errors_per_100_lines == pytest.approx(100 * r.errors / 6)
+    assert 2 <= r.error_lines < 6  # the lines with `x +;` and `if (y {`, not the whole function
+    both = csyntax.compare([broken], [ok])
+    assert both["samples"]["errors"] == r.errors and both["real"]["errors_per_100_lines"] == 0.0
+
+
+def test_scale_note_puts_our_iterations_in_characters_beside_the_posts():
+    note = claims.scale_note("paulgraham", 2_700_000, 1_000_000, batch=32, seq=64)
+    assert "2.7 MB" in note.plain and "about 1 MB" in note.plain
+    assert "(2,048 characters)" in note.plain and "100 x 100 (10,000)" in note.plain
+    assert "iteration 100 has seen 204,800 characters where the post's had seen 1,000,000" in note.plain
+    assert note.data["chars_per_iteration"] == 2048
+
+
+@needs_tex
+def test_rendered_saves_the_typeset_block_or_says_why_not(tmp_path):
+    shown = latex.rendered(GOOD_LATEX, tmp_path / "f" / "compiled.png")
+    assert "data:image/png;base64," in shown.html and (tmp_path / "f" / "compiled.png").read_bytes().startswith(b"\x89PNG")
+    assert latex.rendered(None).plain == "no sampled block compiled: nothing to typeset"
+
+
+def test_latex_and_c_verdicts_follow_the_real_texts_yardstick():
+    block = {"compiled": 3, "judged": 6, "share": 0.5, "errors": {"! Undefined control sequence.": 3}}
+    real = {"compiled": 19, "judged": 20, "share": 0.95, "errors": {}}
+    claim = claims.latex_claim(block, real)
+    assert claim.verdict == "held" and "3 of 6" in claim.ours and "Undefined control sequence" in claim.ours
+    assert claims.latex_claim({**block, "compiled": 0, "share": 0.0, "errors": {}}, real).verdict == "not"
+
+    def measured(rate, share):
+        side = {"lines": 100, "errors": int(rate), "errors_per_100_lines": rate, "error_line_share": rate / 50,
+                "variables_used": 10,
+                "undeclared": int(10 * share), "undeclared_share": share, "undeclared_examples": ["rw"]}
+        return side
+    syntax, undeclared = claims.c_claims({"samples": measured(5.0, 0.4), "real": measured(4.0, 0.1)})
+    assert (syntax.verdict, undeclared.verdict) == ("held", "held") and "e.g. rw" in undeclared.ours
+    syntax, undeclared = claims.c_claims({"samples": measured(40.0, 0.1), "real": measured(4.0, 0.3)})
+    assert (syntax.verdict, undeclared.verdict) == ("not", "partly")
+
+
+def test_environment_bracket_and_loop_claims():
+    ours = {"rate": 0.4, "attempts": 10, "mismatched": 2, "examples": [["proof", "lemma"]]}
+    claim = claims.environment_claim(ours, {"rate": 0.9})
+    assert claim.verdict == "held" and "(proof/lemma)" in claim.ours and "2 are closed by another" in claim.ours
+    assert claims.environment_claim({**ours, "mismatched": 0, "examples": []}, {"rate": 0.9}).verdict == "not"
+    good = {"bracket_rate": 0.95, "indent_consistent": 0.9}
+    assert claims.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "held"
+    assert claims.code_structure_claim({**good, "indent_consistent": 0.1},
+                                       {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "partly"
+    assert claims.loop_claim("falls into a loop after 3 new characters", True).verdict == "held"

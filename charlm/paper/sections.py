@@ -1,9 +1,6 @@
-"""What particular sections of the post show: the helo diagram, temperature, closure counts, novelty, evolution.
-
-The notebooks call these next to :mod:`charlm.paper.notebook` (the part every section shares). Every measure is
-made twice, on the model's samples and on pieces of real held-out text of the same lengths, because a
-count only means something beside what the real text scores under the same rule (a random cut through a
-LaTeX file leaves environments unclosed too).
+"""What particular sections of the post show, where a run or a corpus is needed: temperature, names, evolution,
+the post's claims measured. Notebooks call these as ``sx.*`` beside :mod:`charlm.paper.notebook`; what needs
+neither lives in :mod:`charlm.analysis` and is re-exported here (the helo steps, samples beside real text).
 """
 
 from __future__ import annotations
@@ -11,84 +8,19 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-import numpy as np
-import torch
-
 from charlm.analysis import claims, csyntax, latex, textstats
 from charlm.analysis.display import Shown, esc, figure_png, loss_figure, pre, rows_of_text, save_png, show_figure, side_by_side, table
+from charlm.analysis import samples, steps
 from charlm.errors import CharlmError
-from charlm.model import CharRNN, ModelConfig
 from charlm.paper.notebook import Corpus, generate, references
 from charlm.run import RunResult
 
-# --------------------------------------------------------------------------- 01 helo
-
-
-def initial_model(run: RunResult, seed: int) -> CharRNN:
-    """The weights training started from: the same seed and config rebuild them exactly (as charlm.run does)."""
-    torch.manual_seed(seed)
-    return CharRNN(ModelConfig(vocab_size=len(run.vocab), **{k: v for k, v in run.model.config.to_dict().items()
-                                                            if k != "vocab_size"})).eval()
-
-
-@torch.no_grad()
-def step_through(model: CharRNN, vocab: Any, text: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Feed ``text`` one character at a time with ``model.step``: (T, V) next-character probabilities and the
-    hidden state after each character."""
-    model.eval()
-    device = next(model.parameters()).device
-    state, probs, hidden = None, [], []
-    for ch in text:
-        logits, state = model.step(torch.tensor([vocab.index(ch)], device=device), state)
-        probs.append(torch.softmax(logits.float(), dim=-1)[0].cpu().numpy())
-        h = state[0] if isinstance(state, tuple) else state
-        hidden.append(h[-1, 0].float().cpu().numpy())
-    return np.stack(probs), hidden
-
-
-def step_trace(model: CharRNN, vocab: Any, text: str = "hell", target: str = "ello") -> Shown:
-    """The step API at work: input, hidden state, and the most confident next character at each step."""
-    probs, hidden = step_through(model, vocab, text)
-    rows = []
-    for t, (ch, p, h) in enumerate(zip(text, probs, hidden)):
-        best = int(p.argmax())
-        rows.append({"step": t + 1, "input": repr(ch), "hidden state h": "[" + ", ".join(f"{v:+.2f}" for v in h) + "]",
-                     "most confident": repr(vocab.chars[best]), "confidence": float(p[best]),
-                     "target": repr(target[t]), "P(target)": float(p[vocab.index(target[t])])})
-    return table(rows, f"model.step, one character at a time: {text!r} -> {target!r}")
-
-
-def helo_figure(before: CharRNN, after: CharRNN, run: RunResult, text: str = "hell", target: str = "ello",
-                path: Any = None) -> None:
-    """The post's diagram, as numbers: output confidences for each input step before and after training
-    (target outlined), and the loss falling to near zero."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    vocab = run.vocab
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.4]})
-    for ax, model, label in ((axes[0], before, "before training"), (axes[1], after, "after training")):
-        probs, _ = step_through(model, vocab, text)  # (T, V)
-        grid = probs.T  # rows: characters, columns: steps
-        ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-        for v in range(grid.shape[0]):
-            for t in range(grid.shape[1]):
-                ax.text(t, v, f"{grid[v, t]:.2f}", ha="center", va="center", fontsize=10,
-                        color="white" if grid[v, t] > 0.6 else "black")
-        for t, ch in enumerate(target):
-            ax.add_patch(Rectangle((t - 0.5, vocab.index(ch) - 0.5), 1, 1, fill=False, ec="#31a354", lw=3))
-        loss = -np.mean([np.log(probs[t, vocab.index(ch)]) for t, ch in enumerate(target)])
-        ax.set_xticks(range(len(text)), [f"in '{a}'\nwant '{b}'" for a, b in zip(text, target)])
-        ax.set_yticks(range(len(vocab)), [f"'{c}'" for c in vocab.chars])
-        ax.set_title(f"{label}: loss {loss:.3f}", fontsize=11)
-        ax.set_ylabel("confidence in next character" if label.startswith("before") else "")
-    loss_figure(run, ax=axes[2])
-    axes[2].set_title("training loss on 'hello'", fontsize=11)
-    axes[2].set_yscale("log")
-    fig.suptitle("output confidences for the input 'hell' (green: the character that should come next)", fontsize=11)
-    fig.tight_layout()
-    show_figure(fig, path)
-
+# Re-exported: the notebooks call them as sx.* like the rest of their section's helpers.
+initial_model, step_through, step_trace, helo_figure = (steps.initial_model, steps.step_through, steps.step_trace,
+                                                        steps.helo_figure)
+find_loop, reference_pieces = samples.find_loop, samples.reference_pieces
+markup_closure, environment_closure, code_structure = (samples.markup_closure, samples.environment_closure,
+                                                       samples.code_structure)
 
 # --------------------------------------------------------------------------- 02 temperature
 
@@ -98,20 +30,6 @@ def temperature_sweep(run: RunResult, temperatures: Sequence[float], length: int
     """The same seed at each temperature, side by side."""
     columns = {f"T = {t:g}": generate(run, 1, length, t, prime, seed)[0] for t in temperatures}
     return side_by_side(columns, f"temperature sweep, {length} characters each, seed {seed}")
-
-
-def find_loop(text: str, min_repeats: int = 3) -> tuple[int, str] | None:
-    """(start, cycle) of the shortest cycle repeated at least ``min_repeats`` times at the end of ``text``."""
-    for period in range(1, len(text) // min_repeats + 1):
-        cycle = text[-period:]
-        if text.endswith(cycle * min_repeats):
-            start = len(text) - period * min_repeats
-            while start >= period and text[start - period:start] == cycle:
-                start -= period
-            while start > 0 and text[start - 1] == text[start - 1 + period]:
-                start -= 1
-            return start, text[start:start + period]
-    return None
 
 
 def argmax_loop(run: RunResult, length: int = 600, prime: str = "") -> Shown:
@@ -145,91 +63,6 @@ def ngram_baseline(corpus: Corpus, order: int, length: int = 500, prime: str = "
     fit_seconds = time.perf_counter() - start
     return {"order": order, "val_loss": model.loss(val_text, context=train_text), "fit_seconds": fit_seconds,
             "sample": prime + model.sample(length, 1.0, prime or "\n", seed)}  # "\n": start a line, as the LSTM does
-
-
-# --------------------------------------------------------------------------- 04-06 do the samples close what they open?
-
-
-def reference_pieces(text: str, samples: Sequence[str], start: str = "") -> list[str]:
-    """Pieces of real text with the lengths of the samples: the yardstick for every count.
-
-    With ``start`` (the samples' prime) each piece begins where the real text has it, as the samples do;
-    without, or where the text has too few, consecutive pieces.
-    """
-    pieces, pos = [], 0
-    for s in samples:
-        at = text.find(start, pos) if start else -1
-        begin = at if at >= 0 else pos
-        piece = text[begin:begin + len(s)]
-        if not piece:
-            break
-        pieces.append(piece)
-        pos = begin + len(piece)
-    return pieces
-
-
-def pool(closures: Sequence[textstats.Closure]) -> dict[str, Any]:
-    """Counts of several texts added up, and the pooled rate."""
-    keys = ("matched", "mismatched", "unclosed", "stray")
-    out: dict[str, Any] = {k: sum(getattr(c, k) for c in closures) for k in keys}
-    attempts = sum(out.values())
-    out["attempts"], out["rate"] = attempts, (out["matched"] / attempts if attempts else None)
-    out["examples"] = [list(e) for c in closures for e in c.examples][:10]
-    return out
-
-
-def _compare(rows_of: dict[str, tuple[dict, dict]], title: str) -> Shown:
-    rows = []
-    for label, (ours, real) in rows_of.items():
-        rows.append({"construct": label, "samples: closed right": ours["rate"], "samples: attempts": ours["attempts"],
-                     "mismatched": ours["mismatched"], "unclosed": ours["unclosed"], "stray": ours["stray"],
-                     "real text: closed right": real["rate"]})
-    return table(rows, title)
-
-
-def markup_closure(samples: Sequence[str], reference: str, prime: str = "") -> Shown:
-    """[[links]], {{templates}} and XML tags in wiki samples vs real text of the same lengths."""
-    ours = [textstats.wiki_markup_closure(s) for s in samples]
-    real = [textstats.wiki_markup_closure(p) for p in reference_pieces(reference, samples, prime)]
-    data = {kind: (pool([getattr(r, kind) for r in ours]), pool([getattr(r, kind) for r in real]))
-            for kind in ("links", "templates", "xml")}
-    shown = _compare({"[[ ]] links": data["links"], "{{ }} templates": data["templates"], "<tag> </tag>": data["xml"]},
-                     "how often markup opened in a sample is closed correctly")
-    shown.data = {k: {"samples": v[0], "real": v[1]} for k, v in data.items()}
-    return shown
-
-
-def environment_closure(samples: Sequence[str], reference: str, prime: str = "") -> Shown:
-    r"""\begin{X} ... \end{X} in LaTeX samples vs real text; mismatches like proof/lemma listed."""
-    ours = pool([textstats.latex_environment_closure(s) for s in samples])
-    real = pool([textstats.latex_environment_closure(p) for p in reference_pieces(reference, samples, prime)])
-    shown = _compare({r"\begin{X} ... \end{X}": (ours, real)}, r"how often \begin{X} is closed by \end{X}")
-    if ours["examples"]:
-        pairs = ", ".join(f"\\begin{{{a}}} … \\end{{{b}}}" for a, b in ours["examples"])
-        shown = Shown(shown.html + f"<p>mismatched in the samples: <code>{esc(pairs)}</code></p>",
-                      shown.plain + f"\nmismatched in the samples: {pairs}")
-    return claims.with_claims([shown], {"samples": ours, "real": real}, [claims.environment_claim(ours, real)])
-
-
-def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> Shown:
-    """C samples vs real kernel code: bracket pairing, whole samples balanced, indentation that follows braces."""
-    pieces = reference_pieces(reference, samples, prime)
-
-    def measure(texts: Sequence[str]) -> dict[str, Any]:
-        brackets = pool([textstats.c_bracket_balance(t).overall for t in texts])
-        indents = [textstats.indentation_consistency(t) for t in texts]
-        judged, indented = sum(i.judged for i in indents), sum(i.indented for i in indents)
-        return {"bracket_rate": brackets["rate"], "brackets": brackets,
-                "share_balanced": textstats.share_balanced(texts),
-                "indent_consistent": sum(i.consistent for i in indents) / judged if judged else None,
-                "tab_share": sum(i.tabs for i in indents) / indented if indented else None}
-
-    ours, real = measure(samples), measure(pieces)
-    labels = {"bracket_rate": "brackets (), [], {} paired right", "share_balanced": "texts with all brackets balanced",
-              "indent_consistent": "lines indented as the braces predict", "tab_share": "indented lines using tabs"}
-    rows = [{"measure": label, "samples": ours[k], "real code": real[k]} for k, label in labels.items()]
-    shown = table(rows, "structure of the C samples beside real kernel code of the same lengths")
-    return claims.with_claims([shown], {"samples": ours, "real": real}, [claims.code_structure_claim(ours, real)])
 
 
 # --------------------------------------------------------------------------- 07 names

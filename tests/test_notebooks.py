@@ -186,3 +186,31 @@ def test_reproduce_command_end_to_end(tmp_path):
     assert (tmp_path / "runs" / "smoke" / "01_helo" / "best" / "config.json").is_file()
     rows = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["sections"]
     assert [r["section"] for r in rows] == ["01_helo"] and rows[0]["val_loss"] < 0.05
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_notebook_never_deletes_a_run(tmp_path, capsys):
+    """Issue 9, case 5: runs of each profile live side by side; a rerun with the same settings loads the finished
+    run (training is seeded), one with other settings trains beside it; nothing an earlier execution made is lost."""
+    from charlm.paper import notebook as nb
+
+    def run(profile, overrides=None):
+        sec = nb.setup("01_helo", profile, str(tmp_path), overrides=overrides)
+        corpus = sec.corpus()
+        return sec.train(corpus)
+
+    first = run("smoke")
+    smoke_dir = tmp_path / "runs" / "smoke" / "01_helo"
+    assert first.loaded_from is None and first.out_dir == smoke_dir
+    before = _snapshot(smoke_dir)
+    again = run("smoke")
+    assert again.loaded_from == smoke_dir / "best" and again.state.iteration == first.state.iteration
+    assert "loading it instead of training" in capsys.readouterr().out
+    other = run("smoke", {"max_iters": 40})
+    assert other.out_dir == tmp_path / "runs" / "smoke" / "01_helo.2" and other.state.iteration == 40
+    run("cpu")
+    assert (tmp_path / "runs" / "cpu" / "01_helo" / "last").is_dir()
+    assert _snapshot(smoke_dir) == before  # the first run, byte for byte

@@ -206,3 +206,13 @@ def test_environment_bracket_and_loop_claims():
     assert claims.code_structure_claim({**good, "indent_consistent": 0.1},
                                        {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "partly"
     assert claims.loop_claim("falls into a loop after 3 new characters", True).verdict == "held"
+
+
+def test_without_tex_the_check_says_so_and_compiling_fails_clearly(monkeypatch):
+    from charlm.errors import CharlmError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert latex.tex_engine() is None
+    assert "pdflatex is not installed" in latex.skipped().plain and latex.skipped().data["skipped"]
+    with pytest.raises(CharlmError, match="install-tex"):
+        latex.compile_latex("x")

@@ -306,8 +306,8 @@ def wiki_form_claims(form: Mapping[str, Any], closure: Mapping[str, Any] | None 
     parens = Claim("Also, note that the model learns to open and close the parenthesis correctly.",
                    POST + "#wikipedia",
                    f"{pct(ours['paren_rate'])} of the parentheses in the samples pair up (real held-out text "
-                   f"{pct(real['paren_rate'])}); {ours['headings']} heading lines, {pct(ours['heading_rate'])} with "
-                   f"matching '='s (real {pct(real['heading_rate'])}), and {ours['lists_per_1000']:.1f} list items per "
+                   f"{pct(real['paren_rate'])}); heading lines: {ours['headings']}, {pct(ours['heading_rate'])} of them with "
+                   f"matching '='s (real {pct(real['heading_rate'])}); and {ours['lists_per_1000']:.1f} list items per "
                    f"1,000 characters (real {real['lists_per_1000']:.1f})",
                    by_ratio(ours["paren_rate"], real["paren_rate"], 0.9, 0.7))
     has_urls = ours["urls"] > 0

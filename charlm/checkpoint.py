@@ -176,14 +176,19 @@ class RunDirectory:
     def __exit__(self, *exc: Any) -> None:
         self.release()
 
-    def claim_for_new_run(self, overwrite: bool = False) -> None:
-        """Make the (locked) directory ready for a fresh run. A folder holding files charlm did not write is
-        never touched; an earlier run is replaced only with ``overwrite``."""
-        entries = sorted(p.name for p in self.path.iterdir())
+    def refuse_foreign(self) -> list[str]:
+        """The directory's entries (none when it does not exist yet); a CharlmError when any is not charlm's."""
+        entries = sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else []
         foreign = [name for name in entries if name not in RUN_ENTRIES]
         if foreign:
             raise CharlmError(f"{self.path} is not empty and not a charlm run (it holds {', '.join(foreign[:3])}"
                               f"{', ...' if len(foreign) > 3 else ''}); choose a new or empty --out")
+        return entries
+
+    def claim_for_new_run(self, overwrite: bool = False) -> None:
+        """Make the (locked) directory ready for a fresh run. A folder holding files charlm did not write is
+        never touched; an earlier run is replaced only with ``overwrite``."""
+        entries = self.refuse_foreign()
         earlier = [name for name in entries if name not in (LOCK, OWNER)]
         if not earlier:
             return

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from charlm.callbacks import Checkpointer, Evaluator, LogLines, MetricsLogger, ProgressBar, SampleEvery
-from charlm.checkpoint import RunDirectory, find_checkpoint, load_checkpoint
+from charlm.checkpoint import LOCK, RunDirectory, find_checkpoint, load_checkpoint
 from charlm.data import split_ids
 from charlm.errors import CharlmError, check_keys
 from charlm.model import CharRNN, ModelConfig
@@ -85,6 +85,11 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
         return _train(text, None, fresh, fractions, progress, sampler, callbacks, source)
     if not str(out_dir).strip():
         raise CharlmError("--out is empty; give the run directory to write checkpoints to")
+    # Nothing is created in a folder that is not ours, nor in one with no run to resume (not even train.lock).
+    if resume and not (Path(out_dir) / LOCK).exists():
+        find_checkpoint(out_dir, prefer="last")
+    else:
+        RunDirectory(out_dir).refuse_foreign()
     with RunDirectory(out_dir) as run_dir:
         if not resume:
             run_dir.claim_for_new_run(overwrite)

@@ -257,10 +257,15 @@ def _read_files(ckpt_dir: Path, with_trainer_state: bool) -> dict[str, bytes | N
                 continue
             with os.fdopen(fd, "rb") as f:
                 files[name] = f.read()
-        # A directory a trainer is deleting loses its files in turn: missing ones mean "swapped", not "corrupt",
-        # while the directory is gone from its place.
-        if any(v is None for v in files.values()) and not (ckpt_dir / CONFIG).exists():
-            raise _Swapped
+        # A directory a trainer swapped out and is deleting loses its files one by one: a missing file means
+        # "read again", not "incomplete", when the directory read is no longer the one at ckpt_dir.
+        if any(v is None for v in files.values()):
+            try:
+                still_there = os.stat(ckpt_dir).st_ino == os.fstat(dir_fd).st_ino
+            except FileNotFoundError:
+                still_there = False
+            if not still_there:
+                raise _Swapped
         return files
     finally:
         os.close(dir_fd)

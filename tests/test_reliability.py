@@ -255,7 +255,7 @@ while time.time() < end:
         except Exception as err:
             failures += 1
             messages.append(f"{type(err).__name__}: {err}")
-print(json.dumps({"loads": loads, "failures": failures, "iterations": len(iterations), "messages": messages[:5]}))
+print(json.dumps({"loads": loads, "failures": failures, "iterations": len(iterations), "messages": messages[:3]}))
 """
 
 

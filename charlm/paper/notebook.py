@@ -4,7 +4,7 @@ A notebook's life, in these helpers::
 
     sec = setup("03_shakespeare", profile, output_dir, checkpoint=..., checkpoint_dir=..., mirror=..., seed=...)
     corpus = sec.corpus()                 # the data set (or its slice), loudly flagged when partial
-    run = sec.train(corpus)               # trains into <output_dir>/runs/<section>/, or loads a checkpoint
+    run = sec.train(corpus)               # trains into <output_dir>/runs/<profile>/<section>/, or loads a checkpoint
     show_losses(run, corpus)              # the loss curve, saved beside the results as PNG
     texts = generate(run, n, length)      # samples; measure them with charlm.analysis.textstats
     sec.record(run, corpus, texts, extra) # the section's results record (charlm.paper.results), and a summary

@@ -181,10 +181,7 @@ class Profile:
         values = {**TRAIN_DEFAULTS, **self.train, **(overrides or {})}
         if seed is not None:
             values["seed"] = seed
-        unknown = sorted(set(values) - set(TrainConfig.__dataclass_fields__))
-        if unknown:
-            raise CharlmError(f"profile {self.section}/{self.name}: unknown training setting(s) {', '.join(unknown)}")
-        return TrainConfig(**values)
+        return TrainConfig.from_dict(values)  # an unknown key is an error that lists the valid ones
 
 
 _FIELDS = ("model", "train", "max_chars", "fractions", "threads", "sample_length", "num_samples", "temperatures",

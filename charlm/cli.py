@@ -99,8 +99,9 @@ def _run_train(args: argparse.Namespace) -> int:
                    progress=args.progress, callbacks=[printer] if printer else (), source=str(Path(args.file).resolve()))
     st = result.state
     val = f"{st.best_val_loss:.4f}" if st.best_val_loss is not None else "n/a"
+    saved = f"checkpoints in {args.out}" if (Path(args.out) / "last").is_dir() else "no checkpoint written"
     print(f"stopped ({st.stop_reason}) at iteration {st.iteration}, epoch {st.epoch:.2f}, after {st.elapsed:.1f}s; "
-          f"best val loss {val} nats/char; checkpoints in {args.out}", file=sys.stderr)
+          f"best val loss {val} nats/char; {saved}", file=sys.stderr)
     if st.stop_reason == "interrupted":
         print(f"resume with: charlm train {args.file} --out {args.out} --resume", file=sys.stderr)
         return 128 + (result.signal or signal.SIGINT)

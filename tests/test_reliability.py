@@ -504,7 +504,7 @@ def test_sample_names_gives_up_on_a_model_that_never_ends_a_line():
     (lambda c: c["model"].update(num_layers=-1), "num_layers"),
     (lambda c: c.update(model="lstm"), "lacks its model"),
 ])
-def test_hand_edited_checkpoint_metadata_is_caught_at_load(trained_run, tmp_path, edit, fragment):
+def test_hand_edited_checkpoint_metadata_is_caught_at_load(trained_run, tmp_path, capsys, edit, fragment):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     for name in ("best", "last"):
@@ -515,4 +515,4 @@ def test_hand_edited_checkpoint_metadata_is_caught_at_load(trained_run, tmp_path
     with pytest.raises(CharlmError) as err:
         load_checkpoint(run)
     assert fragment in str(err.value)
-    one_line_error(charlm("sample", str(run), "--length", "10"), fragment)
+    one_line_error(in_process(capsys, ["sample", str(run), "--length", "10"]), fragment)

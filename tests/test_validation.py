@@ -95,8 +95,7 @@ def test_eval_batches_cover_every_character_or_give_a_charlm_error(n, batch_size
         assert sorted(targets.tolist()) == list(range(1, n))  # each character after the first, once
 
 
-@pytest.mark.parametrize("option, value", [("--learning-rate", "inf"), ("--batch-size", "-5"),
-                                           ("--dropout", "nan"), ("--learning-rate-decay", "0")])
+@pytest.mark.parametrize("option, value", [("--learning-rate", "inf"), ("--dropout", "nan")])
 def test_cli_shares_the_checks(tmp_path, option, value):
     corpus = tmp_path / "input.txt"
     corpus.write_text("hello world\n" * 200)

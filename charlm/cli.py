@@ -158,12 +158,11 @@ def _run_eval(args: argparse.Namespace) -> int:
     import math
 
     from charlm.checkpoint import load_checkpoint
-    from charlm.errors import check_int
+    from charlm.data import check_eval_args
     from charlm.trainer import evaluate
     from charlm.vocab import read_text
 
-    check_int("--batch-size", args.batch_size, 1)
-    check_int("--seq-length", args.seq_length, 1)
+    check_eval_args(args.batch_size, args.seq_length)  # before the checkpoint and the text are read
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
     ids = ckpt.vocab.encode(read_text(args.file, args.encoding), what=str(args.file))
     loss = evaluate(ckpt.model, ids, args.batch_size, args.seq_length)

@@ -305,10 +305,17 @@ def small_tmpfs(size_kb: int, read_only: bool = False):
         point.rmdir()
 
 
-def test_out_naming_a_file_or_a_path_under_a_file(corpus, tmp_path):
+def test_out_naming_a_file_or_a_path_under_a_file(corpus, tmp_path, capsys):
+    from charlm.datasets import main as download_main
+
     one_line_error(charlm("train", str(corpus), "--out", str(corpus), "--max-iters", "2", *TINY), "is a file")
-    one_line_error(charlm("train", str(corpus), "--out", str(corpus / "run"), "--max-iters", "2", *TINY),
+    one_line_error(in_process(capsys, ["train", str(corpus), "--out", str(corpus / "run"), "--max-iters", "2", *TINY]),
                    "a part of that path is a file")
+    for root in (corpus, corpus / "data"):  # data/download.py --root, the same way
+        code = download_main(["helo", "--root", str(root), "--quiet"])
+        one_line_error(subprocess.CompletedProcess([], code, "", capsys.readouterr().err),
+                       "a part of that path is a file", str(corpus))
+    assert corpus.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["input.txt"]
 
 
 def test_out_on_a_read_only_file_system(corpus):
@@ -376,8 +383,8 @@ def trained_run(tmp_path_factory) -> Path:
     (["sample", "{run}", "--num-samples", "0"], "num_samples (--num-samples) is 0"),
     (["sample", "{run}", "--num-samples", "-2"], "num_samples (--num-samples) is -2"),
     (["sample", "{run}", "--length", "-1"], "length (--length) is -1"),
-    (["eval", "{run}", "{text}", "--seq-length", "0"], "--seq-length is 0"),
-    (["eval", "{run}", "{text}", "--batch-size", "0"], "--batch-size is 0"),
+    (["eval", "{run}", "{text}", "--seq-length", "0"], "seq_length (--seq-length) is 0"),
+    (["eval", "{run}", "{text}", "--batch-size", "0"], "batch_size (--batch-size) is 0"),
 ])
 def test_bad_sample_and_eval_arguments(trained_run, tmp_path, capsys, args, fragment):
     text = tmp_path / "t.txt"

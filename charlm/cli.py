@@ -90,13 +90,13 @@ def _run_train(args: argparse.Namespace) -> int:
     model = {k: getattr(args, k) for k in args.model_fields}
     config = TrainConfig(**{k: getattr(args, k) for k in args.train_fields})
     # Built before reading the text: a bad option is reported at once, whatever the size of the file.
-    printer = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
+    sampler = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
         if args.sample_every is not None else None
     text = read_text(args.file, args.encoding)
     test_frac = max(0.0, 1.0 - args.train_frac - args.val_frac)
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
                    resume=args.resume, overwrite=args.overwrite, overrides=limits if args.resume else None,
-                   progress=args.progress, callbacks=[printer] if printer else (), source=str(Path(args.file).resolve()))
+                   progress=args.progress, callbacks=[sampler] if sampler else (), source=str(Path(args.file).resolve()))
     st = result.state
     val = f"{st.best_val_loss:.4f}" if st.best_val_loss is not None else "n/a"
     saved = f"checkpoints in {args.out}" if (Path(args.out) / "last").is_dir() else "no checkpoint written"

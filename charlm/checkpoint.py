@@ -176,14 +176,19 @@ class RunDirectory:
     def __exit__(self, *exc: Any) -> None:
         self.release()
 
-    def claim_for_new_run(self, overwrite: bool = False) -> None:
-        """Make the (locked) directory ready for a fresh run. A folder holding files charlm did not write is
-        never touched; an earlier run is replaced only with ``overwrite``."""
-        entries = sorted(p.name for p in self.path.iterdir())
+    def refuse_foreign(self) -> list[str]:
+        """The directory's entries (none when it does not exist yet); a CharlmError when any is not charlm's."""
+        entries = sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else []
         foreign = [name for name in entries if name not in RUN_ENTRIES]
         if foreign:
             raise CharlmError(f"{self.path} is not empty and not a charlm run (it holds {', '.join(foreign[:3])}"
                               f"{', ...' if len(foreign) > 3 else ''}); choose a new or empty --out")
+        return entries
+
+    def claim_for_new_run(self, overwrite: bool = False) -> None:
+        """Make the (locked) directory ready for a fresh run. A folder holding files charlm did not write is
+        never touched; an earlier run is replaced only with ``overwrite``."""
+        entries = self.refuse_foreign()
         earlier = [name for name in entries if name not in (LOCK, OWNER)]
         if not earlier:
             return
@@ -261,10 +266,15 @@ def _read_files(ckpt_dir: Path, with_trainer_state: bool) -> dict[str, bytes | N
                 continue
             with os.fdopen(fd, "rb") as f:
                 files[name] = f.read()
-        # A directory a trainer is deleting loses its files in turn: missing ones mean "swapped", not "corrupt",
-        # while the directory is gone from its place.
-        if any(v is None for v in files.values()) and not (ckpt_dir / CONFIG).exists():
-            raise _Swapped
+        # A directory a trainer swapped out and is deleting loses its files one by one: a missing file means
+        # "read again", not "incomplete", when the directory read is no longer the one at ckpt_dir.
+        if any(v is None for v in files.values()):
+            try:
+                still_there = os.stat(ckpt_dir).st_ino == os.fstat(dir_fd).st_ino
+            except FileNotFoundError:
+                still_there = False
+            if not still_there:
+                raise _Swapped
         return files
     finally:
         os.close(dir_fd)

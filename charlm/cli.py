@@ -22,9 +22,11 @@ _HELP = {
     "grad_clip": "clip the global gradient norm to this; 0 disables", "max_epochs": "stop after this many epochs "
     "(50 when no limit is given)", "max_iters": "stop after this many iterations", "max_seconds": "stop after "
     "this many seconds of training", "eval_interval": "iterations between validation passes and checkpoints",
-    "log_interval": "iterations between metrics.jsonl lines", "device": "auto, cpu, cuda or cuda:N",
-    "bf16": "bfloat16 autocast on CUDA (--no-bf16: float32)", "explode_factor": "stop when the loss exceeds "
-    "this times the first loss",
+    "log_interval": "iterations between loss reads (metrics.jsonl lines, stop checks)",
+    "device": "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps",
+    "precision": "auto: bf16 on CPUs with native bf16 units, TF32 on CUDA, else fp32; evaluation is always fp32",
+    "seed": "the initial weights, the batches' dropout and sampling while training: same seed, same run",
+    "optimizer": "adam, or rmsprop as char-rnn", "explode_factor": "stop when the loss exceeds this times the first loss",
 }
 _NOT_OPTIONS = {"vocab_size"}  # taken from the text
 
@@ -92,19 +94,20 @@ def _run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{k: getattr(args, k) for k in args.train_fields})
     # Built before reading the text: a bad option is reported at once, whatever the size of the file.
     main_process = distributed_from_env().is_main  # under torchrun, rank 0 speaks for the job
-    printer = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
+    sampler = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
         if args.sample_every is not None and main_process else None
     text = read_text(args.file, args.encoding)
     test_frac = max(0.0, 1.0 - args.train_frac - args.val_frac)
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
                    resume=args.resume, overwrite=args.overwrite, overrides=limits if args.resume else None,
-                   progress=args.progress, callbacks=[printer] if printer else (), source=str(Path(args.file).resolve()))
+                   progress=args.progress, callbacks=[sampler] if sampler else (), source=str(Path(args.file).resolve()))
     if not main_process:
         return 130 if result.state.stop_reason == "interrupted" else 0
     st = result.state
     val = f"{st.best_val_loss:.4f}" if st.best_val_loss is not None else "n/a"
+    saved = f"checkpoints in {args.out}" if (Path(args.out) / "last").is_dir() else "no checkpoint written"
     print(f"stopped ({st.stop_reason}) at iteration {st.iteration}, epoch {st.epoch:.2f}, after {st.elapsed:.1f}s; "
-          f"best val loss {val} nats/char; checkpoints in {args.out}", file=sys.stderr)
+          f"best val loss {val} nats/char; {saved}", file=sys.stderr)
     if st.stop_reason == "interrupted":
         print(f"resume with: charlm train {args.file} --out {args.out} --resume", file=sys.stderr)
         return 128 + (result.signal or signal.SIGINT)
@@ -163,13 +166,12 @@ def _run_eval(args: argparse.Namespace) -> int:
     import math
 
     from charlm.checkpoint import load_checkpoint
+    from charlm.data import check_eval_args
     from charlm.device import configure_threads
-    from charlm.errors import check_int
     from charlm.trainer import evaluate
     from charlm.vocab import read_text
 
-    check_int("--batch-size", args.batch_size, 1)
-    check_int("--seq-length", args.seq_length, 1)
+    check_eval_args(args.batch_size, args.seq_length)  # before the checkpoint and the text are read
     configure_threads()
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
     ids = ckpt.vocab.encode(read_text(args.file, args.encoding), what=str(args.file))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, check_int
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -149,12 +149,15 @@ class EvalBatches:
             yield self.tail_x, self.tail_y
 
 
+def check_eval_args(batch_size: int, seq_length: int) -> tuple[int, int]:
+    """The one check of evaluation's batch shape (``charlm eval``, ``evaluate`` and training's validation)."""
+    return check_int("batch_size", batch_size, 1), check_int("seq_length", seq_length, 1)
+
+
 def eval_batcher(ids: np.ndarray, batch_size: int, seq_length: int, split: str = "val") -> EvalBatches:
     """Batches scoring every character of a held-out split after the first; splits smaller than a batch use
     fewer streams, so that each stream is at least ``seq_length`` long when the split allows."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1 \
-            or isinstance(seq_length, bool) or not isinstance(seq_length, int) or seq_length < 1:
-        raise CharlmError(f"batch_size ({batch_size}) and seq_length ({seq_length}) must be whole numbers >= 1")
+    batch_size, seq_length = check_eval_args(batch_size, seq_length)
     if len(ids) < 2:
         raise CharlmError(f"the {split} split has {len(ids)} characters, too few to evaluate; give more text")
     targets = len(ids) - 1

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from charlm.callbacks import Checkpointer, Evaluator, MetricsLogger, Progress, SampleEvery
-from charlm.checkpoint import RunDirectory, find_checkpoint, load_checkpoint
+from charlm.checkpoint import LOCK, RunDirectory, find_checkpoint, load_checkpoint
 from charlm.data import split_ids
 from charlm.device import distributed_from_env
 from charlm.errors import CharlmError, check_keys
@@ -100,6 +100,11 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
         raise CharlmError("--out is empty; give the run directory to write checkpoints to")
     if not distributed_from_env().is_main:  # under torchrun rank 0 owns (locks, claims, writes) the run directory
         return _train(text, Path(out_dir), fresh, fractions, progress, sampler, callbacks, source, overrides)
+    # Nothing is created in a folder that is not ours, nor in one with no run to resume (not even train.lock).
+    if resume and not (Path(out_dir) / LOCK).exists():
+        find_checkpoint(out_dir, prefer="last")
+    else:
+        RunDirectory(out_dir).refuse_foreign()
     with RunDirectory(out_dir) as run_dir:
         if not resume:
             run_dir.claim_for_new_run(overwrite)

@@ -183,7 +183,7 @@ def test_reproduce_command_end_to_end(tmp_path):
     summary = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "01_helo" in summary and "hello" in summary
     assert (tmp_path / "01_helo.ipynb").is_file()
-    assert (tmp_path / "runs" / "smoke" / "01_helo" / "best" / "config.json").is_file()
+    assert (tmp_path / "runs" / "smoke" / "01_helo" / "best" / "config.json").is_file()  # runs per profile
     rows = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["sections"]
     assert [r["section"] for r in rows] == ["01_helo"] and rows[0]["val_loss"] < 0.05
 

@@ -1,0 +1,106 @@
+"""Property tests over the argument space: any value of any setting gives a valid config or a CharlmError,
+never another exception (issue 9, case 8). The checks live in the dataclasses, so the CLI, the Python API and
+the notebooks share them; a few examples go through the real CLI to show it."""
+
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from charlm.data import eval_batcher
+from charlm.errors import CharlmError
+from charlm.model import CharRNN, ModelConfig
+from charlm.sampler import check_sample_args, sample
+from charlm.trainer import TrainConfig
+from charlm.vocab import Vocab
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+# Anything a user, a JSON file or a notebook could hand over for a number.
+ANY_NUMBER = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, -1, 1, 0.0, -0.0, 32.5, True, None, "3", [], math.nan, math.inf, -math.inf]),
+)
+TRAIN_NUMERIC = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("optimizer", "device", "bf16")]
+MODEL_NUMERIC = ["rnn_size", "num_layers", "dropout", "embedding_size", "vocab_size"]
+
+
+def _builds_or_charlm_error(build) -> object | None:
+    try:
+        return build()
+    except CharlmError as err:
+        assert "\n" not in str(err) and str(err)
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from(TRAIN_NUMERIC), value=ANY_NUMBER)
+def test_any_training_setting_gives_a_valid_config_or_a_charlm_error(name, value):
+    config = _builds_or_charlm_error(lambda: TrainConfig(**{name: value}))
+    if config is not None:
+        number = getattr(config, name)
+        if number is None:
+            assert name in ("max_iters", "max_seconds") and value is None  # no such limit
+            return
+        assert isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number)
+        assert config.batch_size >= 1 and config.seq_length >= 1 and config.eval_interval >= 1
+        assert config.learning_rate > 0 and config.grad_clip >= 0
+        assert any(getattr(config, k) is not None for k in ("max_epochs", "max_iters", "max_seconds"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(MODEL_NUMERIC), value=ANY_NUMBER)
+def test_any_model_setting_gives_a_model_or_a_charlm_error(name, value):
+    values = {"vocab_size": 5, "rnn_size": 4, "num_layers": 1, name: value}
+    config = _builds_or_charlm_error(lambda: ModelConfig(**values))
+    if config is not None and config.rnn_size <= 64 and config.num_layers <= 4 and config.embedding_size <= 64 \
+            and config.vocab_size <= 1000:
+        CharRNN(config)  # a config that validates builds a model
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    vocab = Vocab.from_text("abc\n")
+    return CharRNN(ModelConfig(vocab_size=len(vocab), rnn_size=4, num_layers=1)), vocab
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(length=ANY_NUMBER, temperature=ANY_NUMBER, top_k=ANY_NUMBER, num_samples=ANY_NUMBER)
+def test_any_sampling_arguments_sample_or_give_a_charlm_error(tiny_model, length, temperature, top_k, num_samples):
+    model, vocab = tiny_model
+    try:
+        check_sample_args(length, temperature, top_k, num_samples)
+    except CharlmError:
+        return
+    if length <= 50 and num_samples <= 4:
+        texts = sample(model, vocab, length, temperature, "a", 0, top_k, num_samples)
+        assert len(texts) == num_samples and all(len(t) == 1 + length for t in texts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 400), batch_size=ANY_NUMBER, seq_length=ANY_NUMBER)
+def test_eval_batches_cover_every_character_or_give_a_charlm_error(n, batch_size, seq_length):
+    batches = _builds_or_charlm_error(lambda: eval_batcher(np.arange(n), batch_size, seq_length))
+    if batches is not None:
+        targets = np.concatenate([yb.reshape(-1).numpy() for _, yb in batches])
+        assert sorted(targets.tolist()) == list(range(1, n))  # each character after the first, once
+
+
+@pytest.mark.parametrize("option, value", [("--learning-rate", "inf"), ("--dropout", "nan")])
+def test_cli_shares_the_checks(tmp_path, option, value):
+    corpus = tmp_path / "input.txt"
+    corpus.write_text("hello world\n" * 200)
+    proc = subprocess.run([sys.executable, "-m", "charlm", "train", str(corpus), "--out", str(tmp_path / "run"),
+                           option, value], capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert option.lstrip("-").replace("-", "_") in proc.stderr
+    assert not (tmp_path / "run").exists()

@@ -48,3 +48,8 @@ def test_figure_draws_every_measure():
     fig = evolution.evolution_figure(rows)
     assert len(fig.axes) == len(evolution.MEASURES)
     assert all(ax.lines for ax in fig.axes[:4])
+
+
+def test_iteration_sentence_states_characters_seen():
+    s = evolution.iteration_sentence(32, 32, [100, 2000])
+    assert "32 x 32 = 1,024 characters" in s and "2,048,000 characters" in s and "0.41 times" in s

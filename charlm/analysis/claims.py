@@ -32,3 +32,16 @@ def say(sentence: str) -> Any:
     from charlm.analysis.display import Shown, esc
 
     return Shown(f"<p><b>What to look for:</b> {esc(sentence)}</p>", sentence, sentence)
+
+
+def against_published(text: str, measured: str, ours: float | None, theirs: float, close: float = 0.10,
+                      near: float = 0.25, source: str = POST_URL) -> tuple[str, dict[str, Any]]:
+    """A share we measured beside the share the post reports: held within ``close`` (absolute), partly within
+    ``near``, otherwise not. Returns the sentence and the claims row."""
+    if ours is None:
+        return f"{measured}: nothing to measure.", claim(text, "nothing measured", "not", source)
+    gap = abs(ours - theirs)
+    verdict = "held" if gap <= close else ("partly" if gap <= near else "not")
+    sentence = (f"{measured}: {percent(ours)} here, {percent(theirs)} in the post, {100 * gap:.0f} points apart: "
+                f"{'held' if verdict == 'held' else 'partly held' if verdict == 'partly' else 'did not hold'} at this size.")
+    return sentence, claim(text, sentence, verdict, source, ours_value=ours, theirs_value=theirs)

@@ -167,3 +167,18 @@ def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dic
     verdict = "held" if ordered and arrived == len(when) else ("partly" if when["space_share"] is not None else "not")
     return sentence, claim("the model first learns the word-space structure, then short words, then longer words; "
                            "quotes come later", sentence, verdict, stages=when)
+
+
+# char-rnn's train.lua defaults (-batch_size 50 -seq_length 50): the post does not give its settings for
+# the War and Peace run, so these are the nearest thing to "its" iteration.
+CHAR_RNN_BATCH, CHAR_RNN_SEQ = 50, 50
+
+
+def iteration_sentence(batch_size: int, seq_length: int, iterations: Sequence[int]) -> str:
+    """What "iteration N" means here beside the post: characters seen, ours and at char-rnn's defaults."""
+    ours, theirs = batch_size * seq_length, CHAR_RNN_BATCH * CHAR_RNN_SEQ
+    last = max(iterations) if iterations else 0
+    return (f"One iteration here is {batch_size} x {seq_length} = {ours:,} characters; at char-rnn's defaults "
+            f"({CHAR_RNN_BATCH} x {CHAR_RNN_SEQ}) it is {theirs:,}. By iteration {last:,} this model has seen "
+            f"{last * ours:,} characters, {ours / theirs:.2f} times what the same iteration means at char-rnn's "
+            f"defaults: compare samples by characters seen, not only by iteration.")

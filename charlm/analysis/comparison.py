@@ -204,7 +204,8 @@ def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[st
         return "not" if not total or not wins else ("held" if wins == total else "partly")
 
     gated = f"a gated cell beats the RNN in {gated_wins} of {gated_total} comparisons"
-    deep = f"2+ layers beat 1 layer in {deep_wins} of {deep_total} (cell, data set) pairs"
+    deep = (f"2+ layers beat 1 layer in {deep_wins} of {deep_total} (cell, data set) pairs" if deep_total else
+            "not measured: this profile trains one depth only")
     sentence = "; ".join(sentences) + f". At matched parameters, {gated}; {deep}."
     out.append(claim("LSTM and GRU significantly outperform the vanilla RNN at matched parameter counts",
                      gated, verdict(gated_wins, gated_total), PAPER_URL))

@@ -1,0 +1,46 @@
+"""Tracing the Wikipedia and Linux runs from notebook 09: finding them, their held-out text, their cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from charlm.analysis import viz
+from charlm.analysis.viz import others
+from charlm.errors import CharlmError
+from charlm.run import train
+from charlm.trainer import TrainConfig
+
+
+def test_find_runs_in_output_or_checkpoint_dir(tmp_path):
+    (tmp_path / "out" / "runs" / "04_wikipedia" / "best").mkdir(parents=True)
+    (tmp_path / "ck" / "06_linux" / "last").mkdir(parents=True)
+    (tmp_path / "out" / "runs" / "06_linux").mkdir(parents=True)  # empty: no checkpoint, not a run
+    found = others.find_runs(tmp_path / "out", tmp_path / "ck")
+    assert found == {"04_wikipedia": tmp_path / "out" / "runs" / "04_wikipedia", "06_linux": tmp_path / "ck" / "06_linux"}
+    assert others.find_runs(tmp_path / "nothing") == {}
+    shown = others.search_table({}, tmp_path / "nothing")
+    assert "run notebooks 04 and 06 first" in repr(shown)
+
+
+def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
+    text = ("/* a comment here */ int f(int x) { return (x + 1); }\n" * 120)
+    data_dir = tmp_path / "data" / "linux"
+    data_dir.mkdir(parents=True)
+    (data_dir / "input.txt").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(others.datasets, "path", lambda name, mirror=None, progress=False: data_dir / "input.txt")
+    run_dir = tmp_path / "runs" / "06_linux"
+    train(text, run_dir, {"model": "lstm", "num_layers": 1, "rnn_size": 16, "embedding_size": 0},
+          TrainConfig(batch_size=4, seq_length=32, max_iters=30, eval_interval=30), fractions=(0.8, 0.1, 0.1),
+          progress="none", source="linux")
+    run = others.trace_run("06_linux", run_dir, chars=500)
+    assert len(run.trace) <= 500 and set(run.labels) == {"in_comment", "bracket_depth", "brace_depth"}
+    table = others.search_table({"06_linux": run}, tmp_path)
+    assert [r["property"] for r in table.rows] == ["in_comment", "bracket_depth", "brace_depth"]
+    # the combined view: text coloured by the comment cell, top-5 guesses under each character
+    best = run.ranking.best().get("in_comment") or next(iter(run.ranking.best().values()))
+    page = viz.topk_html(run.trace, stop=60, cell=(best.layer, best.unit, best.kind))
+    viz.check_html(page)
+    assert "coloured by layer" in page
+    (data_dir / "input.txt").write_text("something else entirely " * 200, encoding="utf-8")
+    with pytest.raises(CharlmError, match="differs from the one the checkpoint trained on"):
+        others.trace_run("06_linux", run_dir, chars=500)

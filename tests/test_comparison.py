@@ -46,6 +46,15 @@ def test_train_grid_same_characters_and_the_table(tmp_path):
     assert all(r["verdict"] in ("held", "partly", "not") for r in claim_rows)
     fig = comparison.figure(rows)
     assert len(fig.axes[0].lines) == 2
+    saturations = comparison.gate_saturation(rows, {"toy": text[-500:]}, chars=200)
+    assert list(saturations) == ["toy LSTM 2x8"]  # the deepest gated model; the RNN has no gates
+    assert {r["gate"] for r in saturations["toy LSTM 2x8"].summary()} == {"input", "forget", "output"}
+    assert all("model" not in r and "vocab" not in r for r in comparison.record_rows(rows))
+    (tmp_path / models[0].name / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(CharlmError, match="holds files a training run did not write"):
+        comparison.train_grid(models[:1], {"toy": text}, train, tmp_path, printer=lambda s: None)
+    rerun = comparison.train_grid(models[1:2], {"toy": text}, train, tmp_path, printer=lambda s: None)
+    assert rerun[0]["val_loss"] == pytest.approx(rows[1]["val_loss"])  # a rerun trains afresh, same seed
 
 
 def _manual_lstm_gates(model, ids):

@@ -73,3 +73,15 @@ def test_single_update_raises_correct_scores():
     assert f"at {update.raised} of 4 steps" in update.sentence()
     with pytest.raises(CharlmError, match="outside the vocabulary"):
         minrnn.single_update(rnn, CHARS, "help")
+
+
+def test_sentences_carry_the_numbers():
+    rnn = minrnn.MinRNN.random(4, 3, seed=0, scale=0.5)
+    losses = minrnn.train_adagrad(rnn, HELLO_IN, HELLO_OUT, 300, learning_rate=0.1)
+    sentence = minrnn.training_sentence(losses, rnn, CHARS, "hello")
+    assert f"fell from {losses[0]:.3f} to {losses[-1]:.4f} in 300" in sentence and "are 'ello'" in sentence
+    probs = minrnn.softmax(rnn.scores(HELLO_IN))  # (T, V)
+    said = minrnn.confidence_sentence(probs, CHARS, "hell", "ello")
+    assert f"'o' after 'l': {probs[3, 3]:.2f}" in said and "does use its memory" in said
+    assert "differ by at most 3.0e-08" in minrnn.step_sentence(3e-8, "hello")
+    assert len(minrnn.loss_figure(losses).axes[0].lines) == 1

@@ -41,6 +41,10 @@ def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
     page = viz.topk_html(run.trace, stop=60, cell=(best.layer, best.unit, best.kind))
     viz.check_html(page)
     assert "coloured by layer" in page
+    combined = viz.combined_view(run.trace, run.ranking, "in_comment", stop=40)
+    viz.check_html(combined)
+    assert "top-5 guesses below" in combined
+    assert "cells (" in viz.interpretable_sentence(run.ranking) and "about 5%" in viz.interpretable_sentence(run.ranking)
     (data_dir / "input.txt").write_text("something else entirely " * 200, encoding="utf-8")
     with pytest.raises(CharlmError, match="differs from the one the checkpoint trained on"):
         others.trace_run("06_linux", run_dir, chars=500)

@@ -25,3 +25,8 @@ def test_against_published(ours, verdict):
 def test_say_shows_the_sentence():
     shown = claims.say("spaces first")
     assert "spaces first" in shown.html and repr(shown) == "spaces first"
+
+
+def test_sample_sentence():
+    assert "exactly the training sequence 'hello'" in claims.sample_sentence("hello", "hello")
+    assert "'hellll', not the training" in claims.sample_sentence("hellll", "hello")

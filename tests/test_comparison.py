@@ -26,6 +26,7 @@ def test_plan_matches_budgets_within_one_unit():
         for m in (m for m in models if m.layers == layers):
             step = comparison.param_count(m.kind, layers, m.rnn_size + 1, 80) - m.n_params
             assert abs(m.n_params - budget) <= step, m
+    assert comparison.plan_sentence(models).startswith("Matched budgets: 1 layer: ")
     rnn = next(m for m in models if m.kind == "rnn" and m.layers == 1)
     assert rnn.rnn_size > 64  # fewer weights per unit: more units for the same budget
     with pytest.raises(CharlmError, match="unknown cell type"):

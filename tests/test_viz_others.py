@@ -41,6 +41,8 @@ def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
     page = viz.topk_html(run.trace, stop=60, cell=(best.layer, best.unit, best.kind))
     viz.check_html(page)
     assert "coloured by layer" in page
+    said = viz.topk_sentence(run.trace)
+    assert said.startswith(f"Over {len(run.trace) - 1:,} held-out characters") and "among its top 5" in said
     combined = viz.combined_view(run.trace, run.ranking, "in_comment", stop=40)
     viz.check_html(combined)
     assert "top-5 guesses below" in combined

@@ -45,3 +45,10 @@ def against_published(text: str, measured: str, ours: float | None, theirs: floa
     sentence = (f"{measured}: {percent(ours)} here, {percent(theirs)} in the post, {100 * gap:.0f} points apart: "
                 f"{'held' if verdict == 'held' else 'partly held' if verdict == 'partly' else 'did not hold'} at this size.")
     return sentence, claim(text, sentence, verdict, source, ours_value=ours, theirs_value=theirs)
+
+
+def sample_sentence(sample: str, expected: str) -> str:
+    """Whether a (greedy) sample spells what the training text says."""
+    same = sample == expected
+    return (f"Sampled greedily from {expected[0]!r}: {sample!r}, {'exactly' if same else 'not'} the training "
+            f"sequence {expected!r}.")

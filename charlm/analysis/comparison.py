@@ -69,6 +69,16 @@ def plan(datasets: dict[str, int], kinds: Sequence[str], depths: Sequence[int], 
     return out
 
 
+def plan_sentence(models: Sequence[GridModel]) -> str:
+    """How closely the parameter counts match at each depth."""
+    parts = []
+    for layers in sorted({m.layers for m in models}):
+        counts = [m.n_params for m in models if m.layers == layers]
+        parts.append(f"{layers} layer{'s' if layers > 1 else ''}: {min(counts):,} to {max(counts):,} parameters "
+                     f"({100 * (max(counts) - min(counts)) / max(counts):.1f}% apart)")
+    return "Matched budgets: " + "; ".join(parts) + "."
+
+
 def train_grid(models: Sequence[GridModel], texts: dict[str, str], train: dict[str, Any], out_dir: str | Path,
                fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 123,
                printer: Callable[[str], None] = print) -> list[dict[str, Any]]:

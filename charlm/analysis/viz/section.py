@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from charlm.analysis.display import Table
 from charlm.analysis.viz.baseline import NgramComparison
 from charlm.analysis.viz.cells import CellRanking
@@ -122,3 +124,16 @@ def combined_view(tr: Trace, ranking: CellRanking, prop: str = "in_quotes", stop
         return topk_html(tr, stop=stop)
     return topk_html(tr, stop=stop, cell=(chosen.layer, chosen.unit, chosen.kind),
                      title=f"text coloured by {chosen.name} (best for {chosen.property}), top-5 guesses below")
+
+
+def topk_sentence(tr: Trace) -> str:
+    """How often the character that came was the model's first guess, or among its top k, and how sure it was."""
+    ids = np.array([tr.vocab.index(ch) for ch in tr.text[1:]])  # (T-1,) what came after each position
+    guesses = tr.topk_ids[:-1]  # (T-1, k): guesses made after text[:t+1] for text[t+1]
+    first = float((guesses[:, 0] == ids).mean())
+    in_top = float((guesses == ids[:, None]).any(axis=1).mean())
+    confident = float((tr.topk_probs[:-1, 0] > 0.9).mean())
+    return (f"Over {len(tr) - 1:,} held-out characters the one that came was the model's first guess "
+            f"{100 * first:.0f}% of the time and among its top {guesses.shape[1]} {100 * in_top:.0f}%; it was more than "
+            f"90% sure of its first guess at {100 * confident:.0f}% of positions (the post: stretches where "
+            "\"the model is extremely confident about the next letter\").")

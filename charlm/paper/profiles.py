@@ -156,8 +156,10 @@ SECTIONS: dict[str, dict[str, Any]] = {
     # grid_train, the same for all, so each model sees the same characters. The section's own run (the record's
     # model) is the profile's LSTM. gate_chars: held-out characters the gates are measured on.
     # smoke: 6 tiny 2-layer models on 200k-character slices, ~20 s (no depth comparison). cpu: 18 models,
-    # lstm_size 128, 1,000 iterations each (~20 minutes on one core). paper: 3x512 as their largest LSTM, 10
-    # epochs each.
+    # lstm_size 128, 1,000 iterations each: about 20 minutes of steps, an estimate (not yet timed end to end):
+    # the 18 models' steps timed at 66 minutes with the 2-core machine at load average 10, and 8 minutes when
+    # scaled by parameters x characters from the 2x256 throughput above (small models use a core less well).
+    # paper: 3x512 as their largest LSTM, 10 epochs each.
     "comparison": {
         "dataset": "warandpeace", "other_dataset": "linux", "fractions": (0.8, 0.1, 0.1),
         "kinds": ("rnn", "gru", "lstm"), "depths": (1, 2, 3), "gate_chars": 4000,

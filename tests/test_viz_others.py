@@ -50,3 +50,17 @@ def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
     (data_dir / "input.txt").write_text("something else entirely " * 200, encoding="utf-8")
     with pytest.raises(CharlmError, match="differs from the one the checkpoint trained on"):
         others.trace_run("06_linux", run_dir, chars=500)
+
+
+def test_claim_rows_grade_the_scored_cells():
+    rows = [{"model": "04_wikipedia", "property": "in_wiki_link", "best cell": "layer 0 cell 3", "held-out score": 0.94,
+             "chance": 0.5, "beats chance": True, "note": ""},
+            {"model": "06_linux", "property": "bracket_depth", "best cell": "layer 1 cell 7", "held-out score": 0.24,
+             "chance": 0.08, "beats chance": True, "note": ""},
+            {"model": "06_linux", "property": "in_comment", "best cell": "layer 0 cell 1", "held-out score": 0.52,
+             "chance": 0.51, "beats chance": False, "note": ""},
+            {"model": "04_wikipedia", "property": "in_url", "best cell": None, "held-out score": None, "chance": None,
+             "beats chance": False, "note": "too few positions"}]
+    graded = viz.other_claim_rows(rows)
+    assert [r["verdict"] for r in graded] == ["held", "partly", "not"]  # the unscored URL cell gives no row
+    assert graded[0]["claim"].startswith("wikipedia model: gets very excited") and "0.940" in graded[0]["ours"]

@@ -22,7 +22,7 @@ from charlm.analysis.viz.baseline import NgramComparison, ngram_comparison
 from charlm.analysis.viz.cells import CellRanking, CellScore, rank_cells
 from charlm.analysis.viz.figures import best_cells_html, heatmap, ranked_heatmap
 from charlm.analysis.viz.labels import BINARY, PROPERTIES, property_labels
-from charlm.analysis.viz.others import find_runs, search_table, trace_run
+from charlm.analysis.viz.others import claim_rows as other_claim_rows, find_runs, search_table, trace_run
 from charlm.analysis.viz.section import (claim_rows, claims, combined_view, interpretable_sentence, lstm_vs_ngram,
                                          record_extra, save_views, topk_sentence)
 from charlm.analysis.viz.tracing import Trace, excerpt, trace
@@ -32,7 +32,7 @@ from charlm.analysis.viz.views import (Html, cell_html, check_html, document, jo
 __all__ = [
     "BINARY", "CellRanking", "CellScore", "Html", "NgramComparison", "PROPERTIES", "Trace", "best_cells_html",
     "cell_html", "check_html", "claim_rows", "claims", "combined_view", "document", "excerpt", "find_runs",
-    "heatmap", "interpretable_sentence", "join_html", "lstm_vs_ngram", "ngram_comparison", "property_labels",
-    "rank_cells", "ranked_heatmap", "record_extra", "save_html", "save_views", "search_table", "shown_text",
-    "topk_html", "topk_sentence", "trace", "trace_run", "visible", "visible_text",
+    "heatmap", "interpretable_sentence", "join_html", "lstm_vs_ngram", "ngram_comparison", "other_claim_rows",
+    "property_labels", "rank_cells", "ranked_heatmap", "record_extra", "save_html", "save_views", "search_table",
+    "shown_text", "topk_html", "topk_sentence", "trace", "trace_run", "visible", "visible_text",
 ]

@@ -87,3 +87,32 @@ def search_table(runs: Mapping[str, OtherRun], output_dir: str | Path) -> Shown:
                          "beats chance": bool(r and r.lift > 0.05),
                          "note": "" if r else run.ranking.skipped.get(prop, "not scored")})
     return Table(rows, "the post's Wikipedia and Linux cells, searched for on held-out text", align="left")
+
+
+# What the post (Wikipedia) and the paper (Linux) said each cell does, for the claims rows.
+_CLAIMS = {
+    ("04_wikipedia", "in_url"): ("seems to get very excited about URLs and turns off outside of the URLs", "post"),
+    ("04_wikipedia", "in_wiki_link"): ("gets very excited when the RNN is inside the [[ ]] markdown environment and "
+                                       "turns off outside of it", "post"),
+    ("06_linux", "in_comment"): ("(the paper) a cell that turns on inside comments", "paper"),
+    ("06_linux", "bracket_depth"): ("(the paper) a cell that tracks the depth of nested brackets", "paper"),
+}
+
+
+def claim_rows(rows: list[dict[str, Any]], min_balanced_accuracy: float = 0.8,
+               min_correlation: float = 0.5) -> list[dict[str, Any]]:
+    """Claims rows for the cells that were scored: held above the interpretability bar and chance, partly when
+    only above chance, not otherwise. Properties too rare in the traced text give no row."""
+    from charlm.analysis.claims import PAPER_URL, POST_URL, claim
+
+    out = []
+    for r in rows:
+        said = _CLAIMS.get((r["model"], r["property"]))
+        if said is None or r["best cell"] is None:
+            continue
+        bar = min_correlation if r["property"].endswith("_depth") else min_balanced_accuracy
+        verdict = "held" if r["beats chance"] and r["held-out score"] >= bar else ("partly" if r["beats chance"] else "not")
+        ours = (f"{r['model']}: {r['best cell']} scores {r['held-out score']:.3f} on held-out text "
+                f"(chance {r['chance']:.3f})")
+        out.append(claim(f"{r['model'][3:]} model: {said[0]}", ours, verdict, POST_URL if said[1] == "post" else PAPER_URL))
+    return out

@@ -34,7 +34,9 @@ def test_evolution_rows_and_story_order():
     sentence, row = evolution.story(rows)
     assert "From iteration 100 (204,800 characters seen) to 2000" in sentence
     assert row["verdict"] in ("held", "partly")
-    assert row["stages"]["dictionary_share"] == 500
+    assert row["stages"]["dictionary_share"] == 500 and "dictionary words at iteration 500" in sentence
+    late = evolution.evolution_rows([(100, "xq zv")], TRAIN, TRAIN, 1, 1)
+    assert "dictionary words not by iteration 100" in evolution.story(late)[0]
 
 
 def test_story_without_samples_is_a_negative_result():

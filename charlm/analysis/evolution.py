@@ -150,7 +150,7 @@ def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dic
 
     named = {"space_share": "spaces", "dictionary_share": "dictionary words", "mean_word_length": "word length",
              "quote_balance": "quote pairing"}
-    arrivals = "; ".join(f"{named[k]} at {'iteration ' + str(v) if v else 'not by ' + str(last['iteration'])}"
+    arrivals = "; ".join(f"{named[k]} {'at iteration ' + str(v) if v else 'not by iteration ' + str(last['iteration'])}"
                          for k, v in when.items())
     sentence = (f"From iteration {first['iteration']} ({first['chars_seen']:,} characters seen) to "
                 f"{last['iteration']} ({last['chars_seen']:,}): dictionary words {fmt(first, 'dictionary_share')} -> "

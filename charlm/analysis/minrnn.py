@@ -181,13 +181,16 @@ class SingleUpdate:
         return sum(r["change"] > 0 for r in self.rows())
 
     def sentence(self) -> str:
-        first = self.rows()[0]
+        rows = self.rows()
+        first = rows[0]
+        up = [r["step"] for r in rows if r["change"] > 0]
         held = "held" if self.raised == len(self.targets) and self.loss_after < self.loss_before else "partly held"
         return (f"One gradient step (learning rate {self.learning_rate:g}) raised the correct character's score at "
-                f"{self.raised} of {len(self.targets)} steps (at the first, {first['correct next']} after "
-                f"{first['input']}: {first['its score before']:.3f} -> {first['after one update']:.3f}; the post's "
-                f"example: 2.2 -> 2.3) and the loss fell from {self.loss_before:.4f} to {self.loss_after:.4f}: "
-                f"the claim {held}.")
+                f"{self.raised} of {len(self.targets)} steps (steps {', '.join(map(str, up)) or 'none'}); at the "
+                f"post's example step, {first['correct next']} after {first['input']}, it went "
+                f"{first['its score before']:.3f} -> {first['after one update']:.3f} (the post: 2.2 -> 2.3). The "
+                f"summed loss fell from {self.loss_before:.4f} to {self.loss_after:.4f}: the claim {held} (one step on the loss summed over "
+                "all four steps lowers the sum, not necessarily each step's part of it).")
 
 
 def single_update(rnn: MinRNN, chars: Sequence[str], text: str = "hello", learning_rate: float = 0.1) -> SingleUpdate:

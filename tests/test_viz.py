@@ -343,7 +343,10 @@ def test_lstm_vs_ngram_says_plainly_who_wins(quoted):
     weak = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5))
     sentence, row = viz.lstm_vs_ngram(weak)
     assert "does not beat the 5-gram" in sentence and row["verdict"] == "not"
-    assert "Kneser-Ney" in sentence and "Goldberg" in sentence
+    assert "Kneser-Ney" in sentence and "Goldberg" in sentence and "Published on this data set" not in sentence
+    published = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5), dataset="warandpeace",
+                                     published=published_losses("warandpeace"))
+    assert "1.077" in viz.lstm_vs_ngram(published)[0] and "1.195" in viz.lstm_vs_ngram(published)[0]
 
 
 def test_excerpt_starts_a_paragraph():

@@ -217,7 +217,8 @@ def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[st
     deep = (f"2+ layers beat 1 layer in {deep_wins} of {deep_total} (cell, data set) pairs" if deep_total else
             "not measured: this profile trains one depth only")
     sentence = "; ".join(sentences) + f". At matched parameters, {gated}; {deep}."
-    out.append(claim("LSTM and GRU significantly outperform the vanilla RNN at matched parameter counts",
-                     gated, verdict(gated_wins, gated_total), PAPER_URL))
-    out.append(claim("depth of at least two layers is beneficial", deep, verdict(deep_wins, deep_total), PAPER_URL))
+    out.append(claim("(the paper, in our words) LSTM and GRU reach a lower loss than the vanilla RNN at matched "
+                     "parameter counts", gated, verdict(gated_wins, gated_total), PAPER_URL))
+    out.append(claim("(the paper, in our words) two or more layers reach a lower loss than one", deep,
+                     verdict(deep_wins, deep_total), PAPER_URL))
     return sentence, out

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from charlm.callbacks import Checkpointer, Evaluator, MetricsLogger, Progress, SampleEvery
-from charlm.checkpoint import LOCK, RunDirectory, find_checkpoint, load_checkpoint
+from charlm.checkpoint import LOCK, RunDirectory, find_checkpoint, load_checkpoint, read_info
 from charlm.data import split_ids
 from charlm.device import distributed_from_env
 from charlm.errors import CharlmError, check_keys
@@ -168,6 +168,29 @@ def _train(text: str, out: Path | None, fresh: tuple[Vocab, ModelConfig, TrainCo
     if out is not None and (out / "best").exists() and trainer.has_validation:
         result.model = load_checkpoint(out, device=trainer.device, prefer="best").model
     return result
+
+
+def free_run_dir(base: str | Path, text: str, model: dict[str, Any], config: TrainConfig,
+                 fractions: Sequence[float], source: str | None = None) -> tuple[Path, bool]:
+    """Where a run of these settings goes without touching any other: ``base``, else ``base.2``, ``.3`` ...; and
+    whether that folder already holds a finished run of exactly these settings (training is seeded, so loading it
+    gives what training again would). Notebooks use it so that a rerun never deletes a run."""
+    settings = {"model": ModelConfig(len(Vocab.from_text(text)), **model).to_dict(), "train_config": config.to_dict(),
+                "data": {"sha256": text_fingerprint(text), "chars": len(text), "fractions": list(fractions),
+                         "source": source}}
+    base = Path(base)
+    run_dir, n = base, 1
+    while run_dir.exists():
+        try:
+            info = read_info(run_dir, prefer="last")
+        except CharlmError:
+            info = {}
+        saved = {"model": info.get("model"), "train_config": info.get("train_config"), "data": info.get("data")}
+        if saved == settings and info.get("stop_reason") in ("max_iters", "max_epochs", "max_seconds"):
+            return run_dir, True
+        n += 1
+        run_dir = base.with_name(f"{base.name}.{n}")
+    return run_dir, False
 
 
 def load_run(path: str | Path, text: str, fractions: Sequence[float] | None = None,

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from charlm.analysis import claims, csyntax, latex
+from charlm.errors import CharlmError
 
 PLAY = """tail of a speech cut by the sampler
 
@@ -70,7 +71,7 @@ def test_wiki_structure_headings_lists_parens_and_hallucinated_urls():
 
 
 def test_claims_are_validated_and_collected_from_a_record():
-    with pytest.raises(ValueError, match="verdict"):
+    with pytest.raises(CharlmError, match="verdict"):
         claims.Claim("x", claims.POST, "y", "maybe")
     c = claims.Claim("q", claims.POST, "ours", "partly").as_dict()
     extra = {"claims": [c], "temperature": {"claim": {**c, "claim": "q2"}}, "other": 3}
@@ -216,3 +217,27 @@ def test_without_tex_the_check_says_so_and_compiling_fails_clearly(monkeypatch):
     assert "pdflatex is not installed" in latex.skipped().plain and latex.skipped().data["skipped"]
     with pytest.raises(CharlmError, match="install-tex"):
         latex.compile_latex("x")
+
+
+def test_claim_rejects_unknown_verdicts():
+    row = claims.claim("x", "y", "partly", n=3)
+    assert row == {"claim": "x", "link": claims.POST, "ours": "y", "verdict": "partly", "n": 3}
+    with pytest.raises(CharlmError, match="not one of held, partly, not"):
+        claims.claim("x", "y", "maybe")
+
+
+@pytest.mark.parametrize("ours, verdict", [(0.86, "held"), (0.70, "partly"), (0.40, "not")])
+def test_against_published(ours, verdict):
+    sentence, row = claims.against_published("90% new", "new names", ours, 0.90)
+    assert row["verdict"] == verdict and f"{100 * ours:.0f}% here, 90% in the post" in sentence
+    assert claims.against_published("c", "m", None, 0.9)[1]["verdict"] == "not"
+
+
+def test_say_shows_the_sentence():
+    shown = claims.say("spaces first")
+    assert "spaces first" in shown.html and repr(shown) == "spaces first"
+
+
+def test_sample_sentence():
+    assert "exactly the training sequence 'hello'" in claims.sample_sentence("hello", "hello")
+    assert "'hellll', not the training" in claims.sample_sentence("hellll", "hello")

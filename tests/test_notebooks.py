@@ -47,7 +47,7 @@ def _source(cell) -> str:
 def test_every_section_has_a_notebook():
     names = {p.stem for p in NOTEBOOKS}
     expected = {"01_helo", "02_paul_graham", "03_shakespeare", "04_wikipedia", "05_latex", "06_linux", "07_names",
-                "08_evolution"}
+                "08_evolution", "09_neurons", "10_comparison"}
     assert expected <= names, f"missing: {sorted(expected - names)}"
 
 

@@ -18,8 +18,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from charlm.analysis.display import Shown, esc, stack, table
+from charlm.errors import CharlmError
 
 POST = "https://karpathy.github.io/2015/05/21/rnn-effectiveness/"
+PAPER = "https://arxiv.org/abs/1506.02078"  # Karpathy, Johnson & Fei-Fei (2015)
 VERDICTS = ("held", "partly", "not")
 
 
@@ -32,7 +34,7 @@ class Claim:
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, not {self.verdict!r}")
+            raise CharlmError(f"verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}")
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -68,6 +70,36 @@ def claims_of(extra: Mapping[str, Any]) -> list[dict[str, Any]]:
             nested = [value["claim"]] if isinstance(value.get("claim"), Mapping) else list(value.get("claims") or [])
             found += [dict(c) for c in nested if isinstance(c, Mapping) and dict(c) not in found]
     return found
+
+
+def claim(text: str, ours: str, verdict: str, link: str = POST, **numbers: Any) -> dict[str, Any]:
+    """A claims row as a dict, with the measured values behind ``ours`` beside it (for records built by hand)."""
+    return {**Claim(text, link, ours, verdict).as_dict(), **numbers}
+
+
+def say(sentence: str) -> Shown:
+    """A computed sentence as a cell's output: a paragraph in Jupyter, the text in a log."""
+    return Shown(f"<p><b>What to look for:</b> {esc(sentence)}</p>", sentence, sentence)
+
+
+def against_published(text: str, measured: str, ours: float | None, theirs: float, close: float = 0.10,
+                      near: float = 0.25, link: str = POST) -> tuple[str, dict[str, Any]]:
+    """A share we measured beside the share the post reports: held within ``close`` (absolute), partly within
+    ``near``, otherwise not. Returns the sentence and the claims row."""
+    if ours is None:
+        return f"{measured}: nothing to measure.", claim(text, "nothing measured", "not", link)
+    gap = abs(ours - theirs)
+    verdict = "held" if gap <= close else ("partly" if gap <= near else "not")
+    sentence = (f"{measured}: {pct(ours)} here, {pct(theirs)} in the post, {100 * gap:.0f} points apart: "
+                f"{'held' if verdict == 'held' else 'partly held' if verdict == 'partly' else 'did not hold'} at this size.")
+    return sentence, claim(text, sentence, verdict, link, ours_value=ours, theirs_value=theirs)
+
+
+def sample_sentence(sample: str, expected: str) -> str:
+    """Whether a (greedy) sample spells what the training text says."""
+    same = sample == expected
+    return (f"Sampled greedily from {expected[0]!r}: {sample!r}, {'exactly' if same else 'not'} the training "
+            f"sequence {expected!r}.")
 
 
 # --------------------------------------------------------------------------- words (02 temperature)

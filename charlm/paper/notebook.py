@@ -37,7 +37,7 @@ from charlm.data import split_ids
 from charlm.errors import CharlmError, check_keys
 from charlm.model import ModelConfig
 from charlm.paper import presets, results
-from charlm.run import RunResult, load_run, text_fingerprint, train
+from charlm.run import RunResult, free_run_dir, load_run, text_fingerprint, train
 from charlm.sampler import sample
 from charlm.trainer import TrainConfig, evaluate
 
@@ -138,16 +138,6 @@ def _held_out_losses(run: RunResult) -> tuple[float, float | None, bool]:
     return val, run.test_loss(), False
 
 
-def _finished_with(run_dir: Path, settings: dict[str, Any]) -> bool:
-    """Whether ``run_dir`` holds a run that stopped at its limit with exactly these settings."""
-    try:
-        info = read_info(run_dir, prefer="last")
-    except CharlmError:
-        return False
-    saved = {"model": info.get("model"), "train_config": info.get("train_config"), "data": info.get("data")}
-    return saved == settings and info.get("stop_reason") in ("max_iters", "max_epochs", "max_seconds")
-
-
 @dataclass
 class Section:
     name: str  # the notebook's file name without .ipynb: its presets, results record and files are named so
@@ -179,18 +169,12 @@ class Section:
         model_fields = {k: v for k, v in self.overrides.items() if k in ModelConfig.__dataclass_fields__}
         config = self.preset.train_config(self.seed, {k: v for k, v in self.overrides.items() if k not in model_fields})
         model = {**self.preset.model, **model_fields}
-        # What checkpoint config.json will hold for this run: equal settings mean an equal run (training is seeded).
-        settings = {"model": ModelConfig(len(set(corpus.text)), **model).to_dict(), "train_config": config.to_dict(),
-                    "data": {"sha256": text_fingerprint(corpus.text), "chars": len(corpus.text),
-                             "fractions": list(corpus.fractions), "source": corpus.name}}
-        run_dir, n = self.runs_dir / self.name, 1
-        while run_dir.exists():
-            if _finished_with(run_dir, settings):
-                show(warning(f"{run_dir} holds a finished run with these settings: loading it instead of training "
-                             "(move it away to train afresh)"))
-                return self._load(corpus, run_dir)
-            n += 1
-            run_dir = self.runs_dir / f"{self.name}.{n}"
+        run_dir, finished = free_run_dir(self.runs_dir / self.name, corpus.text, model, config, corpus.fractions,
+                                         corpus.name)
+        if finished:
+            show(warning(f"{self._relative(run_dir)} holds a finished run with these settings: loading it instead of "
+                         "training (move it away to train afresh)"))
+            return self._load(corpus, run_dir)
         print(f"training into {run_dir.relative_to(self.output_dir)}")
         result = train(corpus.text, run_dir, model, config, fractions=corpus.fractions, progress="lines",
                        sample_at=sample_at, sample_length=sample_length, source=corpus.name)

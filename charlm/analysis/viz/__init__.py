@@ -14,22 +14,25 @@ guesses for the next one. This package computes what those pictures need and mea
 
 Modules: ``tracing`` (running the model), ``views`` (the two views as HTML, saving and checking pages), ``labels``
 (properties of the text), ``cells`` (the search and its chance level), ``figures`` (views of the best cells,
-heatmaps), ``baseline`` (n-grams), ``section`` (what the neurons notebook saves, records and checks).
-Its presets are ``charlm.paper.profiles.SECTIONS["neurons"]``.
+heatmaps), ``baseline`` (n-grams), ``section`` (what the neurons notebook saves, records and checks), ``others`` (the Wikipedia and Linux runs).
+Its presets are ``charlm/paper/presets/09_neurons.toml``.
 """
 
 from charlm.analysis.viz.baseline import NgramComparison, ngram_comparison
 from charlm.analysis.viz.cells import CellRanking, CellScore, rank_cells
 from charlm.analysis.viz.figures import best_cells_html, heatmap, ranked_heatmap
 from charlm.analysis.viz.labels import BINARY, PROPERTIES, property_labels
-from charlm.analysis.viz.section import claims, record_extra, save_views
+from charlm.analysis.viz.others import claim_rows as other_claim_rows, find_runs, search_table, trace_run
+from charlm.analysis.viz.section import (claim_rows, claims, combined_view, interpretable_sentence, lstm_vs_ngram,
+                                         record_extra, save_views, topk_sentence)
 from charlm.analysis.viz.tracing import Trace, excerpt, trace
 from charlm.analysis.viz.views import (Html, cell_html, check_html, document, join_html, save_html, shown_text, topk_html,
                               visible, visible_text)
 
 __all__ = [
-    "BINARY", "PROPERTIES", "CellRanking", "CellScore", "Html", "NgramComparison", "Trace", "best_cells_html",
-    "cell_html", "check_html", "claims", "document", "excerpt", "heatmap", "join_html", "ngram_comparison",
-    "property_labels", "rank_cells", "ranked_heatmap", "record_extra", "save_html", "save_views", "shown_text",
-    "topk_html", "trace", "visible", "visible_text",
+    "BINARY", "CellRanking", "CellScore", "Html", "NgramComparison", "PROPERTIES", "Trace", "best_cells_html",
+    "cell_html", "check_html", "claim_rows", "claims", "combined_view", "document", "excerpt", "find_runs",
+    "heatmap", "interpretable_sentence", "join_html", "lstm_vs_ngram", "ngram_comparison", "other_claim_rows",
+    "property_labels", "rank_cells", "ranked_heatmap", "record_extra", "save_html", "save_views", "search_table",
+    "shown_text", "topk_html", "topk_sentence", "trace", "trace_run", "visible", "visible_text",
 ]

@@ -149,12 +149,15 @@ def cell_html(tr: Trace, layer: int, unit: int, kind: str = "cell", start: int =
 
 
 def topk_html(tr: Trace, start: int = 0, stop: int | None = None, k: int | None = None,
-              title: str = "the model's guesses for the next character") -> Html:
+              title: str = "the model's guesses for the next character",
+              cell: tuple[int, int, str] | None = None) -> Html:
     """Under each character, the model's top-k guesses for the *next* one, shaded by probability (view (b)).
 
-    The character itself is shaded by the probability the model gave it before it came (dark: expected).
+    The character itself is shaded by the probability the model gave it before it came (dark: expected), or,
+    with ``cell`` = (layer, unit, kind), coloured by that unit's activation: the post's combined view.
     """
     start, stop = tr.span(start, stop)
+    values = tr.unit(*cell) if cell is not None else None
     k = tr.topk_ids.shape[1] if k is None else max(1, min(k, tr.topk_ids.shape[1]))
     chars = tr.vocab.chars
     cols = []
@@ -162,7 +165,10 @@ def topk_html(tr: Trace, start: int = 0, stop: int | None = None, k: int | None 
         char = tr.text[t]
         p_char = float(tr.target_prob[t])
         seen = "no prediction (first character)" if not math.isfinite(p_char) else f"p = {p_char:.3f} before it came"
-        col = [_char_span(char, f"{_TOP};background:{_shade(p_char)}", f"{char!r}: {seen}", "cv-c")]
+        if values is not None:
+            seen += f"; layer {cell[0] % tr.num_layers} {cell[2]} {cell[1]}: {float(values[t]):+.3f}"
+        top = _shade(p_char) if values is None else _diverging(float(values[t]))
+        col = [_char_span(char, f"{_TOP};background:{top}", f"{char!r}: {seen}", "cv-c")]
         for j in range(k):
             guess, p = chars[int(tr.topk_ids[t, j])], float(tr.topk_probs[t, j])
             col.append(_char_span(guess, f"{_GUESS_ROW};background:{_shade(p)}",
@@ -170,9 +176,11 @@ def topk_html(tr: Trace, start: int = 0, stop: int | None = None, k: int | None 
         cols.append(f'<span class="cv-k" style="{_COLUMN}">{"".join(col)}</span>')
         if char == "\n":
             cols.append("<br/>")
-    note = (f"top row: the text, shaded by the probability the model gave each character; below: its {k} "
-            "likeliest next characters, shaded by probability (white 0 … green 1)")
-    return _wrap("".join(cols), title, note, "charlm-topk")
+    top_note = ("the text, shaded by the probability the model gave each character" if values is None else
+                f"the text, coloured by layer {cell[0] % tr.num_layers} {cell[2]} {cell[1]} (-1 blue, 0 white, +1 red)")
+    note = (f"top row: {top_note}; below: its {k} likeliest next characters, shaded by probability "
+            "(white 0 … green 1)")
+    return _wrap("".join(cols), title, note, "charlm-topk", scale=values is not None)
 
 
 def join_html(*parts: str) -> Html:

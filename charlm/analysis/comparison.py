@@ -1,0 +1,214 @@
+"""RNN vs GRU vs LSTM at 1-3 layers with matched parameter counts: the companion paper's Table 1, small.
+
+Karpathy, Johnson & Fei-Fei (2015) trained the three cell types at one to three layers with parameter
+budgets matched, on War and Peace and the Linux kernel, and compared test losses. Here every model of a
+grid gets the same budget (the parameter count of an LSTM with ``lstm_size`` units at that depth), the
+hidden size of the other cells solved to meet it, and the same training: same batch shape, same number of
+iterations, so each sees the same characters.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from charlm.errors import CharlmError
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer (PyTorch stores them stacked)
+
+
+def param_count(kind: str, layers: int, size: int, vocab: int) -> int:
+    """Parameters of a one-hot-input CharRNN: each layer m*(H*in + H*H + 2H), then the head H*V + V."""
+    if kind not in GATES:
+        raise CharlmError(f"unknown cell type {kind!r}; choose one of {', '.join(GATES)}")
+    m, total, inputs = GATES[kind], 0, vocab
+    for _ in range(layers):
+        total += m * (size * inputs + size * size + 2 * size)
+        inputs = size
+    return total + size * vocab + vocab
+
+
+def size_for_budget(kind: str, layers: int, vocab: int, budget: int) -> int:
+    """The hidden size whose parameter count is closest to ``budget``."""
+    low, high = 1, 1
+    while param_count(kind, layers, high, vocab) < budget:
+        high *= 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if param_count(kind, layers, mid, vocab) < budget else (low, mid)
+    return min((low, high), key=lambda s: abs(param_count(kind, layers, s, vocab) - budget))
+
+
+@dataclass(frozen=True)
+class GridModel:
+    dataset: str
+    kind: str
+    layers: int
+    rnn_size: int
+    n_params: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}_{self.kind}{self.layers}x{self.rnn_size}"
+
+
+def plan(datasets: dict[str, int], kinds: Sequence[str], depths: Sequence[int], lstm_size: int) -> list[GridModel]:
+    """Every (dataset, kind, depth) with the budget of an LSTM of ``lstm_size`` at that depth;
+    ``datasets`` maps each data set's name to its vocabulary size."""
+    out = []
+    for dataset, vocab in datasets.items():
+        for layers in depths:
+            budget = param_count("lstm", layers, lstm_size, vocab)
+            for kind in kinds:
+                size = lstm_size if kind == "lstm" else size_for_budget(kind, layers, vocab, budget)
+                out.append(GridModel(dataset, kind, layers, size, param_count(kind, layers, size, vocab)))
+    return out
+
+
+def plan_sentence(models: Sequence[GridModel]) -> str:
+    """How closely the parameter counts match at each depth."""
+    parts = []
+    for layers in sorted({m.layers for m in models}):
+        counts = [m.n_params for m in models if m.layers == layers]
+        parts.append(f"{layers} layer{'s' if layers > 1 else ''}: {min(counts):,} to {max(counts):,} parameters "
+                     f"({100 * (max(counts) - min(counts)) / max(counts):.1f}% apart)")
+    return "Matched budgets: " + "; ".join(parts) + "."
+
+
+def train_grid(models: Sequence[GridModel], texts: dict[str, str], train: dict[str, Any], out_dir: str | Path,
+               fractions: dict[str, tuple[float, float, float]], seed: int = 123,
+               printer: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train each model (charlm.run.train, one run folder each under ``out_dir``) on its data set's text, cut by
+    that data set's ``fractions``, and score it on the validation and test splits; the trained models come back
+    under the rows' ``model`` key."""
+    from charlm.run import free_run_dir, load_run
+    from charlm.run import train as run_train
+    from charlm.trainer import TrainConfig
+
+    rows = []
+    for m in models:
+        config = TrainConfig(**{**train, "seed": seed})
+        model = {"model": m.kind, "num_layers": m.layers, "rnn_size": m.rnn_size, "dropout": 0.0, "embedding_size": 0}
+        # A rerun never deletes a run: the same settings reload the finished one, others train beside it.
+        text, split = texts[m.dataset], tuple(fractions[m.dataset])
+        run_dir, finished = free_run_dir(Path(out_dir) / m.name, text, model, config, split, m.dataset)
+        start = time.perf_counter()
+        result = load_run(run_dir, text, split) if finished else run_train(
+            text, run_dir, model, config, fractions=split, progress="none", source=m.dataset)
+        seconds = result.state.elapsed if finished else time.perf_counter() - start
+        if result.model.num_parameters() != m.n_params:
+            raise CharlmError(f"{m.name}: built {result.model.num_parameters():,} parameters, planned {m.n_params:,}")
+        st = result.state
+        rows.append({"dataset": m.dataset, "cell": m.kind, "layers": m.layers, "rnn_size": m.rnn_size,
+                     "n_params": m.n_params, "iterations": st.iteration,
+                     "chars_seen": st.iteration * config.batch_size * config.seq_length,
+                     "val_loss": result.val_loss, "test_loss": result.test_loss(), "seconds": seconds,
+                     "model": result.model, "vocab": result.vocab})
+        printer(f"{m.name}: {m.n_params:,} parameters, {st.iteration} iterations, val {result.val_loss:.4f}, "
+                f"{seconds:.0f} s")
+    return rows
+
+
+
+
+def record_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows without the trained models: what goes into the results record."""
+    return [{k: v for k, v in r.items() if k not in ("model", "vocab")} for r in rows]
+
+
+def gate_saturation(rows: Sequence[dict[str, Any]], held_out: dict[str, str], chars: int) -> dict[str, Any]:
+    """Gate saturation (charlm.analysis.gates) of the deepest gated model of each data set and cell type,
+    measured on the first ``chars`` characters of that data set's held-out text."""
+    import torch
+
+    from charlm.analysis.gates import GATE_NAMES, saturation
+
+    deepest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["dataset"], r["cell"])
+        if r["cell"] in GATE_NAMES and r["layers"] >= deepest.get(key, {"layers": 0})["layers"]:
+            deepest[key] = r
+    out = {}
+    for (dataset, cell), r in deepest.items():
+        ids = torch.tensor(r["vocab"].encode(held_out[dataset][:chars], what=f"the {dataset} text"))
+        out[f"{dataset} {cell.upper()} {r['layers']}x{r['rnn_size']}"] = saturation(r["model"], ids)
+    return out
+
+
+def loss_table(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> list[dict[str, Any]]:
+    """Their Table 1's layout: one row per data set and cell type, one column per depth."""
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        entry = table.setdefault((r["dataset"], r["cell"]), {"data set": r["dataset"], "cell": r["cell"].upper()})
+        entry[f"{r['layers']} layer{'s' if r['layers'] > 1 else ''}"] = r[key]
+    return list(table.values())
+
+
+def best_by_cell(rows: Sequence[dict[str, Any]], dataset: str, key: str = "test_loss") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in rows:
+        if r["dataset"] == dataset and r[key] is not None and math.isfinite(r[key]):
+            out[r["cell"]] = min(out.get(r["cell"], math.inf), r[key])
+    return out
+
+
+def figure(rows: Sequence[dict[str, Any]], key: str = "test_loss", title: str = "") -> Any:
+    """Loss against depth, one line per cell type, one panel per data set."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.5), squeeze=False)
+    colors = {"rnn": "#e6550d", "gru": "#756bb1", "lstm": "#3182bd"}
+    for ax, ds in zip(axes[0], datasets):
+        for cell in GATES:
+            pts = sorted((r["layers"], r[key]) for r in rows if r["dataset"] == ds and r["cell"] == cell)
+            if pts:
+                ax.plot(*zip(*pts), "o-", color=colors[cell], label=cell.upper())
+        ax.set(xlabel="layers", ylabel=f"{key.replace('_', ' ')} (nats/char)", title=ds)
+        ax.set_xticks(sorted({r["layers"] for r in rows}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[str, list[dict[str, Any]]]:
+    """The paper's two findings checked on our grid: gated cells (LSTM, GRU) beat the vanilla RNN, and depth
+    of at least 2 beats one layer. Returns the sentence and the claims rows."""
+    from charlm.analysis.claims import PAPER, claim
+
+    sentences, out = [], []
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    gated_wins, gated_total, deep_wins, deep_total = 0, 0, 0, 0
+    for ds in datasets:
+        best = best_by_cell(rows, ds, key)
+        if "rnn" in best:
+            for cell in ("lstm", "gru"):
+                if cell in best:
+                    gated_total += 1
+                    gated_wins += best[cell] < best["rnn"]
+        parts = ", ".join(f"{c.upper()} {v:.3f}" for c, v in sorted(best.items(), key=lambda kv: kv[1]))
+        sentences.append(f"{ds}: best {key.replace('_', ' ')} by cell {parts}")
+        for cell in GATES:
+            by_depth = {r["layers"]: r[key] for r in rows if r["dataset"] == ds and r["cell"] == cell}
+            if 1 in by_depth and len(by_depth) > 1:
+                deep_total += 1
+                deep_wins += min(v for d, v in by_depth.items() if d > 1) < by_depth[1]
+
+    def verdict(wins: int, total: int) -> str:
+        return "not" if not total or not wins else ("held" if wins == total else "partly")
+
+    gated = f"a gated cell beats the RNN in {gated_wins} of {gated_total} comparisons"
+    deep = (f"2+ layers beat 1 layer in {deep_wins} of {deep_total} (cell, data set) pairs" if deep_total else
+            "not measured: this profile trains one depth only")
+    sentence = "; ".join(sentences) + f". At matched parameters, {gated}; {deep}."
+    out.append(claim("(the paper, in our words) LSTM and GRU reach a lower loss than the vanilla RNN at matched "
+                     "parameter counts", gated, verdict(gated_wins, gated_total), PAPER))
+    out.append(claim("(the paper, in our words) two or more layers reach a lower loss than one", deep,
+                     verdict(deep_wins, deep_total), PAPER))
+    return sentence, out

@@ -1,0 +1,265 @@
+"""The post's vanilla RNN in numpy: its ``step`` function, and a min-char-rnn style forward/backward/update.
+
+The post writes the update as ``h = tanh(W_hh h + W_xh x)`` and the output as ``y = W_hy h``: no biases.
+Karpathy's min-char-rnn gist (the "100 lines" the post links) adds a hidden bias ``b_h`` and an output bias
+``b_y``, and so does :class:`charlm.model.CharRNN` (PyTorch's RNN has two hidden biases, ``b_ih`` and
+``b_hh``, which only ever appear as their sum). So the biases here are optional and start at zero: with
+them zero the step is exactly the post's formula; :meth:`MinRNN.from_charrnn` copies a CharRNN's weights
+with ``b_h = b_ih + b_hh``, after which both compute the same numbers.
+
+Shapes: V vocabulary size, H hidden units, T steps. Inputs are indices into the vocabulary; ``x`` in the
+post is their one-hot vector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from charlm.errors import CharlmError
+
+
+def one_hot(index: int, size: int) -> np.ndarray:
+    x = np.zeros(size)
+    x[index] = 1.0
+    return x
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class MinRNN:
+    W_xh: np.ndarray  # (H, V)
+    W_hh: np.ndarray  # (H, H)
+    W_hy: np.ndarray  # (V, H)
+    b_h: np.ndarray  # (H,) zero: the post's formula
+    b_y: np.ndarray  # (V,)
+    h: np.ndarray = field(init=False)  # (H,) the state `step` updates
+
+    def __post_init__(self) -> None:
+        self.h = np.zeros(self.W_hh.shape[0])
+
+    @classmethod
+    def random(cls, vocab_size: int, hidden_size: int, seed: int = 0, scale: float = 0.01) -> "MinRNN":
+        """Small random weights and zero biases, as min-char-rnn initialises them."""
+        rng = np.random.default_rng(seed)
+        return cls(rng.standard_normal((hidden_size, vocab_size)) * scale,
+                   rng.standard_normal((hidden_size, hidden_size)) * scale,
+                   rng.standard_normal((vocab_size, hidden_size)) * scale,
+                   np.zeros(hidden_size), np.zeros(vocab_size))
+
+    @classmethod
+    def from_charrnn(cls, model: Any) -> "MinRNN":
+        """The same network as a one-layer vanilla :class:`charlm.model.CharRNN` with one-hot inputs."""
+        cfg = model.config
+        if cfg.model != "rnn" or cfg.num_layers != 1 or cfg.embedding_size:
+            raise CharlmError(f"MinRNN mirrors a one-layer vanilla RNN with one-hot input; this model is "
+                              f"{cfg.model} {cfg.num_layers}x{cfg.rnn_size} (embedding {cfg.embedding_size})")
+        w = {name: p.detach().double().cpu().numpy() for name, p in model.named_parameters()}
+        return cls(w["rnn.weight_ih_l0"], w["rnn.weight_hh_l0"], w["head.weight"],
+                   w["rnn.bias_ih_l0"] + w["rnn.bias_hh_l0"], w["head.bias"])
+
+    @property
+    def vocab_size(self) -> int:
+        return self.W_xh.shape[1]
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {"W_xh": self.W_xh, "W_hh": self.W_hh, "W_hy": self.W_hy, "b_h": self.b_h, "b_y": self.b_y}
+
+    def reset(self) -> None:
+        self.h = np.zeros_like(self.h)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """The post's step: update the hidden state from the one-hot ``x`` (V,), return the scores y (V,)."""
+        self.h = np.tanh(self.W_hh @ self.h + self.W_xh @ x + self.b_h)
+        return self.W_hy @ self.h + self.b_y
+
+    def scores(self, inputs: Sequence[int], h0: np.ndarray | None = None) -> np.ndarray:
+        """(T, V) output scores for ``inputs``, from ``h0`` (default zeros); the stored state is left alone."""
+        saved = self.h
+        self.h = np.zeros_like(saved) if h0 is None else h0.copy()
+        ys = np.stack([self.step(one_hot(i, self.vocab_size)) for i in inputs])
+        self.h = saved
+        return ys
+
+    def loss_and_grads(self, inputs: Sequence[int], targets: Sequence[int],
+                       h0: np.ndarray | None = None) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
+        """Summed cross-entropy of ``targets`` given ``inputs``, its gradients by backpropagation through time
+        (min-char-rnn's lossFun), and the last hidden state."""
+        if len(inputs) != len(targets) or not len(inputs):
+            raise CharlmError(f"inputs and targets must be equally long and not empty ({len(inputs)}, {len(targets)})")
+        V, H = self.vocab_size, self.W_hh.shape[0]
+        hs = {-1: np.zeros(H) if h0 is None else h0.copy()}
+        xs, ps, loss = {}, {}, 0.0
+        for t, (i, j) in enumerate(zip(inputs, targets)):
+            xs[t] = one_hot(i, V)
+            hs[t] = np.tanh(self.W_xh @ xs[t] + self.W_hh @ hs[t - 1] + self.b_h)
+            ps[t] = softmax(self.W_hy @ hs[t] + self.b_y)
+            loss -= float(np.log(ps[t][j]))
+        grads = {k: np.zeros_like(v) for k, v in self.parameters().items()}
+        dh_next = np.zeros(H)
+        for t in reversed(range(len(inputs))):
+            dy = ps[t].copy()
+            dy[targets[t]] -= 1.0  # d loss / d scores of softmax + cross-entropy
+            grads["W_hy"] += np.outer(dy, hs[t])
+            grads["b_y"] += dy
+            dh = self.W_hy.T @ dy + dh_next
+            draw = (1.0 - hs[t] ** 2) * dh  # back through tanh
+            grads["b_h"] += draw
+            grads["W_xh"] += np.outer(draw, xs[t])
+            grads["W_hh"] += np.outer(draw, hs[t - 1])
+            dh_next = self.W_hh.T @ draw
+        return loss, grads, hs[len(inputs) - 1]
+
+    def sgd_step(self, grads: dict[str, np.ndarray], learning_rate: float, clip: float | None = 5.0) -> None:
+        """One plain gradient step (the post's "parameter update"), gradients clipped as min-char-rnn does."""
+        for name, param in self.parameters().items():
+            g = np.clip(grads[name], -clip, clip) if clip else grads[name]
+            param -= learning_rate * g
+
+
+def train_adagrad(rnn: MinRNN, inputs: Sequence[int], targets: Sequence[int], iterations: int,
+                  learning_rate: float = 0.1) -> list[float]:
+    """min-char-rnn's loop on one sequence: forward, backward, Adagrad update; the loss of each iteration."""
+    memory = {k: np.zeros_like(v) for k, v in rnn.parameters().items()}
+    losses = []
+    for _ in range(iterations):
+        loss, grads, _ = rnn.loss_and_grads(inputs, targets)
+        for name, param in rnn.parameters().items():
+            g = np.clip(grads[name], -5, 5)
+            memory[name] += g * g
+            param -= learning_rate * g / np.sqrt(memory[name] + 1e-8)
+        losses.append(loss)
+    return losses
+
+
+def numerical_gradient(rnn: MinRNN, inputs: Sequence[int], targets: Sequence[int], name: str,
+                       index: tuple[int, ...], eps: float = 1e-5) -> float:
+    """Central difference of the loss in one weight: what the analytic gradient is checked against."""
+    param = rnn.parameters()[name]
+    old = param[index]
+    param[index] = old + eps
+    plus = rnn.loss_and_grads(inputs, targets)[0]
+    param[index] = old - eps
+    minus = rnn.loss_and_grads(inputs, targets)[0]
+    param[index] = old
+    return (plus - minus) / (2 * eps)
+
+
+@dataclass
+class SingleUpdate:
+    """The post's one-update example: the scores of the correct next characters before and after one step."""
+
+    chars: list[str]  # the vocabulary
+    inputs: str
+    targets: str
+    before: np.ndarray  # (T, V) scores
+    after: np.ndarray  # (T, V)
+    learning_rate: float
+    loss_before: float
+    loss_after: float
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for t, (a, b) in enumerate(zip(self.inputs, self.targets)):
+            j = self.chars.index(b)
+            others = [v for v in range(len(self.chars)) if v != j]
+            out.append({"step": t + 1, "input": repr(a), "correct next": repr(b),
+                        "its score before": float(self.before[t, j]), "after one update": float(self.after[t, j]),
+                        "change": float(self.after[t, j] - self.before[t, j]),
+                        "mean change of the wrong scores": float(np.mean(self.after[t, others] - self.before[t, others]))})
+        return out
+
+    @property
+    def raised(self) -> int:
+        """How many steps' correct scores went up."""
+        return sum(r["change"] > 0 for r in self.rows())
+
+    def sentence(self) -> str:
+        rows = self.rows()
+        first = rows[0]
+        up = [r["step"] for r in rows if r["change"] > 0]
+        held = "held" if self.raised == len(self.targets) and self.loss_after < self.loss_before else "partly held"
+        return (f"One gradient step (learning rate {self.learning_rate:g}) raised the correct character's score at "
+                f"{self.raised} of {len(self.targets)} steps (steps {', '.join(map(str, up)) or 'none'}); at the "
+                f"post's example step, {first['correct next']} after {first['input']}, it went "
+                f"{first['its score before']:.3f} -> {first['after one update']:.3f} (the post: 2.2 -> 2.3). The "
+                f"summed loss fell from {self.loss_before:.4f} to {self.loss_after:.4f}: the claim {held} (one step on the loss summed over "
+                "all four steps lowers the sum, not necessarily each step's part of it).")
+
+
+def single_update(rnn: MinRNN, chars: Sequence[str], text: str = "hello", learning_rate: float = 0.1) -> SingleUpdate:
+    """Score ``text[:-1]`` -> ``text[1:]``, take one plain gradient step on ``rnn`` (in place), score again."""
+    chars = list(chars)
+    missing = sorted(set(text) - set(chars))
+    if missing:
+        raise CharlmError(f"{text!r} has characters {missing} outside the vocabulary {chars}")
+    inputs, targets = [chars.index(c) for c in text[:-1]], [chars.index(c) for c in text[1:]]
+    before = rnn.scores(inputs)
+    loss, grads, _ = rnn.loss_and_grads(inputs, targets)
+    rnn.sgd_step(grads, learning_rate)
+    after = rnn.scores(inputs)
+    return SingleUpdate(chars, text[:-1], text[1:], before, after, learning_rate, loss,
+                        rnn.loss_and_grads(inputs, targets)[0])
+
+
+def step_difference(model: Any, chars: Sequence[str], text: str) -> float:
+    """Largest |difference| between the scores of ``model.step`` (PyTorch) and :meth:`MinRNN.step` on a copy
+    of its weights, feeding ``text`` one character at a time from a zero state."""
+    import torch
+
+    rnn = MinRNN.from_charrnn(model)
+    chars = list(chars)
+    model = model.eval()
+    state, worst = None, 0.0
+    with torch.no_grad():
+        for ch in text:
+            ours = rnn.step(one_hot(chars.index(ch), len(chars)))
+            logits, state = model.step(torch.tensor([chars.index(ch)]), state)
+            worst = max(worst, float(np.abs(logits[0].double().numpy() - ours).max()))
+    return worst
+
+
+def confidence_sentence(probs: np.ndarray, chars: Sequence[str], inputs: str, targets: str) -> str:
+    """What the hello diagram shows, in numbers: P(correct next) at each step, and the two 'l' steps."""
+    chars = list(chars)
+    p = [float(probs[t, chars.index(c)]) for t, c in enumerate(targets)]
+    text = ", ".join(f"{b!r} after {a!r}: {v:.2f}" for a, b, v in zip(inputs, targets, p))
+    low = min(p)
+    return (f"Probability of the correct next letter at each step: {text}. The two 'l' inputs ask for different "
+            f"answers ('l', then 'o'), which only the hidden state can tell apart; the lowest is {low:.2f}, so the "
+            f"network {'does' if low > 0.5 else 'does not yet'} use its memory for it.")
+
+
+def step_sentence(difference: float, text: str) -> str:
+    return (f"Fed {text!r} one character at a time, the numpy step and CharRNN.step (PyTorch) differ by at most "
+            f"{difference:.1e} in any score: the same computation, once the post's formula gets CharRNN's biases "
+            f"(b_h = b_ih + b_hh, and b_y).")
+
+
+def training_sentence(losses: Sequence[float], rnn: MinRNN, chars: Sequence[str], text: str) -> str:
+    chars = list(chars)
+    inputs = [chars.index(c) for c in text[:-1]]
+    predicted = "".join(chars[int(i)] for i in rnn.scores(inputs).argmax(axis=1))
+    return (f"The numpy loop's summed loss over the 4 steps fell from {losses[0]:.3f} to {losses[-1]:.4f} in "
+            f"{len(losses)} Adagrad iterations; its likeliest next letters for {text[:-1]!r} are {predicted!r} "
+            f"(want {text[1:]!r}).")
+
+
+def loss_figure(losses: Sequence[float], title: str = "numpy RNN on 'hello'") -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(range(1, len(losses) + 1), losses, color="#3182bd")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("summed loss (nats)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,125 @@
+"""Notebook 10's pieces: matched parameter counts, the grid's training and table, gate saturation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from charlm.analysis import comparison, gates
+from charlm.errors import CharlmError
+from charlm.model import CharRNN, ModelConfig
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_param_count_matches_the_model(kind, layers):
+    model = CharRNN(ModelConfig(vocab_size=37, model=kind, num_layers=layers, rnn_size=19, embedding_size=0))
+    assert comparison.param_count(kind, layers, 19, 37) == model.num_parameters()
+
+
+def test_plan_matches_budgets_within_one_unit():
+    models = comparison.plan({"warandpeace": 80}, ["rnn", "gru", "lstm"], [1, 2], lstm_size=64)
+    assert len(models) == 6
+    for layers in (1, 2):
+        budget = comparison.param_count("lstm", layers, 64, 80)
+        for m in (m for m in models if m.layers == layers):
+            step = comparison.param_count(m.kind, layers, m.rnn_size + 1, 80) - m.n_params
+            assert abs(m.n_params - budget) <= step, m
+    assert comparison.plan_sentence(models).startswith("Matched budgets: 1 layer: ")
+    rnn = next(m for m in models if m.kind == "rnn" and m.layers == 1)
+    assert rnn.rnn_size > 64  # fewer weights per unit: more units for the same budget
+    with pytest.raises(CharlmError, match="unknown cell type"):
+        comparison.param_count("transformer", 1, 8, 8)
+
+
+def test_train_grid_same_characters_and_the_table(tmp_path):
+    text = "abcabcabd " * 400
+    models = comparison.plan({"toy": len(set(text))}, ["rnn", "lstm"], [1, 2], lstm_size=8)
+    train = {"batch_size": 4, "seq_length": 8, "max_iters": 30, "eval_interval": 30, "learning_rate": 1e-2}
+    split = {"toy": (0.8, 0.1, 0.1)}
+    rows = comparison.train_grid(models, {"toy": text}, train, tmp_path, split, printer=lambda s: None)
+    assert {r["chars_seen"] for r in rows} == {30 * 4 * 8}
+    assert all(r["val_loss"] < np.log(5) for r in rows)  # learned something below uniform over 5 characters
+    table = comparison.loss_table(rows)
+    assert [t["cell"] for t in table] == ["RNN", "LSTM"] and set(table[0]) == {"data set", "cell", "1 layer", "2 layers"}
+    sentence, claim_rows = comparison.verdicts(rows)
+    assert "toy: best test loss by cell" in sentence and len(claim_rows) == 2
+    assert all(r["verdict"] in ("held", "partly", "not") for r in claim_rows)
+    fig = comparison.figure(rows)
+    assert len(fig.axes[0].lines) == 2
+    saturations = comparison.gate_saturation(rows, {"toy": text[-500:]}, chars=200)
+    assert list(saturations) == ["toy LSTM 2x8"]  # the deepest gated model; the RNN has no gates
+    assert {r["gate"] for r in saturations["toy LSTM 2x8"].summary()} == {"input", "forget", "output"}
+    assert all("model" not in r and "vocab" not in r for r in comparison.record_rows(rows))
+    # A rerun never deletes a run: the same settings reload the finished one, others train beside it.
+    (tmp_path / models[0].name / "notes.txt").write_text("mine", encoding="utf-8")
+    again = comparison.train_grid(models[:2], {"toy": text}, train, tmp_path, split, printer=lambda s: None)
+    assert [r["val_loss"] for r in again] == [r["val_loss"] for r in rows[:2]]
+    assert (tmp_path / models[0].name / "notes.txt").read_text(encoding="utf-8") == "mine"
+    longer = comparison.train_grid(models[:1], {"toy": text}, {**train, "max_iters": 40}, tmp_path, split,
+                                   printer=lambda s: None)
+    assert longer[0]["iterations"] == 40 and (tmp_path / f"{models[0].name}.2" / "last").is_dir()
+
+
+def _manual_lstm_gates(model, ids):
+    """Gates by hand, step by step, with torch.nn.LSTMCell semantics on layer 0."""
+    w_ih, w_hh, b_ih, b_hh = (t.detach() for t in model._layer_weights(0))
+    H = model.config.rnn_size
+    h, c = torch.zeros(H), torch.zeros(H)
+    forget = []
+    for i in ids:
+        x = torch.nn.functional.one_hot(torch.tensor(i), model.config.vocab_size).float()
+        g = w_ih @ x + b_ih + w_hh @ h + b_hh
+        ig, fg, gg, og = g.chunk(4)
+        c = torch.sigmoid(fg) * c + torch.sigmoid(ig) * torch.tanh(gg)
+        h = torch.sigmoid(og) * torch.tanh(c)
+        forget.append(torch.sigmoid(fg).numpy())
+    return np.stack(forget)
+
+
+def test_lstm_gates_match_a_step_by_step_computation():
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=6, model="lstm", num_layers=2, rnn_size=5, embedding_size=0))
+    ids = [0, 3, 2, 5, 1, 1, 4]
+    acts = gates.gate_activations(model, torch.tensor(ids))
+    assert len(acts) == 2 and acts[0]["forget"].shape == (7, 5)
+    np.testing.assert_allclose(acts[0]["forget"], _manual_lstm_gates(model, ids), atol=1e-5)
+
+
+def test_gru_gates_and_saturation_counts():
+    torch.manual_seed(1)
+    model = CharRNN(ModelConfig(vocab_size=4, model="gru", num_layers=1, rnn_size=3, embedding_size=0))
+    with torch.no_grad():
+        model.rnn.bias_ih_l0[3:6] = 20.0  # update gate pinned open: right-saturated all the time
+        model.rnn.bias_ih_l0[0:3] = -20.0  # reset gate pinned shut: left-saturated
+    sat = gates.saturation(model, torch.tensor([0, 1, 2, 3, 2, 1]))
+    left, right = sat.layers[0]["update"]
+    assert right.tolist() == [1.0, 1.0, 1.0] and left.tolist() == [0.0, 0.0, 0.0]
+    assert sat.layers[0]["reset"][0].tolist() == [1.0, 1.0, 1.0]
+    row = next(r for r in sat.summary() if r["gate"] == "update")
+    assert row["units right-saturated > half the time"] == 1.0
+    assert "GRU update gates are right-saturated 100%" in gates.saturation_sentence({"toy": sat})
+    assert len(sat.figure().axes) == 1
+
+
+def test_vanilla_rnn_has_no_gates():
+    model = CharRNN(ModelConfig(vocab_size=4, model="rnn", num_layers=1, rnn_size=3, embedding_size=0))
+    with pytest.raises(CharlmError, match="has no gates"):
+        gates.gate_activations(model, torch.tensor([0, 1]))
+
+
+def test_saturation_claims_read_the_numbers():
+    torch.manual_seed(2)
+    model = CharRNN(ModelConfig(vocab_size=4, model="lstm", num_layers=2, rnn_size=3, embedding_size=0))
+    with torch.no_grad():
+        model.rnn.bias_ih_l0[3:6] = 0.0  # layer 1 forget gates near 0.5: never saturated
+        model.rnn.weight_ih_l0.zero_()
+        model.rnn.weight_hh_l0.zero_()
+        model.rnn.bias_hh_l0.zero_()
+        model.rnn.bias_ih_l1[3:6] = 20.0  # layer 2 forget gates pinned open
+    sat = {"toy": gates.saturation(model, torch.tensor([0, 1, 2, 3, 0]))}
+    remember, layers = gates.saturation_claims(sat)
+    assert remember["verdict"] == "held" and "100% of a layer's forget-gate units" in remember["ours"]
+    assert layers["verdict"] == "held" and "saturated 0% of the time in layer 1" in layers["ours"]
+    assert gates.saturation_claims({})[1]["verdict"] == "not"

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from charlm.analysis.claims import claim, percent
+from charlm.analysis.claims import claim, pct
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")  # letters, with inner apostrophes (don't, Natásha's)
 _PUNCTUATION = set(".,;:!?-—()'\"“”‘’")
@@ -146,7 +146,7 @@ def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dic
 
     def fmt(r: dict[str, Any], key: str) -> str:
         v = r[key]
-        return "n/a" if v is None else (percent(v) if key != "mean_word_length" else f"{v:.1f}")
+        return "n/a" if v is None else (pct(v) if key != "mean_word_length" else f"{v:.1f}")
 
     named = {"space_share": "spaces", "dictionary_share": "dictionary words", "mean_word_length": "word length",
              "quote_balance": "quote pairing"}
@@ -158,7 +158,7 @@ def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dic
                 f"{fmt(first, 'mean_word_length')} -> {fmt(last, 'mean_word_length')} (real "
                 f"{fmt(real, 'mean_word_length')}), spaces {fmt(first, 'space_share')} -> {fmt(last, 'space_share')} "
                 f"(real {fmt(real, 'space_share')}), quotes closed {fmt(first, 'quote_balance')} -> "
-                f"{fmt(last, 'quote_balance')} (real {fmt(real, 'quote_balance')}). Within {percent(within)} of real "
+                f"{fmt(last, 'quote_balance')} (real {fmt(real, 'quote_balance')}). Within {pct(within)} of real "
                 f"text: {arrivals}.")
     order = [when[k] for k in ("space_share", "dictionary_share", "quote_balance")]
     inf = float("inf")

@@ -225,14 +225,14 @@ def _metrics(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, fl
 
 def _evaluate_splits(model: CharRNN, splits: dict[str, np.ndarray], cfg: dict[str, Any],
                      val: float | None = None) -> tuple[float, float | None, bool]:
-    """val and test loss with the batch shape and bf16 of the training config ``cfg``; ``val``, when training
-    already measured it for these weights, is not measured again. A text without a validation split (helo)
-    is scored on its training split."""
-    batch, seq, bf16 = cfg.get("batch_size", 50), cfg.get("seq_length", 50), cfg.get("bf16", True)
+    """val and test loss (float32, as every reported loss) with the batch shape of the training config ``cfg``;
+    ``val``, when training already measured it for these weights, is not measured again. A text without a
+    validation split (helo) is scored on its training split."""
+    batch, seq = cfg.get("batch_size", 50), cfg.get("seq_length", 50)
     if len(splits["val"]) >= 2:
-        test = evaluate(model, splits["test"], batch, seq, use_bf16=bf16) if len(splits["test"]) >= 2 else None
-        return val if val is not None else evaluate(model, splits["val"], batch, seq, use_bf16=bf16), test, False
-    return evaluate(model, splits["train"], batch, min(seq, len(splits["train"]) - 1), use_bf16=bf16), None, True
+        test = evaluate(model, splits["test"], batch, seq) if len(splits["test"]) >= 2 else None
+        return val if val is not None else evaluate(model, splits["val"], batch, seq), test, False
+    return evaluate(model, splits["train"], batch, min(seq, len(splits["train"]) - 1)), None, True
 
 
 @dataclass

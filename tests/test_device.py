@@ -125,3 +125,24 @@ def test_bf16_and_fp32_runs_of_one_seed_end_within_002_nats(tmp_path):
     carried = torch.load(tmp_path / "bf16" / "last" / "trainer.pt", weights_only=True)["carried"]
     assert {s.dtype for s in carried} == {torch.float32}
     assert fp32.best_val_loss < 2.6 and abs(bf16.best_val_loss - fp32.best_val_loss) <= 0.02, (fp32, bf16)
+
+
+def test_losses_reach_the_host_once_per_log_interval():
+    """No host sync per step: the trainer reads the losses of the last log_interval steps together."""
+    from charlm.trainer import Callback
+
+    class SeenLosses(Callback):
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def on_step_end(self, trainer) -> None:
+            self.seen.append(len(trainer.state.train_losses))
+
+    seen = SeenLosses()
+    config = TrainConfig(batch_size=4, seq_length=20, max_iters=25, eval_interval=1000, log_interval=10, seed=1,
+                         device="cpu")
+    result = train(make_text(20_000), None, {"rnn_size": 16, "num_layers": 1}, config, progress="none",
+                   callbacks=[seen])
+    assert seen.seen == [0] * 9 + [10] * 10 + [20] * 6
+    assert len(result.state.train_losses) == 25 and result.state.train_loss == result.state.train_losses[-1]
+    assert result.state.chars_per_second > 0

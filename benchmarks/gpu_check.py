@@ -198,15 +198,15 @@ def main() -> int:
         print("FAIL CUDA is not available here; run with --device cpu --quick for a dry run", flush=True)
         return 1
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    size, batch, seq, steps, iters = (64, 8, 20, 3, 20) if args.quick else (512, 100, 100, 150, 400)
-    text = make_text(60_000 if args.quick else 300_000)
+    size, batch, seq, steps, iters = (64, 8, 20, 3, 10) if args.quick else (512, 100, 100, 150, 400)
+    text = make_text(30_000 if args.quick else 300_000)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         run_tests(device, args.quick)
         lstm_dtypes_and_underflow(device, size, batch, seq)
         small = 32 if args.quick else 256
         side_by_side(device, text, tmp, iters, small)
-        resume_identity(device, text, tmp, 20 if args.quick else 60, small)
+        resume_identity(device, text, tmp, 10 if args.quick else 60, small)
         checkpoint_to_cpu(device, text, tmp, iters)
         throughput(device, size, batch, seq, steps)
     print("SUMMARY", "all checks passed" if not failures else f"{len(failures)} failed: {failures}", flush=True)

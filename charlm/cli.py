@@ -63,8 +63,12 @@ def _run_train(args: argparse.Namespace) -> int:
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
                    resume=args.resume, overrides=limits if args.resume else None, progress=args.progress,
                    sample_every=args.sample_every, source=str(Path(args.file).resolve()))
+    import torch.distributed
+
     from charlm.device import distributed_from_env
 
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # every rank is done: the trainer ended on a barrier
     if not distributed_from_env().is_main:  # under torchrun, rank 0 speaks for the job
         return 130 if result.state.stop_reason == "interrupted" else 0
     if printer:

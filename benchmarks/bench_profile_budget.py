@@ -5,7 +5,7 @@
     CHARLM_DATA_MIRROR=../shared/data CHARLM_THREADS=1 python benchmarks/bench_profile_budget.py tinyshakespeare \\
         --dropout 0.2 --fractions 0.9 0.05 0.05 --seconds 600
 
-The cpu profile's model (2x256 LSTM, one-hot input, batch 50, seq 100, Adam) trained through the Python API
+The cpu profile's model (2x256 LSTM, one-hot input, batch 50, seq 100, Adam; other sizes by option) trained through the Python API
 (charlm.run.train) with the new defaults (precision auto). Each validation pass prints one JSON line (iteration,
 training seconds, process CPU seconds, val loss), so a run cut short still gives its curve; it stops at --seconds or at the first
 validation loss at or below --target. Seconds depend on machine load; iterations do not, and CPU seconds (with one thread) hardly do: report them.
@@ -48,15 +48,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1800, help="training seconds at most")
     parser.add_argument("--iters", type=int, help="iterations at most (a limit that does not depend on load)")
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--rnn-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--seq-length", type=int, default=100)
     parser.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1))
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--eval-interval", type=int, default=250)
     args = parser.parse_args()
     text = datasets.read(args.dataset)
-    config = TrainConfig(batch_size=50, seq_length=100, learning_rate=args.learning_rate, max_seconds=args.seconds, max_iters=args.iters,
+    config = TrainConfig(batch_size=args.batch_size, seq_length=args.seq_length, learning_rate=args.learning_rate, max_seconds=args.seconds, max_iters=args.iters,
                          eval_interval=args.eval_interval, precision=args.precision, device="cpu")
-    model = {"model": "lstm", "num_layers": 2, "rnn_size": 256, "dropout": args.dropout, "embedding_size": 0}
+    model = {"model": "lstm", "num_layers": 2, "rnn_size": args.rnn_size, "dropout": args.dropout, "embedding_size": 0}
     result = train(text, None, model, config, fractions=tuple(args.fractions), progress="none",
                    callbacks=[PrintCurve(args.target)])
     st = result.state

@@ -87,8 +87,8 @@ def lstm_dtypes_and_underflow(device: torch.device, size: int, batch: int, seq: 
     set_matmul_precision(device, "fp32")
 
 
-def side_by_side(device: torch.device, text: str, tmp: Path, iters: int) -> None:
-    model = {"rnn_size": 256, "num_layers": 2, "dropout": 0.1}
+def side_by_side(device: torch.device, text: str, tmp: Path, iters: int, size: int) -> None:
+    model = {"rnn_size": size, "num_layers": 2, "dropout": 0.1}
     results = {}
     for precision in precisions(device):
         asked = "auto" if precision == "tf32" else precision  # auto on CUDA: fp32 storage, TF32 matmuls
@@ -103,9 +103,9 @@ def side_by_side(device: torch.device, text: str, tmp: Path, iters: int) -> None
     check(spread < 0.05, f"3. precisions end within 0.05 nats/char of each other (spread {spread:.4f})")
 
 
-def resume_identity(device: torch.device, text: str, tmp: Path, iters: int) -> None:
+def resume_identity(device: torch.device, text: str, tmp: Path, iters: int, size: int) -> None:
     for layers, dropout in ((2, 0.0), (1, 0.1), (2, 0.1)):
-        model = {"rnn_size": 256, "num_layers": layers, "dropout": dropout}
+        model = {"rnn_size": size, "num_layers": layers, "dropout": dropout}
         base = dict(batch_size=32, seq_length=64, seed=3, device=device.type, precision="fp32", eval_interval=iters // 2)
         whole = train(text, tmp / f"whole_{layers}_{dropout}", model, TrainConfig(max_iters=iters, **base), progress="none")
         part = tmp / f"part_{layers}_{dropout}"
@@ -198,14 +198,15 @@ def main() -> int:
         print("FAIL CUDA is not available here; run with --device cpu --quick for a dry run", flush=True)
         return 1
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    size, batch, seq, steps, iters = (64, 8, 20, 3, 20) if args.quick else (512, 100, 100, 150, 400)
-    text = make_text(60_000 if args.quick else 300_000)
+    size, batch, seq, steps, iters = (64, 8, 20, 3, 10) if args.quick else (512, 100, 100, 150, 400)
+    text = make_text(30_000 if args.quick else 300_000)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         run_tests(device, args.quick)
         lstm_dtypes_and_underflow(device, size, batch, seq)
-        side_by_side(device, text, tmp, iters)
-        resume_identity(device, text, tmp, 60 if not args.quick else 20)
+        small = 32 if args.quick else 256
+        side_by_side(device, text, tmp, iters, small)
+        resume_identity(device, text, tmp, 10 if args.quick else 60, small)
         checkpoint_to_cpu(device, text, tmp, iters)
         throughput(device, size, batch, seq, steps)
     print("SUMMARY", "all checks passed" if not failures else f"{len(failures)} failed: {failures}", flush=True)

@@ -83,6 +83,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    import torch.distributed
+
     from charlm.callbacks import SampleEvery
     from charlm.device import distributed_from_env
     from charlm.run import LIMITS, train
@@ -101,17 +103,19 @@ def _run_train(args: argparse.Namespace) -> int:
     result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
                    resume=args.resume, overwrite=args.overwrite, overrides=limits if args.resume else None,
                    progress=args.progress, callbacks=[sampler] if sampler else (), source=str(Path(args.file).resolve()))
-    if not main_process:
-        return 130 if result.state.stop_reason == "interrupted" else 0
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # every rank is done: the trainer ended on a barrier
     st = result.state
+    code = 128 + (result.signal or signal.SIGINT) if st.stop_reason == "interrupted" else 0
+    if not main_process:
+        return code
     val = f"{st.best_val_loss:.4f}" if st.best_val_loss is not None else "n/a"
     saved = f"checkpoints in {args.out}" if (Path(args.out) / "last").is_dir() else "no checkpoint written"
     print(f"stopped ({st.stop_reason}) at iteration {st.iteration}, epoch {st.epoch:.2f}, after {st.elapsed:.1f}s; "
           f"best val loss {val} nats/char; {saved}", file=sys.stderr)
-    if st.stop_reason == "interrupted":
+    if code:
         print(f"resume with: charlm train {args.file} --out {args.out} --resume", file=sys.stderr)
-        return 128 + (result.signal or signal.SIGINT)
-    return 0
+    return code
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:

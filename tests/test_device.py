@@ -109,19 +109,42 @@ def test_evaluation_is_float32_even_inside_an_autocast_region():
 
 
 @pytest.mark.slow
-def test_bf16_and_fp32_runs_of_one_seed_end_within_002_nats(tmp_path):
-    """Same seed, same batches: bf16 autocast ends within 0.02 nats/char of float32 (measured: see the assert)."""
+def test_bf16_and_fp32_runs_of_one_seed_end_within_002_nats(tmp_path, monkeypatch):
+    """Same seed, same batches: bf16 autocast ends within 0.02 nats/char of float32."""
+    monkeypatch.setenv("CHARLM_THREADS", "1")  # two spinning threads on a shared 2-core machine cost 10x
     try:
         text = mirror_text("tinyshakespeare.txt.xz")[:200_000]
     except pytest.skip.Exception:
         text = make_text(200_000)
     runs = {}
     for precision in ("fp32", "bf16"):
-        config = TrainConfig(batch_size=32, seq_length=50, max_iters=300, eval_interval=300, learning_rate=3e-3,
+        config = TrainConfig(batch_size=32, seq_length=50, max_iters=200, eval_interval=200, learning_rate=3e-3,
                              seed=5, precision=precision, device="cpu")
         runs[precision] = train(text, tmp_path / precision, {"rnn_size": 64, "num_layers": 2}, config, progress="none")
     fp32, bf16 = (runs[p].state for p in ("fp32", "bf16"))
     assert fp32.train_losses != bf16.train_losses  # the bf16 run really computed in bf16
     carried = torch.load(tmp_path / "bf16" / "last" / "trainer.pt", weights_only=True)["carried"]
     assert {s.dtype for s in carried} == {torch.float32}
-    assert fp32.best_val_loss < 2.6 and abs(bf16.best_val_loss - fp32.best_val_loss) <= 0.02, (fp32, bf16)
+    print(f"best val after 200 iterations: fp32 {fp32.best_val_loss:.4f}, bf16 {bf16.best_val_loss:.4f}")
+    assert fp32.best_val_loss < 2.8 and abs(bf16.best_val_loss - fp32.best_val_loss) <= 0.02, (fp32, bf16)
+
+
+def test_losses_reach_the_host_once_per_log_interval():
+    """No host sync per step: the trainer reads the losses of the last log_interval steps together."""
+    from charlm.trainer import Callback
+
+    class SeenLosses(Callback):
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def on_step_end(self, trainer) -> None:
+            self.seen.append(len(trainer.state.train_losses))
+
+    seen = SeenLosses()
+    config = TrainConfig(batch_size=4, seq_length=20, max_iters=25, eval_interval=1000, log_interval=10, seed=1,
+                         device="cpu")
+    result = train(make_text(20_000), None, {"rnn_size": 16, "num_layers": 1}, config, progress="none",
+                   callbacks=[seen])
+    assert seen.seen == [0] * 9 + [10] * 10 + [20] * 6
+    assert len(result.state.train_losses) == 25 and result.state.train_loss == result.state.train_losses[-1]
+    assert result.state.chars_per_second > 0

@@ -36,7 +36,8 @@ def saved_curve(out: Path) -> tuple[list[float], list[tuple[int, float]]]:
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_and_resume(tmp_path):
+def test_two_processes_match_one_and_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARLM_THREADS", "1")  # as each torchrun process has: the reference is one such process
     text = make_text(40_000, seed=3)
     text_file = tmp_path / "text.txt"
     text_file.write_text(text, encoding="utf-8")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from charlm import datasets
-from charlm.analysis.claims import POST, VERDICTS, claims_of
+from charlm.analysis.claims import PAPER, POST, VERDICTS, claims_of
 from charlm.paper import presets, reproduce, results
 from charlm.data import split_ids
 from charlm.errors import CharlmError
@@ -31,7 +31,8 @@ from charlm.paper.sections import find_loop, reference_pieces
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if reproduce._NOTEBOOK_RE.match(p.name))
 # How many of the post's claims each section's record must measure (charlm.analysis.claims).
-CLAIMS = {"02_paul_graham": 2, "03_shakespeare": 1, "04_wikipedia": 3, "05_latex": 2, "06_linux": 3}
+CLAIMS = {"01_helo": 3, "02_paul_graham": 2, "03_shakespeare": 1, "04_wikipedia": 3, "05_latex": 2, "06_linux": 3,
+          "07_names": 1, "08_evolution": 1, "09_neurons": 2, "10_comparison": 1}
 PARAMETERS = {"profile", "output_dir", "checkpoint", "checkpoint_dir", "mirror", "seed"}
 # "Well below": a model that learned nothing about sequence sits at the unigram entropy.
 WELL_BELOW = 0.85
@@ -168,7 +169,7 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
     assert rec["samples"] and all(isinstance(s, str) for s in rec["samples"]) and rec["samples"][0].strip()
     assert rec["extra"].get("split")
     found = claims_of(rec["extra"])
-    assert all(c["verdict"] in VERDICTS and c["ours"] and c["link"].startswith(POST) for c in found)
+    assert all(c["verdict"] in VERDICTS and c["ours"] and c["link"].startswith((POST, PAPER)) for c in found)
     expected = CLAIMS.get(path.stem, 0) - (1 if path.stem == "05_latex" and shutil.which("pdflatex") is None else 0)
     assert len(found) >= expected, f"{path.stem}: {len(found)} of the post's claims measured, expected {expected}"
 

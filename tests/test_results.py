@@ -31,7 +31,7 @@ def test_published_entries_are_complete():
         assert {"dataset", "metric", "value", "unit", "source", "cite", "what", "split"} <= set(entry), key
         assert entry["unit"] in ("nats/char", "bits/char", "fraction")
     assert PUBLISHED["graves2013_enwik8"]["value"] == 1.67
-    assert PUBLISHED["kjf2015_lstm_war_and_peace"]["value"] == 1.077
+    assert PUBLISHED["kjf2015_lstm_warandpeace"]["value"] == 1.077
     assert PUBLISHED["nanogpt_shakespeare_char"]["value"] == 1.4697
 
 
@@ -169,9 +169,9 @@ def test_published_20gram_is_set_beside_our_20gram_not_our_lstm():
 
     rec = {"dataset": "warandpeace", "test_loss": 1.5, "val_loss": 1.4, "extra": {"split": "80/10/10"}}
     by_key = {row["key"]: row for row in published_for(rec)}
-    assert by_key["kjf2015_lstm_war_and_peace"]["ours"] == 1.5
-    assert by_key["kjf2015_20gram_war_and_peace"]["ours"] is None
-    assert by_key["kjf2015_20gram_war_and_peace"]["status"] == "not comparable"
+    assert by_key["kjf2015_lstm_warandpeace"]["ours"] == 1.5
+    assert by_key["kjf2015_20gram_warandpeace"]["ours"] is None
+    assert by_key["kjf2015_20gram_warandpeace"]["status"] == "not comparable"
     rec["extra"]["ngram20_loss"] = 1.25
-    row = {r["key"]: r for r in published_for(rec)}["kjf2015_20gram_war_and_peace"]
+    row = {r["key"]: r for r in published_for(rec)}["kjf2015_20gram_warandpeace"]
     assert row["ours"] == 1.25 and row["status"] == "indicative"

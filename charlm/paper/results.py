@@ -37,11 +37,11 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "what": "LSTM, static eval. on the held-out last 4M bytes (the paper's 'validation')",
         "source": "Graves (2013), Generating Sequences With Recurrent Neural Networks, arXiv:1308.0850, Table 2",
     },
-    "kjf2015_lstm_war_and_peace": {
+    "kjf2015_lstm_warandpeace": {
         "dataset": "warandpeace", "metric": "test_loss", "value": 1.077, "unit": "nats/char", "split": "80/10/10",
         "what": "best LSTM, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },
-    "kjf2015_20gram_war_and_peace": {
+    "kjf2015_20gram_warandpeace": {
         "dataset": "warandpeace", "metric": "ngram20_loss", "value": 1.195, "unit": "nats/char", "split": "80/10/10",
         "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
     },

@@ -40,15 +40,14 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int | None, generator
 
 
 def check_sample_args(length: int, temperature: float, top_k: int | None = None, num_samples: int = 1,
-                      seed: int | None = None) -> None:
-    """The one check of sampling arguments (the CLI, the API and the notebooks all sample through ``stream``)."""
-    check_int("length", length, 0)
-    check_float("temperature", temperature, 0.0)  # 0 is argmax; a negative temperature means nothing
-    if top_k is not None:
-        check_int("top_k", top_k, 1)
-    check_int("num_samples", num_samples, 1)
-    if seed is not None:
-        check_int("seed", seed, 0, 2**63 - 1)
+                      seed: int | None = None) -> tuple[int, float, int | None, int, int | None]:
+    """The one check of sampling arguments (the CLI, the API and the notebooks all sample through ``stream``):
+    the arguments as sampling uses them (40.0 becomes 40), or a CharlmError."""
+    return (check_int("length", length, 0),
+            check_float("temperature", temperature, 0.0),  # 0 is argmax; a negative temperature means nothing
+            None if top_k is None else check_int("top_k", top_k, 1),
+            check_int("num_samples", num_samples, 1),
+            None if seed is None else check_int("seed", seed, 0, 2**63 - 1))
 
 
 def stream(model: CharRNN, vocab: Vocab, length: int = 2000, temperature: float = 1.0, prime: str = "",
@@ -57,7 +56,7 @@ def stream(model: CharRNN, vocab: Vocab, length: int = 2000, temperature: float 
 
     Arguments are checked here, before the first character, so a bad prime fails before anything is printed.
     """
-    check_sample_args(length, temperature, top_k, num_samples, seed)
+    length, temperature, top_k, num_samples, seed = check_sample_args(length, temperature, top_k, num_samples, seed)
     vocab.encode(prime, what="the prime text")
     return _generate(model, vocab, length, temperature, prime, seed, top_k, num_samples)
 
@@ -85,6 +84,6 @@ def sample(model: CharRNN, vocab: Vocab, length: int = 2000, temperature: float 
            seed: int | None = None, top_k: int | None = None, num_samples: int = 1,
            include_prime: bool = True) -> list[str]:
     """``num_samples`` texts of ``length`` new characters each, prefixed by the prime unless told not to."""
-    columns = list(stream(model, vocab, length, temperature, prime, seed, top_k, num_samples))
+    columns = list(stream(model, vocab, length, temperature, prime, seed, top_k, num_samples))  # (length, N)
     head = prime if include_prime else ""
-    return [head + "".join(col[n] for col in columns) for n in range(num_samples)]
+    return [head + "".join(chars) for chars in zip(*columns)] if columns else [head] * int(num_samples)

@@ -104,3 +104,10 @@ def test_cli_shares_the_checks(tmp_path, option, value):
     assert proc.returncode == 1 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert option.lstrip("-").replace("-", "_") in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_whole_float_sampling_arguments_are_used_as_ints(tiny_model):
+    """Found by the property test above: length=0.0 passed the check and then crashed range()."""
+    model, vocab = tiny_model
+    assert sample(model, vocab, 0.0, 0, "a", 0, 1.0, 2.0) == ["a", "a"]
+    assert [len(t) for t in sample(model, vocab, 3.0, 1.0, "a", 0.0)] == [4]

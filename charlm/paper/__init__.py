@@ -1,4 +1,11 @@
-"""The companion to the post: presets, notebook helpers, per-section measurements, results, the runner.
+"""The companion to the post: everything a section notebook calls that needs a run or a corpus.
 
-The top layer below the command line: it may import ``charlm.analysis``, ``charlm.datasets`` and the engine.
+    presets.py + presets/NN_section.toml   what each notebook trains and samples, every profile spelled out
+    notebook.py                            setup, the corpus, training or loading a run, the loss curve, the record
+    sections.py                            what particular sections measure (temperature, names, evolution, claims)
+    results.py                             the results record and results.md beside the published figures
+    reproduce.py                           ``python -m charlm.reproduce``: papermill over notebooks/
+
+The top layer below the command line: it may import ``charlm.analysis``, ``charlm.datasets`` and the engine,
+and it stays within 1,400 lines (tests/test_architecture.py): measures that need no run live in analysis.
 """

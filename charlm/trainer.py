@@ -234,7 +234,6 @@ class Trainer:
     def _gather_carried(self) -> State | None:
         if self.carried is None or not self.dist.enabled:
             return self.carried
-        world = self.dist.world_size
 
         def gather(part: torch.Tensor) -> torch.Tensor:  # (L, B/world, H) on each rank -> (L, B, H)
             stacked = torch.stack(self.dist.all_gather(part), dim=2)  # (L, B/world, world, H)

@@ -171,3 +171,13 @@ def test_a_limit_given_on_resume_replaces_the_runs_limits(tmp_path):
     resumed = train(text, tmp_path / "run", resume=True, overrides={"max_epochs": 0.2}, progress="none")
     assert resumed.train_config.max_iters is None
     assert resumed.state.iteration == math.ceil(0.2 * per_epoch) > 20
+
+
+def test_an_evaluation_between_loss_reads_never_checkpoints_a_diverged_model(tmp_path):
+    """Losses reach the host every log_interval steps; a checkpoint due in between (eval 25, log 10) reads them
+    first (Trainer.state_dict), so the NaN of iteration 22 stops training before NaN weights are saved."""
+    text = make_text(30_000)
+    with pytest.raises(CharlmError, match=r"loss is NaN at iteration 22"):
+        train(text, tmp_path / "run", SMALL, config(max_iters=100, eval_interval=25, log_interval=10),
+              callbacks=[PoisonAt(21)], progress="none")
+    assert not (tmp_path / "run" / "last").exists()  # nothing was saved: no evaluation came before the NaN

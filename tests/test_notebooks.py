@@ -95,11 +95,11 @@ def test_preset_errors_are_clear(tmp_path, monkeypatch):
         presets.load("01_helo", "huge")
     with pytest.raises(CharlmError, match="no presets for section '99_nothing'; known: 01_helo"):
         presets.load("99_nothing", "cpu")
-    with pytest.raises(CharlmError, match="unknown training setting.*max_secs; valid: batch_size"):
+    with pytest.raises(CharlmError, match="unknown training setting.*max_secs'; valid: batch_size"):
         presets.load("01_helo", "cpu").train_config(overrides={"max_secs": 3})
     (tmp_path / "01_typo.toml").write_text('[cpu]\ndatasets = ["helo"]\nsample_lenght = 3\n')
     monkeypatch.setattr(presets, "PRESETS_DIR", tmp_path)
-    with pytest.raises(CharlmError, match=r"01_typo.toml \[cpu\]: unknown key\(s\) sample_lenght; valid: datasets"):
+    with pytest.raises(CharlmError, match=r"unknown key\(s\) in 01_typo.toml \[cpu\]: 'sample_lenght'; valid: datasets"):
         presets.load("01_typo", "cpu")
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, check_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,11 +54,7 @@ class Preset:
         from charlm.trainer import TrainConfig  # imported late: reading presets needs no torch
 
         values = {**self.train, **(overrides or {}), **({"seed": seed} if seed is not None else {})}
-        unknown = sorted(set(values) - {f.name for f in fields(TrainConfig)})
-        if unknown:
-            raise CharlmError(f"preset {self.section}/{self.profile}: unknown training setting(s) {', '.join(unknown)}; "
-                              f"valid: {', '.join(f.name for f in fields(TrainConfig))}")
-        return TrainConfig(**values)
+        return TrainConfig.from_dict(values)  # unknown keys: an error listing the valid ones
 
 
 def sections() -> list[str]:
@@ -75,10 +71,7 @@ def load(section: str, profile: str | None = None) -> Preset:
     if not path.is_file():
         raise CharlmError(f"no presets for section {section!r}; known: {', '.join(sections())}")
     table = dict(tomllib.loads(path.read_text(encoding="utf-8"))[name])
-    known = {f.name for f in fields(Preset)} - {"section", "profile"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise CharlmError(f"{path.name} [{name}]: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    check_keys(f"key(s) in {path.name} [{name}]:", table, {f.name for f in fields(Preset)} - {"section", "profile"})
     for key in ("datasets", "fractions", "temperatures"):
         if key in table:
             table[key] = tuple(table[key])

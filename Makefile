@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?=
 ONLY ?=
-# pytest-xdist workers: one per core (CI's 2 cores run the suite in about half the time of one).
+# pytest-xdist workers, one per core; worksteal moves queued tests to a worker that ran out, so the long
+# notebook tests do not leave one core idle at the end.
 JOBS ?= auto
 
 .PHONY: venv reproduce test test-fast data benchmarks gpu-check clean
@@ -22,11 +23,11 @@ reproduce: venv
 
 # The whole suite, notebooks (smoke profile) and the JupyterLab browser test included.
 test: venv
-	$(BIN)/python -m pytest -n $(JOBS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal
 
 # Unit tests only: seconds, not minutes.
 test-fast: venv
-	$(BIN)/python -m pytest -n $(JOBS) -m "not notebooks and not browser"
+	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal -m "not notebooks and not browser"
 
 data: venv
 	$(BIN)/python data/download.py all

@@ -223,7 +223,7 @@ class Section:
             samples=list(samples), partial_data=corpus.partial, data_subset=corpus.subset, notes=" ".join(all_notes),
             extra={"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy, "chars": len(corpus.text),
                    "torch_threads": torch.get_num_threads(), **(extra or {})})
-        path = results.record(rec, self.output_dir)
+        path, written = results.record(rec, self.output_dir), rec.to_json()
         rows = [{"measure": "validation loss", "nats/char": val, "bits/char": textstats.bits(val)},
                 {"measure": "test loss", "nats/char": test, "bits/char": None if test is None else textstats.bits(test)},
                 {"measure": "unigram entropy of the text", "nats/char": corpus.unigram_entropy,
@@ -233,12 +233,12 @@ class Section:
         published = [{"published figure": f"{c['what']} ({c['cite']})", "theirs": f"{c['published']:g} {c['unit']}",
                       "ours": None if c["ours"] is None else f"{c['ours']:.4g} {c['ours_unit']}",
                       "comparable?": c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")}
-                     for c in results.published_for(rec.to_json())]
+                     for c in results.published_for(written)]
         if published:
             shown.append(table(published, "beside the published figures"))
         if corpus.partial:
             shown.insert(0, warning(f"PARTIAL DATA: {corpus.subset}"))
-        return stack(shown, rec.to_json())
+        return stack(shown, written)
 
     def _relative(self, path: Path) -> str:
         """``path`` as the outputs folder's readers see it: relative to it, never this machine's absolute path."""

@@ -88,6 +88,8 @@ class Record:
     partial_data: bool = False  # only part of the data set the published figures used
     data_subset: str = ""  # what part
     notes: str = ""
+    recorded_at: str = field(  # when the record was made: every copy of it (file, notebook output) says the same
+        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
     def __post_init__(self) -> None:
         for name in ("val_loss", "test_loss", "train_seconds"):
@@ -97,12 +99,10 @@ class Record:
                                   "fix it before recording")
 
     def to_json(self) -> dict[str, Any]:
-        """The record as written: bits/char, the time and charlm's version added."""
+        """The record as written: bits/char and charlm's version added."""
         # Shallow: measurements in extra serialise themselves (as_dict) when written.
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "val_bits": bits(self.val_loss),
-                "test_bits": None if self.test_loss is None else bits(self.test_loss),
-                "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "charlm_version": __version__}
+                "test_bits": None if self.test_loss is None else bits(self.test_loss), "charlm_version": __version__}
 
 
 def _jsonable(value: Any) -> Any:

@@ -24,7 +24,7 @@ _HELP = {
     "this many seconds of training", "eval_interval": "iterations between validation passes and checkpoints",
     "log_interval": "iterations between loss reads (metrics.jsonl lines, stop checks)",
     "device": "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps",
-    "precision": "auto: bf16 on CPUs with native bf16 units, TF32 on CUDA, else fp32; evaluation is always fp32",
+    "precision": "auto: bf16 on CPUs with native bf16 units, else fp32 (the fastest measured on CUDA); tf32: CUDA only; evaluation is always fp32",
     "seed": "the initial weights, the batches' dropout and sampling while training: same seed, same run",
     "optimizer": "adam, or rmsprop as char-rnn", "explode_factor": "stop when the loss exceeds this times the first loss",
 }

@@ -13,7 +13,7 @@ import torch
 
 from charlm.errors import CharlmError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 # CPU flags (Linux /proc/cpuinfo names) of native bf16 matrix arithmetic: Intel AMX tiles, or AVX-512 BF16
 # dot products (Cooper Lake, Sapphire Rapids, AMD Zen 4 and later). oneDNN runs nn.LSTM under bf16 autocast
 # on these at about twice the float32 speed; without them it emulates bf16 and gains nothing.
@@ -83,20 +83,21 @@ def cpu_has_native_bf16(cpuinfo_path: str | Path = "/proc/cpuinfo",
 
 
 def resolve_precision(precision: str, device: torch.device, native_bf16: Callable[[], bool] = cpu_has_native_bf16) -> str:
-    """The arithmetic a run uses: 'fp32', 'tf32' (float32 storage, TF32 matmuls on CUDA), 'bf16' or 'fp16'.
+    """The arithmetic a run uses: 'fp32', 'tf32' (float32 storage, TF32 matmuls; CUDA only), 'bf16' or 'fp16'.
 
-    'auto': bf16 on a CPU with native bf16 units (measured 1.8-2.2x float32 at the same loss), fp32 on other
-    CPUs and on MPS, and on CUDA fp32 with TF32 matmuls until a GPU measurement says otherwise (see
-    benchmarks/README.md: cuDNN's LSTM casts bf16 autocast to fp16, which needs a GradScaler).
+    'auto': bf16 on a CPU with native bf16 units (measured 1.75-2.2x float32 at the same loss), fp32 elsewhere.
+    On CUDA fp32 is also the fastest: on an H100 the trainer ran a 2x512 LSTM (batch 100, seq 100) at 739k
+    chars/s in fp32, 652k with TF32, 636k under bf16 and 643k under fp16 autocast (benchmarks/README.md); an
+    LSTM step is a chain of small matmuls that waits on latency, not arithmetic.
     """
     if precision not in PRECISIONS:
         raise CharlmError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
-        if device.type == "cuda":
-            return "tf32"
         if device.type == "cpu" and native_bf16():
             return "bf16"
         return "fp32"
+    if precision == "tf32" and device.type != "cuda":
+        raise CharlmError("precision tf32 is a CUDA setting; on this device use --precision fp32 or bf16")
     if precision == "fp16" and device.type == "cpu":
         raise CharlmError("precision fp16 needs a GPU; on a CPU use --precision bf16 or fp32")
     return precision
@@ -107,6 +108,13 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision in ("bf16", "fp16"):
         return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
+
+
+def needs_grad_scaler(device: torch.device, precision: str) -> bool:
+    """fp16 needs loss scaling, and so does bf16 on CUDA: cuDNN's LSTM runs in fp16 under any autocast
+    (aten/src/ATen/cudnn/AutocastRNN.cpp), where, measured on an H100 at 2x512, most of the LSTM's weight gradients
+    underflow to zero unscaled."""
+    return precision == "fp16" or (precision == "bf16" and device.type == "cuda")
 
 
 def set_matmul_precision(device: torch.device, precision: str) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from charlm.data import StreamBatcher, eval_batcher
-from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, full_float32, init_distributed,
+from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, full_float32, init_distributed, needs_grad_scaler,
                            resolve_precision, set_matmul_precision)
 from charlm.errors import CharlmError, check_float, check_int, check_keys
 from charlm.model import CharRNN, State, last_rows
@@ -173,7 +173,7 @@ class Trainer:
         self.batcher = batcher.shard(self.dist.rank, self.dist.world_size).to(self.device)
         self.network = self._wrap(self.model)
         self.optimizer = self._make_optimizer()
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=needs_grad_scaler(self.device, self.precision))
         self.state = TrainState(learning_rate=config.learning_rate)
         self.carried: State | None = None  # hidden state handed from one batch to the next, float32, this rank's streams
         self._stop_reason: str | None = None

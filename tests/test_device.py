@@ -37,13 +37,15 @@ def test_native_bf16_from_a_file_and_torch_probe_only_without_flags(tmp_path):
 def test_auto_precision_per_device():
     assert resolve_precision("auto", CPU, native_bf16=lambda: True) == "bf16"
     assert resolve_precision("auto", CPU, native_bf16=lambda: False) == "fp32"
-    assert resolve_precision("auto", CUDA, native_bf16=lambda: True) == "tf32"
+    assert resolve_precision("auto", CUDA, native_bf16=lambda: True) == "fp32"
     assert resolve_precision("auto", MPS, native_bf16=lambda: True) == "fp32"
     assert resolve_precision("fp16", CUDA) == "fp16"
     assert resolve_precision("bf16", CPU, native_bf16=lambda: False) == "bf16"  # asked for: slow but allowed
     with pytest.raises(CharlmError, match="fp16 needs a GPU"):
         resolve_precision("fp16", CPU)
-    with pytest.raises(CharlmError, match="choose one of auto, fp32, bf16, fp16"):
+    with pytest.raises(CharlmError, match="tf32 is a CUDA setting.*--precision fp32"):
+        resolve_precision("tf32", CPU)
+    with pytest.raises(CharlmError, match="choose one of auto, fp32, tf32, bf16, fp16"):
         resolve_precision("fp8", CPU)
 
 

@@ -44,7 +44,7 @@ def test_top_k_restricts_choices(pattern_model):
     # With k=2 each step picks one of the two likeliest characters; at a huge temperature both appear.
     text = sample(model, vocab, 300, temperature=50.0, top_k=2, prime="a", seed=0, include_prime=False)[0]
     with torch.inference_mode():
-        logits, _ = model.step(torch.tensor([vocab.index("a")]))
+        logits, _ = model.step(torch.tensor([vocab.index("a")], device=next(model.parameters()).device))
     top2 = {vocab.chars[i] for i in torch.topk(logits[0], 2).indices.tolist()}
     assert text[0] in top2
 

@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?=
 ONLY ?=
+OUTPUT ?=
 # pytest-xdist workers, one per core; worksteal moves queued tests to a worker that ran out, so the long
 # notebook tests do not leave one core idle at the end.
 JOBS ?= auto
@@ -19,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Every section of the post: fetch the corpora, run notebooks/*.ipynb with papermill, write outputs/results.md.
 reproduce: venv
-	$(BIN)/python -m charlm.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY))
+	$(BIN)/python -m charlm.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) $(if $(OUTPUT),--output $(OUTPUT))
 
 # The whole suite, notebooks (smoke profile) and the JupyterLab browser test included.
 test: venv

@@ -137,6 +137,18 @@ def full_float32(device: torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+def machine_description(cpuinfo_path: str | Path = "/proc/cpuinfo") -> str:
+    """The processor and its core count, e.g. 'AMD EPYC 9R14, 2 cores': what a recorded speed ran on."""
+    import platform
+
+    try:
+        text = Path(cpuinfo_path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    names = [line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("model name")]
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
 # --- threads ----------------------------------------------------------------------------------------------
 
 def configure_threads(environ: dict[str, str] | None = None) -> int:

@@ -87,11 +87,13 @@ def test_parameters():
     assert reproduce.parse_value("[1, 2]") == [1, 2]
     assert reproduce.parse_value("runs/x") == "runs/x"
     args = reproduce.build_parser().parse_args(["-p", "steps", "7", "-p", "checkpoint", "null"])
-    params = reproduce._parameters(args, "smoke", reproduce.repo_root() / "outputs")
+    root = reproduce.repo_root()
+    params = reproduce._parameters(args, "smoke", root / "outputs" / "cpu", root / "notebooks")
     assert params["steps"] == 7 and params["checkpoint"] is None and params["profile"] == "smoke"
+    assert params["output_dir"] == "../outputs/cpu"  # as the kernel sees it from notebooks/: no absolute path
     args = reproduce.build_parser().parse_args(["-p", "profile", "paper"])
     with pytest.raises(reproduce.CharlmError, match="--profile"):
-        reproduce._parameters(args, "cpu", reproduce.repo_root())
+        reproduce._parameters(args, "cpu", reproduce.repo_root(), reproduce.repo_root())
 
 
 def test_data_preparation_failure_is_reported(notebooks, tmp_path, monkeypatch, capsys):

@@ -127,6 +127,8 @@ def test_write_summary_table_and_samples(tmp_path):
     # The sample with a 4-backtick run is fenced with 5, and long lines are cut.
     assert "`````text\na ``` fence" in md
     assert "x" * 160 + " …" in md and "x" * 161 not in md
+    run_rows = [line for line in md.split("## The run")[1].splitlines() if line.startswith("| 05_linux")]
+    assert len(run_rows) == 1 and "| 2 min 05 s |" in run_rows[0]  # where and how long each section ran
 
     summary = json.loads(json_path.read_text())
     assert [r["section"] for r in summary["sections"]] == ["03_wikipedia", "05_linux"]

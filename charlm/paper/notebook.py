@@ -33,6 +33,7 @@ from charlm import datasets
 from charlm.analysis import display, textstats
 from charlm.analysis.display import Shown, loss_figure, show, show_figure, stack, table, warning
 from charlm.checkpoint import read_info
+from charlm.device import machine_description
 from charlm.data import split_ids
 from charlm.errors import CharlmError, check_keys
 from charlm.model import ModelConfig
@@ -221,6 +222,7 @@ class Section:
             section=self.name, dataset=corpus.name, model={**run.model.config.to_dict(), "n_params": run.n_params},
             params=params, train_seconds=st.elapsed, device=run.device, val_loss=val, test_loss=test,
             samples=list(samples), partial_data=corpus.partial, data_subset=corpus.subset, notes=" ".join(all_notes),
+            machine=machine_description(), torch_version=torch.__version__,
             extra={"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy, "chars": len(corpus.text),
                    "torch_threads": torch.get_num_threads(), **(extra or {})})
         path, written = results.record(rec, self.output_dir), rec.to_json()

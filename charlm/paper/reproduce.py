@@ -201,6 +201,16 @@ def run_one(nb: Notebook, out_dir: Path, parameters: dict[str, Any], mirror: Pat
     return ""
 
 
+def relativize(path: Path, prefixes: dict[str, str]) -> None:
+    """Rewrite absolute path prefixes in a written text file (papermill's metadata, a printed path, a record):
+    ``{"/home/me/charlm/": ""}`` leaves paths relative to the repository."""
+    text = original = path.read_text(encoding="utf-8")
+    for absolute in sorted(prefixes, key=len, reverse=True):
+        text = text.replace(absolute, prefixes[absolute])
+    if text != original:
+        path.write_text(text, encoding="utf-8")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m charlm.reproduce",
                                 description="Re-run every section of the post, one notebook each, into an outputs folder.")
@@ -219,10 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parameters(args: argparse.Namespace, profile: str, out_dir: Path) -> dict[str, Any]:
-    params: dict[str, Any] = {"profile": profile, "output_dir": str(out_dir)}
+def _parameters(args: argparse.Namespace, profile: str, out_dir: Path, notebooks_dir: Path) -> dict[str, Any]:
+    # Paths as the kernel sees them from notebooks_dir, its working directory: relative, so an executed notebook
+    # that is committed names no folder of the machine that ran it.
+    params: dict[str, Any] = {"profile": profile, "output_dir": os.path.relpath(out_dir, notebooks_dir)}
     if args.checkpoint_dir is not None:
-        params["checkpoint_dir"] = str(args.checkpoint_dir.expanduser().resolve())
+        params["checkpoint_dir"] = os.path.relpath(args.checkpoint_dir.expanduser().resolve(), notebooks_dir)
     for key, value in args.parameter:
         if key in _RESERVED:
             raise CharlmError(f"-p {key} is set by reproduce; use {_RESERVED[key]} instead")
@@ -232,7 +244,8 @@ def _parameters(args: argparse.Namespace, profile: str, out_dir: Path) -> dict[s
 
 def run(args: argparse.Namespace) -> int:
     root = repo_root()
-    selected = select(discover((args.notebooks or root / "notebooks").expanduser().resolve()), args.only)
+    notebooks_dir = (args.notebooks or root / "notebooks").expanduser().resolve()
+    selected = select(discover(notebooks_dir), args.only)
     if args.list:
         width = max(len(nb.name) for nb in selected)
         print("\n".join(f"{nb.name.ljust(width)}  [{', '.join(nb.datasets) or '-'}]  {nb.description}".rstrip()
@@ -240,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out_dir = (args.output or root / "outputs").expanduser().resolve()
     mirror = args.mirror.expanduser().resolve() if args.mirror is not None else None
-    parameters = _parameters(args, args.profile or default_profile(), out_dir)
+    parameters = _parameters(args, args.profile or default_profile(), out_dir, notebooks_dir)
     shares = notebook_parameters(selected, parameters)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = ensure_kernel()
@@ -253,8 +266,14 @@ def run(args: argparse.Namespace) -> int:
             start = time.monotonic()
             (out_dir / results.RESULTS_SUBDIR / f"{nb.name}.json").unlink(missing_ok=True)
             report = run_one(nb, out_dir, shares[nb.name], mirror, kernel)
-            print(f"[{i}/{len(selected)}] {nb.name} {'FAILED' if report else 'ok'} ({time.monotonic() - start:.1f} s)",
-                  flush=True)
+            seconds = time.monotonic() - start
+            print(f"[{i}/{len(selected)}] {nb.name} {'FAILED' if report else 'ok'} ({seconds:.1f} s)", flush=True)
+            record = out_dir / results.RESULTS_SUBDIR / f"{nb.name}.json"
+            for written in (out_dir / nb.path.name, record):
+                if written.is_file():
+                    relativize(written, {str(root) + os.sep: ""})
+            if record.is_file():
+                results.add_fields(record, notebook_seconds=round(seconds, 1))
             if report:
                 failed.append(nb.name)
                 print(report, file=sys.stderr, flush=True)

@@ -88,6 +88,8 @@ class Record:
     partial_data: bool = False  # only part of the data set the published figures used
     data_subset: str = ""  # what part
     notes: str = ""
+    machine: str = ""  # processor and core count (charlm.device.machine_description)
+    torch_version: str = ""
     recorded_at: str = field(  # when the record was made: every copy of it (file, notebook output) says the same
         default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
@@ -150,6 +152,12 @@ def record(rec: Record, out_dir: str | Path = "outputs") -> Path:
     path = Path(out_dir) / RESULTS_SUBDIR / f"{rec.section}.json"
     _atomic_write(path, _dumps(rec.to_json(), f"the record for {rec.section!r}"))
     return path
+
+
+def add_fields(path: Path, **values: Any) -> None:
+    """Add measurements made outside the notebook (its wall time) to a written record."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    _atomic_write(path, _dumps({**data, **values}, f"the record {path.name}"))
 
 
 def load_all(out_dir: str | Path = "outputs") -> list[dict[str, Any]]:
@@ -322,7 +330,8 @@ def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "device": rec.get("device"), "val_loss": rec.get("val_loss"), "val_bits": rec.get("val_bits"),
             "test_loss": rec.get("test_loss"), "test_bits": rec.get("test_bits"),
             "published": published_for(rec), "extra": rec.get("extra", {}), "notes": rec.get("notes", ""),
-            "samples": rec.get("samples", []),
+            "samples": rec.get("samples", []), "machine": rec.get("machine", ""),
+            "torch_version": rec.get("torch_version", ""), "notebook_seconds": rec.get("notebook_seconds"),
         })
     return rows
 
@@ -357,7 +366,14 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         if r["notes"]:
             out += [" ".join(r["notes"].split()), ""]
         out += [_fenced(_sample_excerpt(r["samples"][0] if r["samples"] else "")), ""]
-    return "\n".join(out)
+    out += ["## The run", "", "Where and how long: training time as the trainer counted it, and the whole "
+            "notebook's wall time as `charlm.reproduce` measured it.", "",
+            "| Section | Device | Machine | Torch threads | torch | Training | Notebook (wall) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r["section"], str(r["device"]), r["machine"] or "?", str((r["extra"] or {}).get("torch_threads", "?")),
+                 r["torch_version"] or "?", _duration(r["train_seconds"]), _duration(r["notebook_seconds"])]
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(out) + "\n"
 
 
 def write_summary(out_dir: str | Path = "outputs") -> tuple[Path, Path]:

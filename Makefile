@@ -9,7 +9,7 @@ OUTPUT ?=
 # notebook tests do not leave one core idle at the end.
 JOBS ?= auto
 
-.PHONY: venv reproduce test test-fast data benchmarks gpu-check clean
+.PHONY: venv reproduce book test test-fast data benchmarks gpu-check clean
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 # Every section of the post: fetch the corpora, run notebooks/*.ipynb with papermill, write outputs/results.md.
 reproduce: venv
 	$(BIN)/python -m charlm.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) $(if $(OUTPUT),--output $(OUTPUT))
+
+# The committed runs in outputs/<profile>/ as a static site: book/index.html, one page per section.
+book: venv
+	$(BIN)/python -m charlm.paper.book
 
 # The whole suite, notebooks (smoke profile) and the JupyterLab browser test included.
 test: venv

@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "charlm"
 # Budgets from the plan: the companion stays lighter than the engine it drives, the top level stays scannable.
-PAPER_LINES = 1400
+# 1,400 until the book and the README's generated results (issue 12) added 150 lines.
+PAPER_LINES = 1550
 TOP_LEVEL_MODULES = 12  # __init__ and __main__ are the package itself, not modules of it
 
 
@@ -89,3 +90,5 @@ def test_top_level_is_small_and_paper_layer_within_budget():
     assert len(top) <= TOP_LEVEL_MODULES, f"charlm/ holds {len(top)} modules: {top}"
     paper = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in (PACKAGE / "paper").rglob("*.py"))
     assert paper <= PAPER_LINES, f"charlm/paper/ is {paper} lines of Python, over its budget of {PAPER_LINES}"
+    engine = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.glob("*.py"))
+    assert paper < engine, f"charlm/paper/ ({paper} lines) outweighs the engine it drives ({engine})"

@@ -202,3 +202,30 @@ def test_slider_resamples_in_jupyterlab(jupyter_lab, tmp_path):
             browser.close()
     assert screenshot.stat().st_size > 10_000
     assert json.loads((root / "explorer.ipynb").read_text())["cells"]  # the notebook we served is intact
+
+
+def test_the_book_opens_in_chromium(tmp_path):
+    """make book's site as a reader opens it: the index, every section page it links, every image on them."""
+    from playwright.sync_api import sync_playwright
+
+    from charlm.paper.book import build
+
+    index = build(ROOT / "outputs", tmp_path / "book")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page()
+        # Offline like CI: the CDN scripts nbconvert's pages name (MathJax, require.js) are refused at once.
+        page.route(re.compile(r"^https?://"), lambda route: route.abort())
+        page.goto(index.as_uri())
+        assert "re-run" in page.title()
+        links = page.eval_on_selector_all("a[href$='.html']", "els => els.map(e => e.getAttribute('href'))")
+        sections = sorted({href for href in links if re.fullmatch(r"\w+/\d\d_\w+\.html", href)})
+        executed = sorted(f"{p.parent.name}/{p.stem}.html" for p in ROOT.glob("outputs/*/[0-9][0-9]_*.ipynb"))
+        assert sections == executed and len(sections) >= 10  # every executed notebook is linked from the index
+        for href in sections:
+            response = page.goto((index.parent / href).as_uri())
+            assert response is not None and response.ok, href
+            page.wait_for_load_state("load")
+            images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+            assert images and all(done and width > 0 for done, width in images), f"{href}: images {images}"
+        browser.close()

@@ -211,6 +211,19 @@ def relativize(path: Path, prefixes: dict[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+def stale_cells(executed: Path, source: Path) -> list[int]:
+    """Numbers (from 1) of the code cells where an executed copy differs from its source notebook, papermill's
+    injected parameters aside: [] when the outputs show the code as it is."""
+    def code(path: Path) -> list[str]:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+
+    ran, now = code(executed), code(source)
+    differ = [i + 1 for i, (a, b) in enumerate(zip(ran, now)) if a != b]
+    return differ + list(range(min(len(ran), len(now)) + 1, max(len(ran), len(now)) + 1))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m charlm.reproduce",
                                 description="Re-run every section of the post, one notebook each, into an outputs folder.")

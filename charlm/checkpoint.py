@@ -45,7 +45,7 @@ WEIGHTS, CONFIG, TRAINER = "model.safetensors", "config.json", "trainer.pt"
 LOCK, OWNER, METRICS = "train.lock", "train.owner", "metrics.jsonl"
 # Everything a run directory may hold that charlm wrote (samples.json: the notebooks' samples while training).
 RUN_ENTRIES = frozenset({"last", "best", "last.tmp", "best.tmp", "last.old", "best.old", METRICS, "samples.json",
-                         LOCK, OWNER})
+                         LOCK, OWNER, OWNER + ".tmp"})
 
 
 @dataclass
@@ -148,10 +148,11 @@ class RunDirectory:
         except OSError as err:
             raise disk_error(err, self.path) from None
         self.lock = lock
-        try:
-            _write_durably(self.path / OWNER, json.dumps(
+        try:  # written aside and renamed: a second trainer never reads a half-written owner
+            _write_durably(self.path / (OWNER + ".tmp"), json.dumps(
                 {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
             ).encode())
+            os.replace(self.path / (OWNER + ".tmp"), self.path / OWNER)
         except OSError as err:
             self.release()
             raise disk_error(err, self.path) from None

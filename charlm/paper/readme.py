@@ -29,7 +29,8 @@ def _published(row: dict[str, Any]) -> tuple[str, str]:
         return "—", "no published figure"
     first = found[0]
     status = first["status"] + (f" ({'; '.join(first['reasons'])})" if first["reasons"] else "")
-    return f"{first['published']:g} {first['unit']} ({first['what']}, {first['cite']})", status
+    ours = "" if first["ours"] is None else f"; ours {first['ours']:.3g} {first['ours_unit']}"
+    return f"{first['published']:g} {first['unit']} ({first['what']}, {first['cite']}){ours}", status
 
 
 def _excerpt(sample: str, lines: int = 6) -> str:
@@ -44,7 +45,7 @@ def block(outputs: Path) -> str:
     for profile, rows in runs.items():
         machines = sorted({f"{r['device']}, {r['machine']}, torch {r['torch_version']}" for r in rows})
         out += [f"**Profile `{profile}`** ({len(rows)} sections; {'; '.join(machines)}):", "",
-                "| Section | Data | Model | Val / test nats/char | Published | Status |", "|---|---|---|---|---|---|"]
+                "| Section | Data | Model | Val / test nats/char | Published, and ours beside it | Status |", "|---|---|---|---|---|---|"]
         for r in rows:
             m = r["model"]
             published, status = _published(r)

@@ -377,7 +377,9 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 class _StopOnSignal:
     """Turn the first Ctrl-C, SIGTERM or SIGHUP into a stop request honoured between steps, so the checkpoint
     written on the way out is consistent (a signal inside optimizer.step would leave half-updated weights).
-    ``trainer.stop_signal`` records which; a second signal gets the previous handlers and interrupts at once."""
+    ``trainer.stop_signal`` records which; a second signal gets the previous handlers and interrupts at once.
+    A signal the process was started ignoring stays ignored: ``nohup`` ignores SIGHUP and a shell's background
+    job ignores SIGINT, and a trainer started so must not stop when the terminal closes."""
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
@@ -396,7 +398,8 @@ class _StopOnSignal:
 
     def __enter__(self) -> "_StopOnSignal":
         if self.active:
-            self.previous = {signum: signal.signal(signum, self._handler) for signum in STOP_SIGNALS}
+            self.previous = {signum: signal.signal(signum, self._handler) for signum in STOP_SIGNALS
+                             if signal.getsignal(signum) is not signal.SIG_IGN}
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -89,7 +89,8 @@ def test_ctrl_c_keeps_a_checkpoint_and_resumes(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "charlm", "train", str(corpus), "--out", str(run),
                              "--max-iters", "100000", "--eval-interval", "1000000", *TINY],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # Ctrl-C live, as in a terminal
     metrics = run / "metrics.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):

@@ -35,9 +35,17 @@ def charlm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C and hang-up live in the child, as in a terminal: CI may start the suite as a background job or under
+    nohup, which ignore SIGINT and SIGHUP, and a trainer keeps ignoring what it was started ignoring
+    (test_a_signal_ignored_at_start_stays_ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start_charlm(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "charlm", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+                            text=True, env=ENV, preexec_fn=as_from_a_terminal)
 
 
 def in_process(capsys, argv: list[str]) -> subprocess.CompletedProcess:
@@ -171,6 +179,26 @@ def test_lock_is_a_real_file_lock_shared_with_the_python_api(corpus, tmp_path):
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
     assert first.returncode == 130
+
+
+def test_a_signal_ignored_at_start_stays_ignored(corpus, tmp_path):
+    """`nohup charlm train ... &`: the closed terminal's SIGHUP must not stop training; SIGTERM still does."""
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "charlm", "train", str(corpus), "--out", str(run), "--max-seconds",
+                              "120", *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        wait_for(lambda: metrics_lines(run) >= 2, what="the trainer's metrics")
+        os.kill(first.pid, signal.SIGHUP)
+        lines = metrics_lines(run)
+        wait_for(lambda: metrics_lines(run) >= lines + 3, what="training to go on after SIGHUP")
+        assert first.poll() is None
+        os.kill(first.pid, signal.SIGTERM)
+        _, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 128 + signal.SIGTERM, err
 
 
 # --------------------------------------------------------------------------- case 4: a torn metrics line

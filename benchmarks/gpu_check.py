@@ -189,12 +189,12 @@ def throughput(device: torch.device, size: int, batch: int, seq: int, steps: int
     set_matmul_precision(device, "fp32")
 
 
-def paper_profile_rate(device: torch.device, steps: int) -> None:
+def paper_profile_rate(device: torch.device, steps: int, size: int, batch: int, seq: int) -> None:
     """Chars/s of the paper profile's War and Peace model (3x512, dropout 0.5, batch 100 x seq 100, precision
     auto): how long its 50 epochs take, to plan what fits in a GPU lease."""
-    vocab, batch, seq, train_chars = 96, 100, 100, 2_634_004  # 80% of War and Peace
+    vocab, train_chars = 96, 2_634_004  # 80% of War and Peace
     ids = torch.randint(0, vocab, (batch * seq * (steps + 12) + 1,)).numpy()
-    trainer = Trainer(CharRNN(ModelConfig(vocab, "lstm", 512, 3, 0.5)), None, {"train": ids},  # type: ignore[arg-type]
+    trainer = Trainer(CharRNN(ModelConfig(vocab, "lstm", size, 3, 0.5)), None, {"train": ids},  # type: ignore[arg-type]
                       TrainConfig(batch_size=batch, seq_length=seq, max_iters=1, device=device.type))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(10):
@@ -205,7 +205,7 @@ def paper_profile_rate(device: torch.device, steps: int) -> None:
         trainer.train_step()
     sync()
     rate = steps * batch * seq / (time.perf_counter() - start)
-    info(f"7. paper profile 3x512, batch {batch} x seq {seq}, {trainer.precision}: {rate:,.0f} chars/s; "
+    info(f"7. paper profile 3x{size}, batch {batch} x seq {seq}, {trainer.precision}: {rate:,.0f} chars/s; "
          f"50 epochs of War and Peace would take {50 * train_chars / rate / 60:.1f} min")
 
 
@@ -232,7 +232,7 @@ def main() -> int:
         resume_identity(device, text, tmp, 10 if args.quick else 60, small)
         checkpoint_to_cpu(device, text, tmp, iters)
         throughput(device, size, batch, seq, steps)
-        paper_profile_rate(device, steps)
+        paper_profile_rate(device, steps, size, batch, seq)
     print("SUMMARY", "all checks passed" if not failures else f"{len(failures)} failed: {failures}", flush=True)
     return 1 if failures else 0
 

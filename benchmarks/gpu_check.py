@@ -135,20 +135,25 @@ def checkpoint_to_cpu(device: torch.device, text: str, tmp: Path, iters: int) ->
         check(False, f"5. a {device.type} checkpoint resumes on the CPU: {type(err).__name__}: {str(err)[:200]}")
 
 
+def chars_per_second(device: torch.device, step, steps: int, chars_per_step: int) -> float:
+    """``step(i)`` timed over ``steps`` calls after 10 warm-up calls, the queued GPU work included."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for i in range(10):
+        step(i)
+    sync()
+    start = time.perf_counter()
+    for i in range(10, steps + 10):
+        step(i)
+    sync()
+    return steps * chars_per_step / (time.perf_counter() - start)
+
+
 def throughput(device: torch.device, size: int, batch: int, seq: int, steps: int) -> None:
     vocab = 96
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     ids = torch.randint(0, vocab, (batch * seq * (steps + 12) + 1,)).numpy()
 
     def rate(step) -> float:
-        for i in range(10):
-            step(i)
-        sync()
-        start = time.perf_counter()
-        for i in range(10, steps + 10):
-            step(i)
-        sync()
-        return steps * batch * seq / (time.perf_counter() - start)
+        return chars_per_second(device, step, steps, batch * seq)
 
     data = torch.from_numpy(ids).to(device)
     xs, ys = data[:-1].view(batch, -1), data[1:].view(batch, -1)
@@ -196,15 +201,7 @@ def paper_profile_rate(device: torch.device, steps: int, size: int, batch: int, 
     ids = torch.randint(0, vocab, (batch * seq * (steps + 12) + 1,)).numpy()
     trainer = Trainer(CharRNN(ModelConfig(vocab, "lstm", size, 3, 0.5)), None, {"train": ids},  # type: ignore[arg-type]
                       TrainConfig(batch_size=batch, seq_length=seq, max_iters=1, device=device.type))
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(10):
-        trainer.train_step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step()
-    sync()
-    rate = steps * batch * seq / (time.perf_counter() - start)
+    rate = chars_per_second(device, lambda i: trainer.train_step(), steps, batch * seq)
     info(f"7. paper profile 3x{size}, batch {batch} x seq {seq}, {trainer.precision}: {rate:,.0f} chars/s; "
          f"50 epochs of War and Peace would take {50 * train_chars / rate / 60:.1f} min")
 

@@ -43,9 +43,10 @@ FORMAT = "charlm-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS, CONFIG, TRAINER = "model.safetensors", "config.json", "trainer.pt"
 LOCK, OWNER, METRICS = "train.lock", "train.owner", "metrics.jsonl"
+OWNER_STAGED = OWNER + ".tmp"  # written first, then renamed to OWNER
 # Everything a run directory may hold that charlm wrote (samples.json: the notebooks' samples while training).
 RUN_ENTRIES = frozenset({"last", "best", "last.tmp", "best.tmp", "last.old", "best.old", METRICS, "samples.json",
-                         LOCK, OWNER, OWNER + ".tmp"})
+                         LOCK, OWNER, OWNER_STAGED})
 
 
 @dataclass
@@ -149,10 +150,10 @@ class RunDirectory:
             raise disk_error(err, self.path) from None
         self.lock = lock
         try:  # written aside and renamed: a second trainer never reads a half-written owner
-            _write_durably(self.path / (OWNER + ".tmp"), json.dumps(
+            _write_durably(self.path / OWNER_STAGED, json.dumps(
                 {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
             ).encode())
-            os.replace(self.path / (OWNER + ".tmp"), self.path / OWNER)
+            os.replace(self.path / OWNER_STAGED, self.path / OWNER)
         except OSError as err:
             self.release()
             raise disk_error(err, self.path) from None

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from charlm.data import StreamBatcher, eval_batcher
-from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, full_float32, init_distributed, needs_grad_scaler,
-                           resolve_precision, set_matmul_precision)
+from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, full_float32, init_distributed,
+                           needs_grad_scaler, resolve_precision, set_matmul_precision)
 from charlm.errors import CharlmError, check_float, check_int, check_keys
 from charlm.model import CharRNN, State, last_rows
 from charlm.vocab import Vocab

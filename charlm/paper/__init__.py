@@ -5,7 +5,9 @@
     sections.py                            what particular sections measure (temperature, names, evolution, claims)
     results.py                             the results record and results.md beside the published figures
     reproduce.py                           ``python -m charlm.reproduce``: papermill over notebooks/
+    book.py                                ``make book``: the committed runs in outputs/ as a static site
+    readme.py                              the README's results block, generated from outputs/*/results.json
 
 The top layer below the command line: it may import ``charlm.analysis``, ``charlm.datasets`` and the engine,
-and it stays within 1,400 lines (tests/test_architecture.py): measures that need no run live in analysis.
+and it stays within 1,550 lines and below the engine (tests/test_architecture.py): measures that need no run live in analysis.
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from charlm.errors import CharlmError, run_command
 from charlm.paper.reproduce import repo_root
+from charlm.paper.results import profile_runs
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -25,17 +26,12 @@ pre{{background:#f6f6f6;padding:.5rem;overflow-x:auto}}</style></head><body>
 """
 
 
-def profiles(outputs: Path) -> list[Path]:
-    """The profile folders holding an executed run: ``outputs/cpu`` before ``outputs/paper``."""
-    return sorted(d for d in outputs.iterdir() if d.is_dir() and (d / "results.md").is_file())
-
-
 def build(outputs: Path, site: Path) -> Path:
     """Write ``site/index.html`` and one page per executed notebook; return the index."""
     import mistune
     from nbconvert import HTMLExporter
 
-    found = profiles(outputs) if outputs.is_dir() else []
+    found = profile_runs(outputs)
     if not found:
         raise CharlmError(f"no executed run in {outputs}: run make reproduce OUTPUT={outputs}/cpu first")
     if site.exists():
@@ -52,9 +48,6 @@ def build(outputs: Path, site: Path) -> Path:
             page.parent.mkdir(parents=True, exist_ok=True)
             page.write_text(body, encoding="utf-8")
             pages.append(f'<li><a href="{run.name}/{page.name}">{html.escape(notebook.stem)}</a></li>')
-        if (run / "figures").is_dir():  # the neuron views the notebooks link to
-            shutil.copytree(run / "figures", site / run.name / "figures",
-                            ignore=shutil.ignore_patterns("*.png"))  # PNGs are embedded in the pages already
         results = mistune.html((run / "results.md").read_text(encoding="utf-8"))
         parts += [f'<h2 id="{run.name}">Profile <code>{run.name}</code></h2>', "<ul>", *pages, "</ul>",
                   results.replace("<h1>Results</h1>", "", 1)]

@@ -33,8 +33,8 @@ from charlm import datasets
 from charlm.analysis import display, textstats
 from charlm.analysis.display import Shown, loss_figure, show, show_figure, stack, table, warning
 from charlm.checkpoint import read_info
-from charlm.device import machine_description
 from charlm.data import split_ids
+from charlm.device import machine_description
 from charlm.errors import CharlmError, check_keys
 from charlm.model import ModelConfig
 from charlm.paper import presets, results

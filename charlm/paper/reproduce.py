@@ -277,11 +277,11 @@ def run(args: argparse.Namespace) -> int:
         for i, nb in enumerate(selected, 1):
             print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
             start = time.monotonic()
-            (out_dir / results.RESULTS_SUBDIR / f"{nb.name}.json").unlink(missing_ok=True)
+            record = out_dir / results.RESULTS_SUBDIR / f"{nb.name}.json"
+            record.unlink(missing_ok=True)
             report = run_one(nb, out_dir, shares[nb.name], mirror, kernel)
             seconds = time.monotonic() - start
             print(f"[{i}/{len(selected)}] {nb.name} {'FAILED' if report else 'ok'} ({seconds:.1f} s)", flush=True)
-            record = out_dir / results.RESULTS_SUBDIR / f"{nb.name}.json"
             for written in (out_dir / nb.path.name, record):
                 if written.is_file():
                     relativize(written, {str(root) + os.sep: ""})

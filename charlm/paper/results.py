@@ -386,6 +386,12 @@ def write_summary(out_dir: str | Path = "outputs") -> tuple[Path, Path]:
     return md_path, json_path
 
 
+def profile_runs(outputs: str | Path) -> list[Path]:
+    """The folders under ``outputs`` that hold a summarised run (``outputs/cpu``, ``outputs/paper``), sorted."""
+    outputs = Path(outputs)
+    return sorted(d for d in outputs.iterdir() if (d / "results.json").is_file()) if outputs.is_dir() else []
+
+
 def terminal_table(rows: list[dict[str, Any]]) -> str:
     """A compact plain-text table for the end of a reproduction run."""
     header = ("section", "dataset", "val nats (bits)", "test nats (bits)", "time", "device")

@@ -3,8 +3,8 @@
     python benchmarks/bench_train.py [--rnn-size 256 --num-layers 2 --batch-size 50 --seq-length 100 --threads 1 2]
 
 Three loops train the same model (one-hot input, nn.LSTM, Linear, cross-entropy, Adam) on the same text for the
-same number of steps: the bare step in float32, the bare step under bf16 autocast, and charlm's Trainer with
-its defaults (--precision auto). Rounds alternate so machine load hits all alike; CHARLM_THREADS is ignored,
+same number of steps: the bare step in float32, the bare step under bf16 autocast (on CPUs with native bf16
+units only: elsewhere oneDNN has no bf16 LSTM), and charlm's Trainer with its defaults (--precision auto). Rounds alternate so machine load hits all alike; CHARLM_THREADS is ignored,
 each thread count is set here. Ratios are charlm/bare chars per second.
 """
 
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from charlm.data import StreamBatcher
+from charlm.device import cpu_has_native_bf16
 from charlm.model import CharRNN, ModelConfig, detach_state
 from charlm.trainer import Trainer, TrainConfig
 
@@ -74,29 +75,31 @@ def main() -> None:
     os.environ.pop("CHARLM_THREADS", None)  # the thread counts measured are the ones given here
     vocab_size = 65
     ids = np.random.default_rng(0).integers(0, vocab_size, 2_000_000)
+    bf16 = cpu_has_native_bf16()
+    loops = ["fp32", "bf16", "charlm"] if bf16 else ["fp32", "charlm"]
     for threads in args.threads:
         torch.set_num_threads(threads)
-        bare_steps(ids, vocab_size, args, 3)  # warm-up: allocator, kernels, lazy imports
-        bare_steps(ids, vocab_size, args, 3, bf16=True)
-        charlm_steps(ids, vocab_size, args, 3)
-        rates: dict[str, list[float]] = {"fp32": [], "bf16": [], "charlm": []}
-        precision = ""
+        step = {"fp32": lambda n: bare_steps(ids, vocab_size, args, n),
+                "bf16": lambda n: bare_steps(ids, vocab_size, args, n, bf16=True),
+                "charlm": lambda n: charlm_steps(ids, vocab_size, args, n)[0]}
+        for loop in loops:
+            step[loop](3)  # warm-up: allocator, kernels, lazy imports
+        rates: dict[str, list[float]] = {loop: [] for loop in loops}
         for _ in range(args.rounds):
-            rates["fp32"].append(bare_steps(ids, vocab_size, args, args.steps))
-            rates["bf16"].append(bare_steps(ids, vocab_size, args, args.steps, bf16=True))
-            ours, precision = charlm_steps(ids, vocab_size, args, args.steps)
-            rates["charlm"].append(ours)
-        vs32 = [c / b for c, b in zip(rates["charlm"], rates["fp32"])]
-        vs16 = [c / b for c, b in zip(rates["charlm"], rates["bf16"])]
+            for loop in loops:
+                rates[loop].append(step[loop](args.steps))
+        precision = charlm_steps(ids, vocab_size, args, 1)[1]
         print(f"LSTM {args.num_layers}x{args.rnn_size}, batch {args.batch_size}, seq {args.seq_length}, "
               f"{threads} thread(s), {args.rounds} rounds of {args.steps} steps; Trainer precision {precision}")
-        print(f"  bare fp32 step    : {statistics.median(rates['fp32']):10,.0f} chars/s (median)")
-        print(f"  bare bf16 step    : {statistics.median(rates['bf16']):10,.0f} chars/s (median)")
-        print(f"  charlm Trainer    : {statistics.median(rates['charlm']):10,.0f} chars/s (median)")
-        print(f"  charlm / bare fp32: {statistics.median(vs32):.3f} (per round: {', '.join(f'{r:.2f}' for r in vs32)})")
-        print(f"  charlm / bare bf16: {statistics.median(vs16):.3f} (per round: {', '.join(f'{r:.2f}' for r in vs16)})",
-              flush=True)
-
+        for loop in loops:
+            name = "charlm Trainer" if loop == "charlm" else f"bare {loop} step"
+            print(f"  {name:<18}: {statistics.median(rates[loop]):10,.0f} chars/s (median)")
+        if not bf16:
+            print("  bare bf16 step    : not measured (this CPU has no native bf16 units)")
+        for loop in loops[:-1]:
+            ratios = [c / b for c, b in zip(rates["charlm"], rates[loop])]
+            print(f"  charlm / bare {loop}: {statistics.median(ratios):.3f} "
+                  f"(per round: {', '.join(f'{r:.2f}' for r in ratios)})", flush=True)
 
 if __name__ == "__main__":
     main()

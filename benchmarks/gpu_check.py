@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers import make_text  # noqa: E402
 
 from charlm.checkpoint import load_checkpoint  # noqa: E402
-from charlm.device import autocast, needs_grad_scaler, resolve_precision, set_matmul_precision  # noqa: E402
+from charlm.device import autocast, cpu_has_native_bf16, needs_grad_scaler, resolve_precision, set_matmul_precision  # noqa: E402
 from charlm.model import CharRNN, ModelConfig, detach_state  # noqa: E402
 from charlm.run import train  # noqa: E402
 from charlm.trainer import Trainer, TrainConfig  # noqa: E402
@@ -56,7 +56,10 @@ def info(what: str) -> None:
 
 
 def precisions(device: torch.device) -> list[str]:
-    return ["fp32", "tf32", "bf16", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
+    """Every precision the device runs: bf16 on a CPU only with native bf16 units (charlm refuses it elsewhere)."""
+    if device.type == "cuda":
+        return ["fp32", "tf32", "bf16", "fp16"]
+    return ["fp32", "bf16"] if cpu_has_native_bf16() else ["fp32"]
 
 
 def run_tests(device: torch.device, quick: bool) -> None:
@@ -121,9 +124,7 @@ def resume_identity(device: torch.device, text: str, tmp: Path, iters: int, size
 
 
 def checkpoint_to_cpu(device: torch.device, text: str, tmp: Path, iters: int) -> None:
-    run_dir = tmp / "prec_bf16"
-    if not (run_dir / "last").exists():
-        return
+    run_dir = tmp / f"prec_{precisions(device)[-1]}"  # the last precision's run: bf16 or fp16 where they run
     on_cpu = load_checkpoint(run_dir, device="cpu", with_trainer_state=True)
     carried = on_cpu.trainer_state["carried"]
     states = [(t.dtype, t.device.type) for t in (carried if isinstance(carried, tuple) else [carried] if carried is not None else [])]

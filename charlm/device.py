@@ -85,7 +85,8 @@ def cpu_has_native_bf16(cpuinfo_path: str | Path = "/proc/cpuinfo",
 def resolve_precision(precision: str, device: torch.device, native_bf16: Callable[[], bool] = cpu_has_native_bf16) -> str:
     """The arithmetic a run uses: 'fp32', 'tf32' (float32 storage, TF32 matmuls; CUDA only), 'bf16' or 'fp16'.
 
-    'auto': bf16 on a CPU with native bf16 units (measured 1.75-2.2x float32 at the same loss), fp32 elsewhere.
+    'auto': bf16 on a CPU with native bf16 units (measured 1.75-2.2x float32 at the same loss), fp32 elsewhere;
+    an explicit 'bf16' on a CPU without them is refused.
     On CUDA fp32 is also the fastest: on an H100 the trainer ran a 2x512 LSTM (batch 100, seq 100) at 739k
     chars/s in fp32, 652k with TF32, 636k under bf16 and 643k under fp16 autocast (benchmarks/README.md); an
     LSTM step is a chain of small matmuls that waits on latency, not arithmetic.
@@ -96,6 +97,11 @@ def resolve_precision(precision: str, device: torch.device, native_bf16: Callabl
         if device.type == "cpu" and native_bf16():
             return "bf16"
         return "fp32"
+    if precision == "bf16" and device.type == "cpu" and not native_bf16():
+        # Without bf16 units oneDNN has no bf16 LSTM at all (torch 2.13 on AVX2: "could not create a primitive
+        # descriptor for the LSTM forward propagation primitive"), and emulated bf16 would only be slower.
+        raise CharlmError("precision bf16 needs a CPU with native bf16 units (the avx512_bf16 or amx_bf16 flag), "
+                          "which this one lacks; use --precision fp32 (or auto)")
     if precision == "tf32" and device.type != "cuda":
         raise CharlmError("precision tf32 is a CUDA setting; on this device use --precision fp32 or bf16")
     if precision == "fp16" and device.type == "cpu":

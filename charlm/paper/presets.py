@@ -12,11 +12,13 @@ notebook's model and training settings in one place. The profiles:
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from charlm.errors import CharlmError, check_keys
+from charlm.errors import CharlmError, check_float, check_int, check_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,19 +65,93 @@ def sections() -> list[str]:
 
 
 def load(section: str, profile: str | None = None) -> Preset:
-    """The preset of ``section`` (a notebook's name) for ``profile`` (None: :func:`default_profile`)."""
+    """The preset of ``section`` (a notebook's name) for ``profile`` (None: :func:`default_profile`).
+
+    Every value is checked here, where the preset is built, by the same checks the configs use: a mistake in a
+    TOML file is one line naming the file, the table and the setting, before any data is read or a model built.
+    """
     name = profile or default_profile()
     if name not in PROFILES:
         raise CharlmError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     path = PRESETS_DIR / f"{section}.toml"
     if not path.is_file():
         raise CharlmError(f"no presets for section {section!r}; known: {', '.join(sections())}")
-    table = dict(tomllib.loads(path.read_text(encoding="utf-8"))[name])
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise CharlmError(f"cannot read {path} ({err}); fix the file or restore it from git") from None
+    if not isinstance(document.get(name), dict):
+        raise CharlmError(f"{path.name} has no [{name}] table (it has {', '.join(map(repr, document)) or 'none'}); "
+                          f"each preset file spells out [{'], ['.join(PROFILES)}]")
+    table = dict(document[name])
     check_keys(f"key(s) in {path.name} [{name}]:", table, {f.name for f in fields(Preset)} - {"section", "profile"})
+    _check(table, path.name, name)
     for key in ("datasets", "fractions", "temperatures"):
         if key in table:
             table[key] = tuple(table[key])
     return Preset(section=section, profile=name, **table)
+
+
+@contextmanager
+def _where(place: str) -> Iterator[None]:
+    """Prefix a check's one-line message with the file and table it is about."""
+    try:
+        yield
+    except CharlmError as err:
+        raise CharlmError(f"{place}: {err}") from None
+
+
+def _check(table: dict[str, Any], file: str, profile: str) -> None:
+    """Refuse what a notebook would trip over later, naming the file and the table."""
+    from charlm.datasets import NAMES
+    from charlm.model import ModelConfig  # imported here: checking a preset's configs needs torch's modules
+    from charlm.trainer import TrainConfig
+
+    with _where(f"{file} [{profile}]"):
+        for key in ("datasets", "model", "train"):
+            if key not in table:
+                raise CharlmError(f"{key!r} is missing" + ("" if key == "datasets" else
+                                  f" (the [{profile}.{key}] table)"))
+        names = table["datasets"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise CharlmError(f"datasets = {names!r}; give a list of at least one data set name, e.g. [\"names\"]")
+        unknown = [n for n in names if n not in NAMES]
+        if unknown:
+            raise CharlmError(f"unknown data set(s) {', '.join(map(repr, unknown))}; known: {', '.join(NAMES)}")
+        for key in ("model", "train"):
+            if not isinstance(table[key], dict):
+                raise CharlmError(f"{key} = {table[key]!r}; it must be a table of settings")
+        if "vocab_size" in table["model"]:
+            raise CharlmError("model.vocab_size is the text's, not a setting; delete it")
+        if table.get("threads") is not None:
+            check_int("threads", table["threads"], 1)  # 0 is not "torch's default": leave the key out for that
+        if table.get("max_chars") is not None:
+            check_int("max_chars", table["max_chars"], 1)
+        for key in ("sample_length", "num_samples"):
+            if key in table:
+                check_int(key, table[key], 1)
+        fractions = table.get("fractions")
+        if fractions is not None:
+            if not isinstance(fractions, list) or len(fractions) != 3:
+                raise CharlmError(f"fractions = {fractions!r}; give three numbers: train, validation, test")
+            for f in fractions:
+                check_float("fractions", f, 0.0, maximum=1.0)
+            if not 0.0 < sum(fractions) <= 1.0 + 1e-9:
+                raise CharlmError(f"fractions {fractions} sum to {sum(fractions):g}; they must sum to at most 1")
+        temperatures = table.get("temperatures", [1.0])
+        if not isinstance(temperatures, list) or not temperatures:
+            raise CharlmError(f"temperatures = {temperatures!r}; give a list of numbers above 0")
+        for t in temperatures:
+            check_float("temperatures", t, 0.0, above=True)
+        if not isinstance(table.get("prime", ""), str):
+            raise CharlmError(f"prime = {table['prime']!r}; it must be a string")
+        if not isinstance(table.get("extra", {}), dict):
+            raise CharlmError(f"extra = {table['extra']!r}; it must be a table")
+    # The configs' own checks, so that a preset is refused exactly as the CLI would refuse the same setting.
+    with _where(f"{file} [{profile}.model]"):
+        ModelConfig.from_dict({"vocab_size": 1, **table["model"]})
+    with _where(f"{file} [{profile}.train]"):
+        TrainConfig.from_dict(table["train"])
 
 
 def default_profile() -> str:

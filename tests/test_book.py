@@ -1,0 +1,246 @@
+"""make book (charlm.paper.book) and the README generator (charlm.paper.readme), as a user runs them: in
+subprocesses, on copies of the committed runs, with the mistakes a user makes (a --site that holds their own
+files, a truncated notebook, a results.json edited by hand, a stray outputs/junk folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charlm.paper import book, readme
+from charlm.paper.reproduce import repo_root
+
+ROOT = repo_root()
+KEPT = ("01_helo", "07_names")  # two pages: 07 has the longest training log of the cpu run
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` and its sha256: what "untouched" means."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def outputs(tmp_path) -> Path:
+    """A copy of the committed cpu run with two executed notebooks, its summary and the README's figure."""
+    out = tmp_path / "outputs"
+    run = out / "cpu"
+    (run / "figures").mkdir(parents=True)
+    for name in KEPT:
+        shutil.copy(ROOT / "outputs" / "cpu" / f"{name}.ipynb", run)
+    for name in ("results.json", "results.md"):
+        shutil.copy(ROOT / "outputs" / "cpu" / name, run)
+    figure = readme.figure(ROOT / "outputs")
+    shutil.copy(figure, run / "figures")
+    return out
+
+
+def _book(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "charlm.paper.book", *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".new-" in p.name or ".old-" in p.name)
+
+
+# --------------------------------------------------------------------------- the site folder is owned
+
+
+def test_site_onto_a_user_folder_is_refused_and_untouched(outputs, tmp_path):
+    user = tmp_path / "d"
+    user.mkdir()
+    (user / "thesis.tex").write_text("\\documentclass{article} my thesis")
+    before = _tree(user)
+    line = _one_error_line(_book("--outputs", str(outputs), "--site", str(user)))
+    assert f"--site {user} holds files the book did not write (no .charlm-book in it)" in line
+    assert _tree(user) == before and _leftovers(tmp_path) == []
+
+
+def test_site_onto_the_outputs_folder_is_refused(outputs):
+    before = _tree(outputs)
+    for target in (outputs, outputs / "cpu", outputs.parent):
+        line = _one_error_line(_book("--outputs", str(outputs), "--site", str(target)))
+        assert "holds files the book did not write" in line
+    assert _tree(outputs) == before
+
+
+def test_a_file_or_a_link_as_site_is_refused(outputs, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert "is a file" in _one_error_line(_book("--outputs", str(outputs), "--site", str(tmp_path / "notes.txt")))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    assert "is a symbolic link" in _one_error_line(_book("--outputs", str(outputs), "--site", str(tmp_path / "link")))
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not any((tmp_path / "elsewhere").iterdir())
+
+
+def test_rebuild_swaps_in_a_new_site_and_never_removes_a_user_file(outputs, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()  # an empty folder is a new site
+    first = _book("--outputs", str(outputs), "--site", str(site))
+    assert first.returncode == 0, first.stderr
+    marker = json.loads((site / book.MARKER).read_text())
+    assert sorted(marker["files"]) == sorted(_tree(site).keys() - {book.MARKER})
+    assert {"index.html", "cpu/01_helo.html", "cpu/07_names.html"} <= set(marker["files"])
+
+    (site / "cpu" / "07_names.html").write_text("stale page")  # a file the book wrote is the book's to replace
+    again = _book("--outputs", str(outputs), "--site", str(site))
+    assert again.returncode == 0, again.stderr
+    assert "7. Baby names" in (site / "cpu" / "07_names.html").read_text()
+    assert _leftovers(tmp_path) == []  # the new site was swapped in and the old one removed file by file
+
+    (site / "cpu" / "my_notes.md").write_text("keep me")
+    before = _tree(site)
+    line = _one_error_line(_book("--outputs", str(outputs), "--site", str(site)))
+    assert "holds 1 file(s) the book did not write (cpu/my_notes.md)" in line
+    assert _tree(site) == before and _leftovers(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- broken inputs are one line
+
+
+def test_a_truncated_notebook_is_one_line_and_the_old_site_stays(outputs, tmp_path):
+    site = tmp_path / "site"
+    assert _book("--outputs", str(outputs), "--site", str(site)).returncode == 0
+    before = _tree(site)
+    executed = outputs / "cpu" / "07_names.ipynb"
+    executed.write_bytes(executed.read_bytes()[:5000])
+    line = _one_error_line(_book("--outputs", str(outputs), "--site", str(site)))
+    assert f"cannot read {executed} (" in line and "restore it with git checkout" in line
+    assert _tree(site) == before and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda d: d["sections"][1].pop("section"), "row 2 lacks section"),
+    (lambda d: d["sections"][0]["model"].pop("rnn_size"), "01_helo lacks model.rnn_size"),
+    (lambda d: d.pop("sections"), 'holds no list of sections under "sections"'),
+])
+def test_a_results_json_edited_by_hand_is_one_line(outputs, tmp_path, edit, expected):
+    summary = outputs / "cpu" / "results.json"
+    data = json.loads(summary.read_text())
+    edit(data)
+    summary.write_text(json.dumps(data))
+    assert expected in _one_error_line(_book("--outputs", str(outputs), "--site", str(tmp_path / "site")))
+    assert not (tmp_path / "site").exists()
+
+
+def test_the_readme_generator_says_what_is_broken_in_one_line(outputs, tmp_path):
+    readme_copy = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", readme_copy)
+    summary = outputs / "cpu" / "results.json"
+    good = summary.read_text()
+
+    def generate() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "charlm.paper.readme", "--outputs", str(outputs),
+                               "--readme", str(readme_copy)], capture_output=True, text=True, timeout=60)
+
+    first = generate()
+    assert first.returncode == 0 and first.stdout == "README.md results updated\n", first.stderr
+    for broken, expected in ((good[: len(good) // 2], f"cannot read {summary} (Unterminated string"),
+                             (good.replace('"device"', '"devise"'), "lacks device")):
+        summary.write_text(broken)
+        before = readme_copy.read_text()
+        line = _one_error_line(generate())
+        assert expected in line and line.endswith("or restore the file from git")
+        assert readme_copy.read_text() == before
+
+
+def test_a_stray_results_json_adds_no_profile(outputs, tmp_path):
+    block = readme.block(outputs)
+    (outputs / "junk").mkdir()
+    (outputs / "junk" / "results.json").write_text('{"sections": []}')
+    (outputs / "smoke").mkdir()  # a profile's name, but no section in it: no empty table either
+    (outputs / "smoke" / "results.json").write_text('{"sections": [], "published": {}}')
+    assert readme.block(outputs) == block
+    assert list(readme.summaries(outputs)) == ["cpu"]
+    index = book.build(outputs, tmp_path / "site").read_text()
+    assert 'id="cpu"' in index and "junk" not in index and 'id="smoke"' not in index
+
+
+# --------------------------------------------------------------------------- what a reader sees
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The book of the committed runs, as make book builds it."""
+    return book.build(ROOT / "outputs", tmp_path_factory.mktemp("book") / "site").parent
+
+
+def _pages(site: Path) -> list[Path]:
+    return sorted(site.glob("*/[0-9][0-9]_*.html"))
+
+
+def test_every_page_has_its_heading_as_title_and_index_previous_next(site):
+    pages = _pages(site)
+    executed = sorted(ROOT.glob("outputs/*/[0-9][0-9]_*.ipynb"))
+    assert [p.relative_to(site).with_suffix("") for p in pages] == [p.relative_to(ROOT / "outputs").with_suffix("")
+                                                                     for p in executed]
+    for page, source in zip(pages, executed):
+        text = page.read_text()
+        heading = json.loads(source.read_text())["cells"][0]["source"][0].removeprefix("# ").strip()
+        assert re.search(r"<title>(.*?)</title>", text).group(1) == html.escape(heading.replace("`", ""), quote=False)
+        navs = re.findall(r'<nav class="charlm-nav[^"]*">(.*?)</nav>', text, re.S)
+        assert len(navs) == 2 and navs[0] == navs[1]  # above and below the notebook
+        for rel in ("prev", "next"):
+            href = re.search(rf'class="charlm-{rel}"[^>]*href="([^"]+)"|href="([^"]+)"[^>]*class="charlm-{rel}"', navs[0])
+            assert href and (page.parent / (href.group(1) or href.group(2))).is_file()
+        assert 'href="../index.html#' in navs[0]
+
+    # Following "next" from the index's first link reads every page once, in order, and comes back to the index.
+    index = (site / "index.html").read_text()
+    seen, page = [], site / re.search(r'<li><a href="([^"]+)"', index).group(1)
+    while page.name != "index.html":
+        seen.append(page)
+        nav = re.search(r'<nav class="charlm-nav[^"]*">(.*?)</nav>', page.read_text(), re.S).group(1)
+        link = re.search(r'<a [^>]*rel="next"[^>]*>', nav).group(0)
+        page = (page.parent / re.search(r'href="([^"]+)"', link).group(1)).resolve()
+    assert seen == [p.resolve() for p in pages]
+
+
+def test_pages_name_no_cdn_and_no_script_from_anywhere(site):
+    for page in [site / "index.html", *_pages(site)]:
+        text = page.read_text()
+        loaded = re.findall(r'<(?:script|img|link|iframe)\b[^>]*\b(?:src|href)="([^"]+)"', text)
+        assert not [u for u in loaded if re.match(r"(https?:)?//", u)], (page, loaded)
+        for name in ("mathjax", "require.js", "mermaid", "unpkg", "cdnjs", "jsdelivr"):
+            assert name not in text.lower(), (page.name, name)
+
+
+def test_the_training_log_is_folded_to_its_last_lines(site):
+    nb = json.loads((ROOT / "outputs" / "cpu" / "07_names.ipynb").read_text())
+    train = next(c for c in nb["cells"] if c["cell_type"] == "code" and "sec.train(" in "".join(c["source"]))
+    log = "".join("".join(o["text"]) for o in train["outputs"] if o["output_type"] == "stream").rstrip("\n").split("\n")
+    assert len(log) > book.FOLD_OVER
+    page = (site / "cpu" / "07_names.html").read_text()
+    folded = re.search(r'<div class="charlm-log"><details><summary>(\d+) earlier lines of this log</summary>'
+                       r"<pre>(.*?)</pre></details><pre>(.*?)</pre></div>", page, re.S)
+    assert folded, "07's training log is not folded"
+    assert int(folded.group(1)) == len(log) - book.LOG_TAIL
+    assert html.unescape(folded.group(2)).split("\n") == log[:-book.LOG_TAIL]
+    assert html.unescape(folded.group(3)).split("\n") == log[-book.LOG_TAIL:]
+
+
+def test_the_index_shows_the_readmes_figure_and_widgets_become_a_note(site):
+    figure = readme.figure(ROOT / "outputs")
+    index = (site / "index.html").read_text()
+    src = re.search(r'<img class="charlm-figure" src="([^"]+)"', index).group(1)
+    assert (site / src).read_bytes() == figure.read_bytes()
+    page = (site / "cpu" / "02_paul_graham.html").read_text()
+    assert "widget-view+json" not in page and page.count('class="charlm-widget-note"') == 1
+    assert os.stat(site).st_mode & 0o777 == 0o755

@@ -244,3 +244,12 @@ def test_the_index_shows_the_readmes_figure_and_widgets_become_a_note(site):
     page = (site / "cpu" / "02_paul_graham.html").read_text()
     assert "widget-view+json" not in page and page.count('class="charlm-widget-note"') == 1
     assert os.stat(site).st_mode & 0o777 == 0o755
+
+
+def test_no_notebook_needs_mathjax():
+    """The pages load no MathJax (it came from a CDN): a notebook that starts writing math must bring it back."""
+    math = re.compile(r"\$\$|\$[^$\n]+\$|\\\(|\\\[")
+    found = {p.name: m.group(0) for p in sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"))
+             for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "markdown"
+             for m in [math.search("".join(c["source"]))] if m}
+    assert not found, f"math in markdown cells {found}: the book (charlm/paper/book_template) renders none"

@@ -205,7 +205,8 @@ def test_slider_resamples_in_jupyterlab(jupyter_lab, tmp_path):
 
 
 def test_the_book_opens_in_chromium(tmp_path):
-    """make book's site as a reader opens it: the index, every section page it links, every image on them."""
+    """make book's site as a reader opens it with the network off: the index, every section page it links, every
+    image on them, no request that leaves the folder, and the navigation's next link."""
     from playwright.sync_api import sync_playwright
 
     from charlm.paper.book import build
@@ -214,8 +215,9 @@ def test_the_book_opens_in_chromium(tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page()
-        # Offline like CI: the CDN scripts nbconvert's pages name (MathJax, require.js) are refused at once.
-        page.route(re.compile(r"^https?://"), lambda route: route.abort())
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.route(re.compile(r"^https?://"), lambda route: route.abort())  # offline, as a reader on a train
         page.goto(index.as_uri())
         assert "re-run" in page.title()
         links = page.eval_on_selector_all("a[href$='.html']", "els => els.map(e => e.getAttribute('href'))")
@@ -230,5 +232,17 @@ def test_the_book_opens_in_chromium(tmp_path):
             images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
             assert all(done and width > 0 for done, width in images), f"{href}: images {images}"
             shown += len(images)
+            assert page.title() and not page.title().endswith(".ipynb")
         assert shown >= 2 * len(sections)  # the loss curves and section figures are there, not only loadable
+        left = sorted({url for url in requests if not url.startswith(("file://", "data:"))})
+        assert not left, f"requests that leave the book's folder: {left[:5]}"
+
+        # A reader clicks "next" on the first section and lands on the second; "index" takes them back.
+        page.goto((index.parent / executed[0]).as_uri())
+        page.locator("nav.charlm-top a[rel=next]").click()
+        page.wait_for_load_state("load")
+        assert page.url == (index.parent / executed[1]).as_uri()
+        page.locator("nav.charlm-bottom a.charlm-index").click()
+        page.wait_for_load_state("load")
+        assert page.url.split("#")[0] == index.as_uri()
         browser.close()

@@ -146,7 +146,8 @@ def _check_site(site: Path) -> set[str] | None:
     if not marker.is_file():
         if any(site.iterdir()):
             raise CharlmError(f"--site {site} holds files the book did not write (no {MARKER} in it); nothing was "
-                              "changed: give --site a new or empty folder")
+                              "changed: give --site a new or empty folder (a book built before the marker existed: "
+                              "delete it yourself)")
         return None
     try:
         listed = set(json.loads(marker.read_text(encoding="utf-8"))["files"])

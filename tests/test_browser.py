@@ -246,3 +246,57 @@ def test_the_book_opens_in_chromium(tmp_path):
         page.wait_for_load_state("load")
         assert page.url.split("#")[0] == index.as_uri()
         browser.close()
+
+
+def test_static_temperature_explorer_swaps_samples_in_chromium(tmp_path):
+    """The kernel-less explorer as a reader of the book uses it: the slider, moved with the keyboard and set by
+    dragging, shows the sample drawn at that temperature (same seed) and hides the others."""
+    import torch
+    from playwright.sync_api import sync_playwright
+
+    from charlm.analysis.widgets import STATIC_TEMPERATURES, static_temperature_explorer
+    from charlm.checkpoint import load_checkpoint
+    from charlm.sampler import sample
+
+    _write_model(tmp_path)
+    torch.set_num_threads(1)
+    ckpt = load_checkpoint(tmp_path / "tiny_model", device="cpu")
+    shown = static_temperature_explorer(ckpt.model, ckpt.vocab, length=120, prime="the ", seed=11)
+    expected = {t: sample(ckpt.model, ckpt.vocab, 120, temperature=t, prime="the ", seed=11)[0]
+                for t in STATIC_TEMPERATURES}
+    assert len(set(expected.values())) == len(expected)  # every position of the slider shows another text
+    page_file = tmp_path / "explorer.html"
+    page_file.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{shown.data}</body></html>",
+                         encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(page_file.as_uri())
+            slider = page.locator("input.charlm-static-temperature")
+            readout = page.locator("output.charlm-static-readout")
+            visible = page.locator("pre.charlm-static-sample:visible")
+
+            def showing() -> tuple[str, str]:
+                assert visible.count() == 1
+                return readout.inner_text(), visible.first.inner_text()
+
+            start = STATIC_TEMPERATURES.index(1.0)
+            assert showing() == ("1", expected[1.0])
+            slider.focus()
+            for step in range(1, 4):  # right arrow: the next temperature up
+                slider.press("ArrowRight")
+                t = STATIC_TEMPERATURES[start + step]
+                assert showing() == (f"{t:g}", expected[t])
+            slider.press("Home")  # the coldest sample: nearly greedy
+            assert showing() == (f"{STATIC_TEMPERATURES[0]:g}", expected[STATIC_TEMPERATURES[0]])
+
+            # A click near the right end of the slider picks the hottest.
+            box = slider.bounding_box()
+            page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+            assert showing() == (f"{STATIC_TEMPERATURES[-1]:g}", expected[STATIC_TEMPERATURES[-1]])
+            assert requests == [page_file.as_uri()]  # the page alone: no script, no style sheet, no font fetched
+        finally:
+            browser.close()

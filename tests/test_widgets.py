@@ -93,3 +93,47 @@ def test_arguments_are_checked(model_vocab):
         temperature_explorer(model, vocab, length=0)
     with pytest.raises(CharlmError):
         temperature_explorer(model, vocab, temperature=5.0)
+
+
+# --------------------------------------------------------------------------- the static explorer (no kernel)
+
+
+def _static_pres(markup: str) -> list[tuple[str, bool, str]]:
+    """(data-temperature, hidden?, text) of each sample <pre> in the static explorer's HTML."""
+    import html
+
+    found = re.findall(r'<pre class="charlm-static-sample" data-temperature="([^"]+)" style="[^"]*"( hidden)?>(.*?)</pre>',
+                       markup, re.S)
+    return [(t, bool(hidden), html.unescape(text)) for t, hidden, text in found]
+
+
+def test_static_explorer_holds_one_seeded_sample_per_temperature(model_vocab):
+    from charlm.analysis.widgets import STATIC_TEMPERATURES, static_temperature_explorer
+
+    model, vocab = model_vocab
+    shown = static_temperature_explorer(model, vocab, length=50, prime="He", seed=4)
+    pres = _static_pres(shown.data)
+    assert len(STATIC_TEMPERATURES) == 10 and [float(t) for t, _, _ in pres] == sorted(STATIC_TEMPERATURES)
+    for t, _, text in pres:
+        assert text == sample(model, vocab, 50, temperature=float(t), prime="He", seed=4)[0]
+    assert [t for t, hidden, _ in pres if not hidden] == ["1"]  # 1.0 shows first; the rest wait for the slider
+    assert 'type="range"' in shown.data and 'max="9"' in shown.data and 'value="6"' in shown.data
+    assert "<script" not in shown.data and "http" not in shown.data
+    assert len({text for _, _, text in pres}) > 5  # temperature changes the text, the seed held fixed
+
+
+def test_static_explorer_from_precomputed_samples_and_its_errors(model_vocab):
+    from charlm.analysis.widgets import static_temperature_explorer, static_temperature_html
+
+    shown = static_temperature_explorer(samples={2.0: "qq", 0.5: "a <b> & c", 1.5: "zzz"})
+    # Sorted by temperature; without a 1.0 the middle one shows first.
+    assert _static_pres(shown.data) == [("0.5", True, "a <b> & c"), ("1.5", False, "zzz"), ("2", True, "qq")]
+    with pytest.raises(CharlmError, match="needs a model and its vocab, or samples="):
+        static_temperature_explorer()
+    with pytest.raises(CharlmError, match="no samples to show"):
+        static_temperature_html({})
+    with pytest.raises(CharlmError, match="temperature 0.7 has no sample; choose one of 0.5, 1.5"):
+        static_temperature_html({0.5: "a", 1.5: "b"}, temperature=0.7)
+    model, vocab = model_vocab
+    with pytest.raises(CharlmError, match="temperature .* is -0.5; it must be at least 0"):
+        static_temperature_explorer(model, vocab, temperatures=(0.5, -0.5), length=5)

@@ -12,6 +12,14 @@ Every part carries a CSS class, so a browser (or a test driving one) can find it
     charlm-prime        Text box                  charlm-length       IntSlider, characters to generate
     charlm-resample     Button                    charlm-sample       HTML widget; the text is in its <pre>
     charlm-status       HTML line: settings or the error message (with class charlm-error then)
+
+``static_temperature_explorer(model, vocab)`` is the same idea for readers without a kernel (the book, an HTML
+export): samples drawn in advance at about ten temperatures with one seed, in self-contained HTML whose plain
+``<input type=range>`` shows one of them at a time. No widget framework, no script file, nothing from a CDN::
+
+    charlm-static-explorer     the whole box        charlm-static-temperature   the range input (index of a sample)
+    charlm-static-readout      <output>: the temperature shown
+    charlm-static-sample       one <pre> per temperature, data-temperature="0.5"; all but one hidden
 """
 
 from __future__ import annotations
@@ -19,13 +27,14 @@ from __future__ import annotations
 import html
 import random
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 
 from charlm.errors import CharlmError
 from charlm.model import CharRNN
-from charlm.sampler import stream
+from charlm.sampler import sample, stream
 from charlm.vocab import Vocab
 
 T_MIN, T_MAX, T_STEP = 0.05, 2.0, 0.05
@@ -141,3 +150,65 @@ def temperature_explorer(model: CharRNN, vocab: Vocab, *, length: int = 300, tem
     draws a fresh random seed. Display the returned widget as a cell's last expression.
     """
     return TemperatureExplorer(model, vocab, length=length, temperature=temperature, prime=prime, seed=seed)
+
+
+# ---- without a kernel ---------------------------------------------------------------------------------------
+
+# Ten temperatures from nearly greedy to nearly uniform: where the post's "too conservative" and "more mistakes"
+# ends both show.
+STATIC_TEMPERATURES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0)
+
+# The slider's handler, inline so that the HTML needs no script element: show the <pre> whose index is the value.
+_ON_INPUT = ("var box=this.closest('.charlm-static-explorer'),i=+this.value;"
+             "box.querySelectorAll('pre.charlm-static-sample').forEach(function(pre,k){pre.hidden=k!==i;"
+             "if(k===i){box.querySelector('output.charlm-static-readout').value=pre.dataset.temperature;}});")
+
+
+def static_samples(model: CharRNN, vocab: Vocab, temperatures: Sequence[float] = STATIC_TEMPERATURES,
+                   length: int = 300, prime: str = "", seed: int = 0) -> dict[float, str]:
+    """One sample per temperature, all with the same seed: what changes between them is the temperature alone."""
+    return {float(t): sample(model, vocab, length, temperature=float(t), prime=prime, seed=seed)[0]
+            for t in temperatures}
+
+
+def static_temperature_html(samples: Mapping[float, str], temperature: float | None = None, caption: str = "") -> str:
+    """Self-contained HTML: a range input over ``samples`` (temperature -> text), showing the one at
+    ``temperature`` first (default: 1.0 when present, else the middle one)."""
+    if not samples:
+        raise CharlmError("no samples to show: give at least one temperature")
+    shown = sorted(samples.items())
+    temps = [t for t, _ in shown]
+    if temperature is None:
+        temperature = 1.0 if 1.0 in temps else temps[len(temps) // 2]
+    if temperature not in temps:
+        raise CharlmError(f"temperature {temperature:g} has no sample; choose one of {', '.join(f'{t:g}' for t in temps)}")
+    start = temps.index(temperature)
+    pres = "\n".join(f'<pre class="charlm-static-sample" data-temperature="{t:g}" style="{_PRE_STYLE}"'
+                     f'{"" if i == start else " hidden"}>{html.escape(text)}</pre>' for i, (t, text) in enumerate(shown))
+    note = f'<div style="font-size: smaller; opacity: .75">{html.escape(caption)}</div>' if caption else ""
+    return (f'<div class="charlm-static-explorer">'
+            f'<label style="display: flex; gap: .6em; align-items: center">temperature '
+            f'<input type="range" class="charlm-static-temperature" min="0" max="{len(shown) - 1}" step="1" '
+            f'value="{start}" style="width: 320px" aria-label="temperature" oninput="{html.escape(_ON_INPUT)}">'
+            f'<output class="charlm-static-readout">{temperature:g}</output></label>{note}\n{pres}</div>')
+
+
+def static_temperature_explorer(model: CharRNN | None = None, vocab: Vocab | None = None,
+                                temperatures: Sequence[float] = STATIC_TEMPERATURES, length: int = 300,
+                                prime: str = "", seed: int = 0, *, samples: Mapping[float, str] | None = None):
+    """A temperature slider that works without a kernel: samples of ``model`` drawn now at each of
+    ``temperatures`` with one ``seed`` (or the ``samples`` given, temperature -> text), in plain HTML. Display the
+    returned object as a cell's last expression; it stays in the executed notebook and in its HTML export."""
+    from IPython.display import HTML
+
+    if samples is None:
+        if model is None or vocab is None:
+            raise CharlmError("static_temperature_explorer needs a model and its vocab, or samples=")
+        if not temperatures:
+            raise CharlmError("no temperatures given; pass some, e.g. STATIC_TEMPERATURES")
+        samples = static_samples(model, vocab, temperatures, length, prime, seed)
+        caption = f"{length} characters per temperature, seed {seed}" + (f", prime {prime!r}" if prime else "") + \
+            ": drawn in advance, so this slider works without a kernel"
+    else:
+        caption = "samples drawn in advance, so this slider works without a kernel"
+    return HTML(static_temperature_html(samples, caption=caption))

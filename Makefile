@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 PROFILE ?=
 ONLY ?=
 OUTPUT ?=
+# Notebooks make reproduce runs at a time, each in its own process (each gets CHARLM_THREADS = cores / JOBS).
+JOBS ?= 1
 # pytest-xdist workers, one per core; worksteal moves queued tests to a worker that ran out, so the long
 # notebook tests do not leave one core idle at the end.
-JOBS ?= auto
+TEST_JOBS ?= auto
 
 .PHONY: venv reproduce book test test-fast data benchmarks gpu-check clean
 
@@ -20,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Every section of the post: fetch the corpora, run notebooks/*.ipynb with papermill, write outputs/results.md.
 reproduce: venv
-	$(BIN)/python -m charlm.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) $(if $(OUTPUT),--output $(OUTPUT))
+	$(BIN)/python -m charlm.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) $(if $(OUTPUT),--output $(OUTPUT)) --jobs $(JOBS)
 
 # The committed runs in outputs/<profile>/ as a static site: book/index.html, one page per section.
 book: venv
@@ -28,11 +30,11 @@ book: venv
 
 # The whole suite, notebooks (smoke profile) and the JupyterLab browser test included.
 test: venv
-	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist worksteal
 
 # Unit tests only: seconds, not minutes.
 test-fast: venv
-	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal -m "not notebooks and not browser"
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist worksteal -m "not notebooks and not browser"
 
 data: venv
 	$(BIN)/python data/download.py all

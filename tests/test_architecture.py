@@ -17,8 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "charlm"
 # Budgets from the plan: the companion stays lighter than the engine it drives, the top level stays scannable.
-# 1,400 until the book and the README's generated results (issue 12) added 150 lines.
-PAPER_LINES = 1550
+# 1,400 until the book and the README's generated results (issue 12) added 150 lines; 2,200 since the runner's
+# stop signals, --jobs and -p checks, the book's owned site and navigation, and the presets' checks (issues 16, 19)
+# added 600.
+PAPER_LINES = 2200
 TOP_LEVEL_MODULES = 12  # __init__ and __main__ are the package itself, not modules of it
 
 

@@ -9,5 +9,5 @@
     readme.py                              the README's results block, generated from outputs/*/results.json
 
 The top layer below the command line: it may import ``charlm.analysis``, ``charlm.datasets`` and the engine,
-and it stays within 1,550 lines and below the engine (tests/test_architecture.py): measures that need no run live in analysis.
+and it stays within 2,200 lines and below the engine (tests/test_architecture.py): measures that need no run live in analysis.
 """

@@ -336,8 +336,13 @@ def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def render_markdown(rows: list[dict[str, Any]]) -> str:
+def render_markdown(rows: list[dict[str, Any]], not_done: Mapping[str, str] | None = None) -> str:
+    """The summary; ``not_done`` (section -> what happened: failed, interrupted) is said first, and those
+    sections have no record, so no earlier run's numbers stand in for them."""
     out = ["# Results", ""]
+    if not_done:
+        out += ["> **Not done:** " + "; ".join(f"{_cell(name)}: {_cell(what)}" for name, what in sorted(not_done.items()))
+                + ". No numbers are shown for these until they run again.", ""]
     if not rows:
         out += ["No results recorded yet: run `python -m charlm.reproduce`.", ""]
         return "\n".join(out)
@@ -376,13 +381,15 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_summary(out_dir: str | Path = "outputs") -> tuple[Path, Path]:
-    """Write ``<out_dir>/results.md`` and ``<out_dir>/results.json`` from every record; return both paths."""
+def write_summary(out_dir: str | Path = "outputs", not_done: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """Write ``<out_dir>/results.md`` and ``<out_dir>/results.json`` from every record, and the sections that
+    failed or were interrupted (``not_done``, section -> what happened); return both paths."""
     out = Path(out_dir)
     rows = summary_rows(load_all(out))
     md_path, json_path = out / "results.md", out / "results.json"
-    _atomic_write(md_path, render_markdown(rows))
-    _atomic_write(json_path, _dumps({"sections": rows, "published": PUBLISHED}, "the summary"))
+    _atomic_write(md_path, render_markdown(rows, not_done))
+    _atomic_write(json_path, _dumps({"sections": rows, "not_done": dict(not_done or {}), "published": PUBLISHED},
+                                    "the summary"))
     return md_path, json_path
 
 

@@ -104,6 +104,13 @@ def test_rebuild_swaps_in_a_new_site_and_never_removes_a_user_file(outputs, tmp_
     assert "<title>1. The" in (site / "cpu" / "01_helo.html").read_text()
     assert _leftovers(tmp_path) == []  # the new site was swapped in and the old one removed file by file
 
+    marker_text = (site / book.MARKER).read_text()
+    (tmp_path / "precious.txt").write_text("outside the site")
+    (site / book.MARKER).write_text(json.dumps({"files": [*marker["files"], "../precious.txt"]}))
+    assert "it lists a path outside the folder" in _one_error_line(_book("--outputs", str(outputs), "--site", str(site)))
+    assert (tmp_path / "precious.txt").read_text() == "outside the site"
+    (site / book.MARKER).write_text(marker_text)
+
     (site / "cpu" / "my_notes.md").write_text("keep me")
     before = _tree(site)
     line = _one_error_line(_book("--outputs", str(outputs), "--site", str(site)))

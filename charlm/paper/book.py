@@ -151,8 +151,11 @@ def _check_site(site: Path) -> set[str] | None:
         return None
     try:
         listed = set(json.loads(marker.read_text(encoding="utf-8"))["files"])
+        if not all(isinstance(rel, str) and rel and not Path(rel).is_absolute() and ".." not in Path(rel).parts
+                   for rel in listed):
+            raise ValueError("it lists a path outside the folder")  # the book deletes what it lists: never that
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-        raise CharlmError(f"{marker} is unreadable ({err!r}); nothing was changed: move {site} away or give "
+        raise CharlmError(f"{marker} is unreadable ({err}); nothing was changed: move {site} away or give "
                           "another --site") from None
     files = (str(p.relative_to(site)) for p in site.rglob("*") if p.is_symlink() or not p.is_dir())
     foreign = sorted(rel for rel in files if rel not in listed | {MARKER})

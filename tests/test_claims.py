@@ -1,13 +1,19 @@
-"""The post's claims, measured: text measures on hand-made inputs, a real TeX engine and a real C parser."""
+"""The post's claims in sections 02-06, measured: text measures on hand-made inputs, a real TeX engine and a real C
+parser."""
 
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 
-from charlm.analysis import claims, csyntax, latex
+from charlm.analysis import csyntax, latex
 from charlm.errors import CharlmError
+from charlm.paper import claims
+from charlm.paper import notebook as nb
+from charlm.paper.sections import latex as latex_section
+from charlm.paper.sections import linux, paul_graham, shakespeare, wikipedia
 
 PLAY = """tail of a speech cut by the sampler
 
@@ -28,44 +34,44 @@ cut here"""
 
 
 def test_play_shape_counts_only_complete_speeches_with_a_speaker_line():
-    blocks = claims.speeches(PLAY)
+    blocks = shakespeare.speeches(PLAY)
     assert [b[0] for b in blocks] == ["ROMEO:", "First Citizen:", "stage noise without a speaker", "KING RICHARD III:"]
-    assert [claims.play_shaped(b) for b in blocks] == [True, True, False, True]
-    form = claims.play_form([PLAY], [PLAY])
+    assert [shakespeare.play_shaped(b) for b in blocks] == [True, True, False, True]
+    form = shakespeare.play_form([PLAY], [PLAY])
     assert form["samples"]["share"] == pytest.approx(3 / 4) and form["line_length_ks"] == 0.0
     assert 28 not in form["samples"]["line_lengths"]  # no speaker line counted as speech ("KING RICHARD III:")
 
 
 def test_line_length_distance_is_zero_for_equal_and_one_for_disjoint():
-    assert claims.ks_distance([10, 20, 30], [30, 10, 20]) == 0.0
-    assert claims.ks_distance([1, 2, 3], [50, 60]) == 1.0
-    assert claims.ks_distance([], [1]) is None
+    assert shakespeare.ks_distance([10, 20, 30], [30, 10, 20]) == 0.0
+    assert shakespeare.ks_distance([1, 2, 3], [50, 60]) == 1.0
+    assert shakespeare.ks_distance([], [1]) is None
 
 
 def test_temperature_measures_see_repetition_and_invented_words():
     training = "the startup raised money from investors and the founders built the product"
     loop = "the startup is the startup is the startup is the startup is the startup is"
     wild = "the stortup raized mony frum invostors whith foundirs bilt thee prodoct"
-    m = claims.temperature_measures({0.2: [loop], 1.5: [wild]}, training, [training])
+    m = paul_graham.temperature_measures({0.2: [loop], 1.5: [wild]}, training, [training])
     low, high = m["by_temperature"]
     assert low["distinct_ngram_share"] < 0.4 and high["distinct_ngram_share"] == 1.0
     assert low["novel_word_share"] == pytest.approx(5 / 15)  # "is", five of the 15 words, never in the training text
     assert high["novel_word_share"] > 0.7 and m["real"]["novel_word_share"] == 0.0
-    claim = claims.temperature_claim(m)
+    claim = paul_graham.temperature_claim(m)
     assert claim.verdict == "held" and "33%" in claim.ours and claim.link.endswith("#paul-graham-generator")
-    assert claims.temperature_claim(claims.temperature_measures({0.2: [wild], 1.5: [loop]}, training, [])).verdict == "not"
+    assert paul_graham.temperature_claim(paul_graham.temperature_measures({0.2: [wild], 1.5: [loop]}, training, [])).verdict == "not"
 
 
 def test_wiki_structure_headings_lists_parens_and_hallucinated_urls():
     text = "== History ==\n=== Broken ==\n* [[A]]\n# [[B]]\n(one (two) three) )\n"
-    s = claims.wiki_structure(text)
+    s = wikipedia.wiki_structure(text)
     assert (s["headings"], s["headings_well_formed"], s["list_items"]) == (2, 1, 2)
     assert (s["parens_paired"], s["parens_unclosed"], s["parens_stray"]) == (2, 0, 1)
     training = "see [http://www.real.org/page Real] for more"
     sample = "[http://www.real.org/page Real] and [http://www.humah.yahoo.com/guardian.cfm Fake]."
-    form = claims.wiki_form([sample + "\n" + text], [training], training)
+    form = wikipedia.wiki_form([sample + "\n" + text], [training], training)
     assert form["samples"]["urls"] == 2 and form["samples"]["url_examples"] == ["http://www.humah.yahoo.com/guardian.cfm"]
-    parens, url = claims.wiki_form_claims(form)
+    parens, url = wikipedia.wiki_form_claims(form)
     assert url.verdict == "held" and "1 of them (50%)" in url.ours
     assert parens.verdict in claims.VERDICTS
 
@@ -165,7 +171,9 @@ def test_tree_sitter_counts_syntax_errors_and_declared_names():
 
 
 def test_scale_note_puts_our_iterations_in_characters_beside_the_posts():
-    note = claims.scale_note("paulgraham", 2_700_000, 1_000_000, batch=32, seq=64)
+    run = SimpleNamespace(train_config=SimpleNamespace(batch_size=32, seq_length=64))
+    corpus = nb.Corpus("paulgraham", "x" * 2_700_000, {}, (0.9, 0.05, 0.05), False, "")
+    note = nb.scale_note(run, corpus, 1_000_000)
     assert "2.7 MB" in note.plain and "about 1 MB" in note.plain
     assert "(2,048 characters)" in note.plain and "100 x 100 (10,000)" in note.plain
     assert "iteration 100 has seen 204,800 characters where the post's had seen 1,000,000" in note.plain
@@ -182,31 +190,31 @@ def test_rendered_saves_the_typeset_block_or_says_why_not(tmp_path):
 def test_latex_and_c_verdicts_follow_the_real_texts_yardstick():
     block = {"compiled": 3, "judged": 6, "share": 0.5, "errors": {"! Undefined control sequence.": 3}}
     real = {"compiled": 19, "judged": 20, "share": 0.95, "errors": {}}
-    claim = claims.latex_claim(block, real)
+    claim = latex_section.latex_claim(block, real)
     assert claim.verdict == "held" and "3 of 6" in claim.ours and "Undefined control sequence" in claim.ours
-    assert claims.latex_claim({**block, "compiled": 0, "share": 0.0, "errors": {}}, real).verdict == "not"
+    assert latex_section.latex_claim({**block, "compiled": 0, "share": 0.0, "errors": {}}, real).verdict == "not"
 
     def measured(rate, share):
         side = {"lines": 100, "errors": int(rate), "errors_per_100_lines": rate, "error_line_share": rate / 50,
                 "variables_used": 10,
                 "undeclared": int(10 * share), "undeclared_share": share, "undeclared_examples": ["rw"]}
         return side
-    syntax, undeclared = claims.c_claims({"samples": measured(5.0, 0.4), "real": measured(4.0, 0.1)})
+    syntax, undeclared = linux.c_claims({"samples": measured(5.0, 0.4), "real": measured(4.0, 0.1)})
     assert (syntax.verdict, undeclared.verdict) == ("held", "held") and "e.g. rw" in undeclared.ours
-    syntax, undeclared = claims.c_claims({"samples": measured(40.0, 0.1), "real": measured(4.0, 0.3)})
+    syntax, undeclared = linux.c_claims({"samples": measured(40.0, 0.1), "real": measured(4.0, 0.3)})
     assert (syntax.verdict, undeclared.verdict) == ("not", "partly")
 
 
 def test_environment_bracket_and_loop_claims():
     ours = {"rate": 0.4, "attempts": 10, "mismatched": 2, "examples": [["proof", "lemma"]]}
-    claim = claims.environment_claim(ours, {"rate": 0.9})
+    claim = latex_section.environment_claim(ours, {"rate": 0.9})
     assert claim.verdict == "held" and "(proof/lemma)" in claim.ours and "2 are closed by another" in claim.ours
-    assert claims.environment_claim({**ours, "mismatched": 0, "examples": []}, {"rate": 0.9}).verdict == "not"
+    assert latex_section.environment_claim({**ours, "mismatched": 0, "examples": []}, {"rate": 0.9}).verdict == "not"
     good = {"bracket_rate": 0.95, "indent_consistent": 0.9}
-    assert claims.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "held"
-    assert claims.code_structure_claim({**good, "indent_consistent": 0.1},
+    assert linux.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "held"
+    assert linux.code_structure_claim({**good, "indent_consistent": 0.1},
                                        {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "partly"
-    assert claims.loop_claim("falls into a loop after 3 new characters", True).verdict == "held"
+    assert paul_graham.loop_claim("falls into a loop after 3 new characters", True).verdict == "held"
 
 
 def test_without_tex_the_check_says_so_and_compiling_fails_clearly(monkeypatch):
@@ -234,10 +242,6 @@ def test_against_published(ours, verdict):
 
 
 def test_say_shows_the_sentence():
-    shown = claims.say("spaces first")
+    shown = nb.say("spaces first")
     assert "spaces first" in shown.html and repr(shown) == "spaces first"
 
-
-def test_sample_sentence():
-    assert "exactly the training sequence 'hello'" in claims.sample_sentence("hello", "hello")
-    assert "'hellll', not the training" in claims.sample_sentence("hellll", "hello")

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.analysis import comparison, gates
+from charlm.analysis import gates
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
+from charlm.paper.sections import comparison
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
@@ -93,13 +94,13 @@ def test_gru_gates_and_saturation_counts():
     with torch.no_grad():
         model.rnn.bias_ih_l0[3:6] = 20.0  # update gate pinned open: right-saturated all the time
         model.rnn.bias_ih_l0[0:3] = -20.0  # reset gate pinned shut: left-saturated
-    sat = gates.saturation(model, torch.tensor([0, 1, 2, 3, 2, 1]))
+    sat = gates.saturation(model, torch.tensor([0, 1, 2, 3, 2, 1]), 0.1, 0.9)
     left, right = sat.layers[0]["update"]
     assert right.tolist() == [1.0, 1.0, 1.0] and left.tolist() == [0.0, 0.0, 0.0]
     assert sat.layers[0]["reset"][0].tolist() == [1.0, 1.0, 1.0]
     row = next(r for r in sat.summary() if r["gate"] == "update")
     assert row["units right-saturated > half the time"] == 1.0
-    assert "GRU update gates are right-saturated 100%" in gates.saturation_sentence({"toy": sat})
+    assert "GRU update gates are right-saturated 100%" in comparison.saturation_sentence({"toy": sat})
     assert len(sat.figure().axes) == 1
 
 
@@ -118,8 +119,8 @@ def test_saturation_claims_read_the_numbers():
         model.rnn.weight_hh_l0.zero_()
         model.rnn.bias_hh_l0.zero_()
         model.rnn.bias_ih_l1[3:6] = 20.0  # layer 2 forget gates pinned open
-    sat = {"toy": gates.saturation(model, torch.tensor([0, 1, 2, 3, 0]))}
-    remember, layers = gates.saturation_claims(sat)
+    sat = {"toy": gates.saturation(model, torch.tensor([0, 1, 2, 3, 0]), comparison.LEFT, comparison.RIGHT)}
+    remember, layers = comparison.saturation_claims(sat)
     assert remember["verdict"] == "held" and "100% of a layer's forget-gate units" in remember["ours"]
     assert layers["verdict"] == "held" and "saturated 0% of the time in layer 1" in layers["ours"]
-    assert gates.saturation_claims({})[1]["verdict"] == "not"
+    assert comparison.saturation_claims({})[1]["verdict"] == "not"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from charlm.analysis import evolution
+from charlm.paper.sections import evolution
 
 TRAIN = "“Well, Prince, so Genoa and Lucca are now just family estates.” He spoke."
 

@@ -2,7 +2,7 @@
 
 ``pytest -m notebooks`` executes every ``notebooks/NN_*.ipynb`` with papermill (profile ``smoke``, into a
 temporary output folder) and checks the results record it leaves; the other tests here are fast checks of
-the committed files and of the helpers in charlm.paper.presets / charlm.paper.notebook / charlm.paper.sections.
+the committed files and of the helpers in charlm.paper.presets / charlm.paper.notebook.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ import numpy as np
 import pytest
 
 from charlm import datasets
-from charlm.analysis.claims import PAPER, POST, VERDICTS, claims_of
+from charlm.paper.claims import PAPER, POST, VERDICTS, claims_of
 from charlm.paper import presets, reproduce, results
 from charlm.data import split_ids
 from charlm.errors import CharlmError
-from charlm.paper.notebook import split_bounds
-from charlm.paper.sections import find_loop, reference_pieces
+from charlm.paper.notebook import reference_pieces, split_bounds
+from charlm.paper.sections.paul_graham import find_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if reproduce._NOTEBOOK_RE.match(p.name))
-# How many of the post's claims each section's record must measure (charlm.analysis.claims).
+# How many of the post's claims each section's record must measure (charlm.paper.claims).
 CLAIMS = {"01_helo": 3, "02_paul_graham": 2, "03_shakespeare": 1, "04_wikipedia": 3, "05_latex": 2, "06_linux": 3,
           "07_names": 1, "08_evolution": 1, "09_neurons": 2, "10_comparison": 1}
 PARAMETERS = {"profile", "output_dir", "checkpoint", "checkpoint_dir", "mirror", "seed"}

@@ -30,8 +30,8 @@ from typing import Any, Sequence
 import torch
 
 from charlm import datasets
-from charlm.analysis import display, textstats
-from charlm.analysis.display import Shown, loss_figure, show, show_figure, stack, table, warning
+from charlm.analysis import textstats
+from charlm.analysis.display import Shown, esc, loss_figure, rows_of_text, show, show_figure, stack, table, warning
 from charlm.checkpoint import read_info
 from charlm.data import split_ids
 from charlm.device import machine_description
@@ -41,10 +41,6 @@ from charlm.paper import presets, results
 from charlm.run import RunResult, free_run_dir, load_run, text_fingerprint, train
 from charlm.sampler import sample
 from charlm.trainer import TrainConfig, evaluate
-
-# Re-exported: the notebooks call nb.show_samples, nb.side_by_side and nb.published_losses.
-show_samples, side_by_side = display.show_samples, display.side_by_side
-published_losses = results.published_losses
 
 # --------------------------------------------------------------------------- data
 
@@ -298,3 +294,66 @@ def generate(run: RunResult, n: int = 1, length: int = 500, temperature: float =
              seed: int | None = 0) -> list[str]:
     """``n`` samples of ``length`` new characters (prime included), drawn together."""
     return sample(run.model, run.vocab, length, temperature, prime, seed=seed, num_samples=n)
+
+
+def show_samples(samples: Sequence[str], title: str = "samples") -> Shown:
+    """The samples one under another, numbered."""
+    return rows_of_text([(f"sample {i + 1}", s) for i, s in enumerate(samples)], title)
+
+
+def say(sentence: str) -> Shown:
+    """A computed sentence as a cell's output: a paragraph in Jupyter, the text in a log."""
+    return Shown(f"<p><b>What to look for:</b> {esc(sentence)}</p>", sentence, sentence)
+
+
+def temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
+    """The live temperature slider (charlm.analysis.widgets) on this run's model."""
+    from charlm.analysis.widgets import temperature_explorer as explorer
+
+    return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
+
+
+# --------------------------------------------------------------------------- samples beside real text
+# Every count on samples is made on pieces of held-out text of the same lengths too, because a count only means
+# something beside what real text scores under the same rule (a random cut through a LaTeX file leaves
+# environments unclosed too).
+
+
+def reference_pieces(text: str, samples: Sequence[str], start: str = "") -> list[str]:
+    """Pieces of real text with the lengths of the samples: the yardstick for every count.
+
+    With ``start`` (the samples' prime) each piece begins where the real text has it, as the samples do;
+    without, or where the text has too few, consecutive pieces.
+    """
+    pieces, pos = [], 0
+    for s in samples:
+        at = text.find(start, pos) if start else -1
+        begin = at if at >= 0 else pos
+        piece = text[begin:begin + len(s)]
+        if not piece:
+            break
+        pieces.append(piece)
+        pos = begin + len(piece)
+    return pieces
+
+
+def closure_table(rows_of: dict[str, tuple[dict, dict]], title: str) -> Shown:
+    """Pooled closure counts (textstats.pool) of the samples beside real text's, one row per construct."""
+    rows = []
+    for label, (ours, real) in rows_of.items():
+        rows.append({"construct": label, "samples: closed right": ours["rate"], "samples: attempts": ours["attempts"],
+                     "mismatched": ours["mismatched"], "unclosed": ours["unclosed"], "stray": ours["stray"],
+                     "real text: closed right": real["rate"]})
+    return table(rows, title)
+
+
+def scale_note(run: RunResult, corpus: Corpus, post_chars: int, post_batch: int = 100, post_seq: int = 100) -> Shown:
+    """How our data set and our iterations compare with the post's: an iteration is batch x seq characters."""
+    cfg, chars = run.train_config, len(corpus.text)
+    per_iter, post_per_iter = cfg.batch_size * cfg.seq_length, post_batch * post_seq
+    text = (f"Our {corpus.name} text is {chars / 1e6:.1f} MB of characters; the post's was about "
+            f"{post_chars / 1e6:g} MB. One iteration here is a batch of {cfg.batch_size} sequences of {cfg.seq_length} "
+            f"characters ({per_iter:,} characters); the post's was {post_batch} x {post_seq} ({post_per_iter:,}), so "
+            f"our iteration 100 has seen {100 * per_iter:,} characters where the post's had seen {100 * post_per_iter:,}.")
+    return Shown(f"<p>{esc(text)}</p>", text, {"chars": chars, "post_chars": post_chars, "chars_per_iteration": per_iter,
+                                               "post_chars_per_iteration": post_per_iter})

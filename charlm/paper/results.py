@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from charlm import __version__
-from charlm.analysis.claims import claims_of
+from charlm.paper.claims import claims_of
 from charlm.analysis.textstats import bits
 from charlm.errors import CharlmError
 

@@ -1,10 +1,10 @@
-"""Word-level statistics of samples taken while training: the post's stage-by-stage story, measured.
+"""08 evolution: samples taken while training, and the post's stage-by-stage story measured.
 
 The post (War and Peace, samples every 100 iterations) tells it in prose: at iteration 100 "random jumbles"
 but "starting to get an idea about words separated by spaces"; at 300 "quotes and periods"; at 500 "the
 shortest and most common words"; at 1200 "quotations and question/exclamation marks. Longer words"; by
-2000 "properly spelled words, quotations, names". Each of those is a number here, for every sample and for
-real text of the same length beside it.
+2000 "properly spelled words, quotations, names". Each of those is a word-level number here, for every sample
+and for real text of the same length beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,51 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from charlm.analysis.claims import claim, pct
+from charlm.analysis.display import Shown, figure_png, loss_figure, rows_of_text, save_png
+from charlm.paper.claims import claim, pct
+from charlm.paper.notebook import Corpus, references
+from charlm.run import RunResult
+
+# --------------------------------------------------------------------------- the samples beside the loss curve
+
+
+def evolution_table(run: RunResult) -> Shown:
+    """Samples taken while training, one row per iteration, with the training loss at that point."""
+    losses = dict(enumerate(run.state.train_losses, start=1))
+    rows = []
+    for it, text in run.samples:
+        loss = losses.get(it)
+        rows.append((f"iteration {it}" + (f" (loss {loss:.2f})" if loss is not None else ""), text))
+    if not rows:
+        return Shown("<p>no samples: they are taken while training (a loaded checkpoint has none saved)</p>",
+                     "no samples: they are taken while training (a loaded checkpoint has none saved)", [])
+    return rows_of_text(rows, "the same seed, sampled as training went on")
+
+
+def evolution_view(run: RunResult, corpus: Corpus, path: Any = None) -> Shown:
+    """The loss curve with the sampling iterations marked, beside the samples taken there."""
+    import base64
+
+    import matplotlib.pyplot as plt
+
+    fig = loss_figure(run, references(corpus), marks=[it for it, _ in run.samples])
+    ax = fig.axes[0]
+    ax.set_title("loss while training; green lines: where the samples were taken", pad=16)
+    for it, _ in run.samples:
+        ax.annotate(str(it), (it, 1.0), xycoords=("data", "axes fraction"), fontsize=8, color="#31a354",
+                    ha="center", va="bottom")
+    png = figure_png(fig)  # rendered once: the same image goes to the page and to the file
+    save_png(png, path)
+    plt.close(fig)
+    image = base64.b64encode(png).decode("ascii")
+    samples = evolution_table(run)
+    html_text = (f"<div style='display:flex; gap:16px; align-items:flex-start'>"
+                 f"<img style='max-width:48%' src='data:image/png;base64,{image}'/>"
+                 f"<div style='max-width:52%; max-height:600px; overflow:auto'>{samples.html}</div></div>")
+    return Shown(html_text, samples.plain, samples.data)
+
+
+# --------------------------------------------------------------------------- word-level statistics
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")  # letters, with inner apostrophes (don't, Natásha's)
 _PUNCTUATION = set(".,;:!?-—()'\"“”‘’")

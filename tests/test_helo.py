@@ -1,4 +1,4 @@
-"""The numpy RNN of notebook 01: its gradient against finite differences, its step against CharRNN.step."""
+"""Notebook 01's numpy RNN: its gradient against finite differences, its step against CharRNN.step."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from charlm.analysis import minrnn
+from charlm.paper.sections import helo
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 
@@ -15,7 +15,7 @@ HELLO_IN, HELLO_OUT = [1, 0, 2, 2], [0, 2, 2, 3]
 
 
 def _rnn(seed=0):
-    rnn = minrnn.MinRNN.random(4, 3, seed=seed, scale=0.5)
+    rnn = helo.MinRNN.random(4, 3, seed=seed, scale=0.5)
     rnn.b_h[:] = np.random.default_rng(seed + 1).standard_normal(3) * 0.3  # biases too, so their gradients count
     rnn.b_y[:] = np.random.default_rng(seed + 2).standard_normal(4) * 0.3
     return rnn
@@ -26,13 +26,13 @@ def test_gradient_matches_finite_differences(name):
     rnn = _rnn()
     _, grads, _ = rnn.loss_and_grads(HELLO_IN, HELLO_OUT)
     for index in np.ndindex(*rnn.parameters()[name].shape):
-        numeric = minrnn.numerical_gradient(rnn, HELLO_IN, HELLO_OUT, name, index)
+        numeric = helo.numerical_gradient(rnn, HELLO_IN, HELLO_OUT, name, index)
         assert grads[name][index] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (name, index)
 
 
 def test_step_is_the_posts_formula_without_biases():
-    rnn = minrnn.MinRNN.random(4, 3, seed=3, scale=0.5)
-    x = minrnn.one_hot(2, 4)
+    rnn = helo.MinRNN.random(4, 3, seed=3, scale=0.5)
+    x = helo.one_hot(2, 4)
     y = rnn.step(x)
     h = np.tanh(rnn.W_hh @ np.zeros(3) + rnn.W_xh @ x)
     np.testing.assert_allclose(rnn.h, h)
@@ -42,46 +42,51 @@ def test_step_is_the_posts_formula_without_biases():
 def test_step_equals_charrnn_step_on_the_same_weights():
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=4, model="rnn", num_layers=1, rnn_size=3, embedding_size=0, dropout=0.0))
-    assert minrnn.step_difference(model, CHARS, "hellohell") < 1e-6
+    assert helo.step_difference(model, CHARS, "hellohell") < 1e-6
     # the biases are real: dropping them changes the answer, so the match is not by accident
-    rnn = minrnn.MinRNN.from_charrnn(model)
+    rnn = helo.MinRNN.from_charrnn(model)
     assert np.abs(rnn.b_h).max() > 1e-3
     rnn.b_h[:] = 0
     with torch.no_grad():
         logits, _ = model.step(torch.tensor([1]))
-    assert np.abs(rnn.step(minrnn.one_hot(1, 4)) - logits[0].double().numpy()).max() > 1e-4
+    assert np.abs(rnn.step(helo.one_hot(1, 4)) - logits[0].double().numpy()).max() > 1e-4
 
 
 def test_from_charrnn_refuses_other_models():
     model = CharRNN(ModelConfig(vocab_size=4, model="lstm", num_layers=1, rnn_size=3, embedding_size=0))
     with pytest.raises(CharlmError, match="one-layer vanilla RNN"):
-        minrnn.MinRNN.from_charrnn(model)
+        helo.MinRNN.from_charrnn(model)
 
 
 def test_training_on_hello_learns_it():
-    rnn = minrnn.MinRNN.random(4, 3, seed=0, scale=0.5)
-    losses = minrnn.train_adagrad(rnn, HELLO_IN, HELLO_OUT, 300, learning_rate=0.1)
+    rnn = helo.MinRNN.random(4, 3, seed=0, scale=0.5)
+    losses = helo.train_adagrad(rnn, HELLO_IN, HELLO_OUT, 300, learning_rate=0.1)
     assert losses[0] > 5.0 and losses[-1] < 0.1
     assert [int(i) for i in rnn.scores(HELLO_IN).argmax(axis=1)] == HELLO_OUT
 
 
 def test_single_update_raises_correct_scores():
-    rnn = minrnn.MinRNN.random(4, 3, seed=1, scale=0.5)
-    update = minrnn.single_update(rnn, CHARS, "hello", learning_rate=0.1)
+    rnn = helo.MinRNN.random(4, 3, seed=1, scale=0.5)
+    update = helo.single_update(rnn, CHARS, "hello", learning_rate=0.1)
     assert update.loss_after < update.loss_before
     assert update.raised >= 3
     assert f"at {update.raised} of 4 steps" in update.sentence()
     with pytest.raises(CharlmError, match="outside the vocabulary"):
-        minrnn.single_update(rnn, CHARS, "help")
+        helo.single_update(rnn, CHARS, "help")
 
 
 def test_sentences_carry_the_numbers():
-    rnn = minrnn.MinRNN.random(4, 3, seed=0, scale=0.5)
-    losses = minrnn.train_adagrad(rnn, HELLO_IN, HELLO_OUT, 300, learning_rate=0.1)
-    sentence = minrnn.training_sentence(losses, rnn, CHARS, "hello")
+    rnn = helo.MinRNN.random(4, 3, seed=0, scale=0.5)
+    losses = helo.train_adagrad(rnn, HELLO_IN, HELLO_OUT, 300, learning_rate=0.1)
+    sentence = helo.training_sentence(losses, rnn, CHARS, "hello")
     assert f"fell from {losses[0]:.3f} to {losses[-1]:.4f} in 300" in sentence and "are 'ello'" in sentence
-    probs = minrnn.softmax(rnn.scores(HELLO_IN))  # (T, V)
-    said = minrnn.confidence_sentence(probs, CHARS, "hell", "ello")
+    probs = helo.softmax(rnn.scores(HELLO_IN))  # (T, V)
+    said = helo.confidence_sentence(probs, CHARS, "hell", "ello")
     assert f"'o' after 'l': {probs[3, 3]:.2f}" in said and "does use its memory" in said
-    assert "differ by at most 3.0e-08" in minrnn.step_sentence(3e-8, "hello")
-    assert len(minrnn.loss_figure(losses).axes[0].lines) == 1
+    assert "differ by at most 3.0e-08" in helo.step_sentence(3e-8, "hello")
+    assert len(helo.numpy_loss_figure(losses).axes[0].lines) == 1
+
+
+def test_sample_sentence():
+    assert "exactly the training sequence 'hello'" in helo.sample_sentence("hello", "hello")
+    assert "'hellll', not the training" in helo.sample_sentence("hellll", "hello")

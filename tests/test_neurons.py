@@ -1,0 +1,114 @@
+"""Notebook 09's section: its checks and claims on the quote cell and the n-gram, and the Wikipedia and Linux
+runs it traces (finding them, their held-out text, their cells)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from charlm.analysis import viz
+from charlm.errors import CharlmError
+from charlm.model import CharRNN, ModelConfig
+from charlm.paper import results
+from charlm.paper.sections import neurons
+from charlm.run import train
+from charlm.trainer import TrainConfig
+from charlm.vocab import Vocab
+from test_viz import QUOTE_UNIT, quote_model, quoted_text
+
+
+@pytest.fixture(scope="module")
+def quoted():
+    text = quoted_text(6000)
+    return text, Vocab.from_text(text)
+
+
+def test_find_runs_in_output_or_checkpoint_dir(tmp_path):
+    (tmp_path / "out" / "runs" / "04_wikipedia" / "best").mkdir(parents=True)
+    (tmp_path / "ck" / "06_linux" / "last").mkdir(parents=True)
+    (tmp_path / "out" / "runs" / "06_linux").mkdir(parents=True)  # empty: no checkpoint, not a run
+    found = neurons.find_runs(tmp_path / "out", tmp_path / "ck")
+    assert found == {"04_wikipedia": tmp_path / "out" / "runs" / "04_wikipedia", "06_linux": tmp_path / "ck" / "06_linux"}
+    assert neurons.find_runs(tmp_path / "nothing") == {}
+    shown = neurons.search_table({}, tmp_path / "nothing")
+    assert "run notebooks 04 and 06 first" in repr(shown)
+
+
+def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
+    text = ("/* a comment here */ int f(int x) { return (x + 1); }\n" * 120)
+    data_dir = tmp_path / "data" / "linux"
+    data_dir.mkdir(parents=True)
+    (data_dir / "input.txt").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(neurons.datasets, "path", lambda name, mirror=None, progress=False: data_dir / "input.txt")
+    run_dir = tmp_path / "runs" / "06_linux"
+    train(text, run_dir, {"model": "lstm", "num_layers": 1, "rnn_size": 16, "embedding_size": 0},
+          TrainConfig(batch_size=4, seq_length=32, max_iters=30, eval_interval=30), fractions=(0.8, 0.1, 0.1),
+          progress="none", source="linux")
+    run = neurons.trace_run("06_linux", run_dir, chars=500)
+    assert len(run.trace) <= 500 and set(run.labels) == {"in_comment", "bracket_depth", "brace_depth"}
+    table = neurons.search_table({"06_linux": run}, tmp_path)
+    assert [r["property"] for r in table.rows] == ["in_comment", "bracket_depth", "brace_depth"]
+    # the combined view: text coloured by the comment cell, top-5 guesses under each character
+    best = run.ranking.best().get("in_comment") or next(iter(run.ranking.best().values()))
+    page = viz.topk_html(run.trace, stop=60, cell=(best.layer, best.unit, best.kind))
+    viz.check_html(page)
+    assert "coloured by layer" in page
+    said = neurons.topk_sentence(run.trace)
+    assert said.startswith(f"Over {len(run.trace) - 1:,} held-out characters") and "among its top 5" in said
+    combined = neurons.combined_view(run.trace, run.ranking, "in_comment", stop=40)
+    viz.check_html(combined)
+    assert "top-5 guesses below" in combined
+    assert "cells (" in neurons.interpretable_sentence(run.ranking) and "about 5%" in neurons.interpretable_sentence(run.ranking)
+    (data_dir / "input.txt").write_text("something else entirely " * 200, encoding="utf-8")
+    with pytest.raises(CharlmError, match="differs from the one the checkpoint trained on"):
+        neurons.trace_run("06_linux", run_dir, chars=500)
+
+
+def test_claim_rows_grade_the_scored_cells():
+    rows = [{"model": "04_wikipedia", "property": "in_wiki_link", "best cell": "layer 0 cell 3", "held-out score": 0.94,
+             "chance": 0.5, "beats chance": True, "note": ""},
+            {"model": "06_linux", "property": "bracket_depth", "best cell": "layer 1 cell 7", "held-out score": 0.24,
+             "chance": 0.08, "beats chance": True, "note": ""},
+            {"model": "06_linux", "property": "in_comment", "best cell": "layer 0 cell 1", "held-out score": 0.52,
+             "chance": 0.51, "beats chance": False, "note": ""},
+            {"model": "04_wikipedia", "property": "in_url", "best cell": None, "held-out score": None, "chance": None,
+             "beats chance": False, "note": "too few positions"}]
+    graded = neurons.other_claim_rows(rows)
+    assert [r["verdict"] for r in graded] == ["held", "partly", "not"]  # the unscored URL cell gives no row
+    assert graded[0]["claim"].startswith("wikipedia model: gets very excited") and "0.940" in graded[0]["ours"]
+
+
+def test_claims(quoted, tmp_path):
+    text, vocab = quoted
+    tr = viz.trace(quote_model(vocab), vocab, text)
+    ranking = viz.rank_cells(tr, viz.property_labels(text))
+    cut = int(len(text) * 0.8)
+    comp = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=1.0, orders=(1, 5))
+    files = neurons.save_views({"cell": viz.cell_html(tr, 0, QUOTE_UNIT, stop=200)}, tmp_path)
+    assert all(r["ok"] for r in neurons.checks(ranking, comp, files).rows)
+    (tmp_path / "broken.html").write_text("<div><span></div>", encoding="utf-8")
+    with pytest.raises(CharlmError, match="not well-formed"):
+        neurons.checks(ranking, comp, {"broken": str(tmp_path / "broken.html")})
+    torch.manual_seed(3)
+    random_model = CharRNN(ModelConfig(vocab_size=len(vocab), rnn_size=16, num_layers=1)).eval()
+    weak = viz.rank_cells(viz.trace(random_model, vocab, text), viz.property_labels(text))
+    checks = neurons.checks(weak, comp, files)  # a claim that fails is a negative result, not an error
+    quote_row = next(r for r in checks.rows if "quote cell" in r["claim"])
+    assert quote_row["ok"] is False and "quote cell" in checks.footer
+    rows = neurons.claim_rows(checks, comp, weak)
+    assert rows[1]["verdict"] == "not" and rows[0]["verdict"] in ("held", "partly", "not")
+
+
+def test_lstm_vs_ngram_says_plainly_who_wins(quoted):
+    text, _ = quoted
+    cut = int(len(text) * 0.8)
+    strong = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=0.01, orders=(1, 5))
+    sentence, row = neurons.lstm_vs_ngram(strong)
+    assert sentence.startswith("At this profile the LSTM beats the 5-gram") and row["verdict"] == "held"
+    weak = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5))
+    sentence, row = neurons.lstm_vs_ngram(weak)
+    assert "does not beat the 5-gram" in sentence and row["verdict"] == "not"
+    assert "Kneser-Ney" in sentence and "Goldberg" in sentence and "Published on this data set" not in sentence
+    published = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5), dataset="warandpeace",
+                                     published=results.published_losses("warandpeace"))
+    assert "1.077" in neurons.lstm_vs_ngram(published)[0] and "1.195" in neurons.lstm_vs_ngram(published)[0]

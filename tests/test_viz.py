@@ -219,6 +219,10 @@ def test_property_labels():
     assert all(v.shape == (len(text),) and v.dtype == np.float32 for v in labels.values())
     escaped = viz.property_labels('a "b \\" c" d')["in_quotes"]
     assert escaped[6] == 1 and escaped[-1] == 0
+    code = "if (a && (b)) x; y = www.q; wwww; if(c)\n  z;"
+    code_labels = viz.property_labels(code)
+    on = lambda prop: "".join(ch for ch, v in zip(code, code_labels[prop]) if v)  # noqa: E731
+    assert on("in_if_condition") == "if (a && (b))" + "if(c)" and on("in_www") == "www" + "www"
 
 
 # --------------------------------------------------------------------------- the interpretable-cell search

@@ -32,7 +32,7 @@ import torch
 from charlm import datasets
 from charlm.analysis import textstats
 from charlm.analysis.display import Shown, esc, loss_figure, rows_of_text, show, show_figure, stack, table, warning
-from charlm.checkpoint import read_info
+from charlm.checkpoint import find_checkpoint, read_info
 from charlm.data import split_ids
 from charlm.device import machine_description
 from charlm.errors import CharlmError, check_keys
@@ -140,14 +140,39 @@ class Section:
     name: str  # the notebook's file name without .ipynb: its presets, results record and files are named so
     preset: presets.Preset
     output_dir: Path
-    checkpoint: Path | None
+    checkpoint: Path | None  # the run to load instead of training, if the notebook was given one
     mirror: str | None
     seed: int
     overrides: dict[str, Any]
+    checkpoint_dir: Path | None = None  # where the notebook looks for <checkpoint_dir>/<section> to load
 
     @property
     def runs_dir(self) -> Path:
+        """Every section's runs of this profile: one folder per section (and per other settings, .2, .3 ...)."""
         return self.output_dir / "runs" / self.preset.profile
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this section trains: the first of ``run_dir``, ``run_dir.2`` ... free for its settings."""
+        return self.runs_dir / self.name
+
+    def sibling(self, name: str) -> Section:
+        """Another section of the same reproduction: the same profile, outputs, data mirror and checkpoint_dir."""
+        return Section(name, presets.load(name, self.preset.profile), self.output_dir,
+                       _checkpoint_in(self.checkpoint_dir, name), self.mirror, self.seed, {}, self.checkpoint_dir)
+
+    def latest_run(self) -> Path | None:
+        """The run this section's notebook loads (its checkpoint) or last wrote (the newest of its run folders that
+        holds a checkpoint), or None when it has not run."""
+        if self.checkpoint is not None:
+            return self.checkpoint
+        written = []
+        for folder in [self.run_dir, *self.runs_dir.glob(f"{self.name}.*")]:
+            try:
+                written.append((find_checkpoint(folder, prefer="last").stat().st_mtime, folder))
+            except (CharlmError, OSError):
+                continue
+        return max(written)[1] if written else None
 
     def figure_path(self, what: str) -> Path:
         return self.output_dir / "figures" / f"{self.name}_{what}.png"
@@ -166,7 +191,7 @@ class Section:
         model_fields = {k: v for k, v in self.overrides.items() if k in ModelConfig.__dataclass_fields__}
         config = self.preset.train_config(self.seed, {k: v for k, v in self.overrides.items() if k not in model_fields})
         model = {**self.preset.model, **model_fields}
-        run_dir, finished = free_run_dir(self.runs_dir / self.name, corpus.text, model, config, corpus.fractions,
+        run_dir, finished = free_run_dir(self.run_dir, corpus.text, model, config, corpus.fractions,
                                          corpus.name)
         if finished:
             show(warning(f"{self._relative(run_dir)} holds a finished run with these settings: loading it instead of "
@@ -180,7 +205,7 @@ class Section:
         return result
 
     def _load(self, corpus: Corpus, path: Path) -> RunResult:
-        data = read_info(path, prefer="last").get("data", {})
+        data = trained_on(path)
         same_text = data.get("sha256") == text_fingerprint(corpus.text)
         if not same_text:
             show(warning(f"checkpoint {path} was trained on another text than this {corpus.name} "
@@ -260,19 +285,45 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
     threads = overrides.pop("threads", preset.threads)
     if threads:
         torch.set_num_threads(int(threads))
-    ckpt = Path(checkpoint).expanduser() if checkpoint else None
-    if ckpt is None and checkpoint_dir:
-        candidate = Path(checkpoint_dir).expanduser() / section
-        if candidate.exists():
-            ckpt = candidate
-        else:
-            show(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
-    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides)
+    folder = Path(checkpoint_dir).expanduser() if checkpoint_dir else None
+    ckpt = Path(checkpoint).expanduser() if checkpoint else _checkpoint_in(folder, section)
+    if ckpt is None and folder is not None:
+        show(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
+    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides, folder)
     m, t = preset.model, preset.train
     print(f"{section}: profile {preset.profile}; {m['model'].upper()} {m['num_layers']}x{m['rnn_size']} dropout "
           f"{m['dropout']}; batch {t['batch_size']} x seq {t['seq_length']}; "
           + (f"loading {ckpt}" if ckpt else f"runs in {sec._relative(sec.runs_dir)}") + f"; seed {seed}")
     return sec
+
+
+def _checkpoint_in(checkpoint_dir: Path | None, section: str) -> Path | None:
+    """``<checkpoint_dir>/<section>`` where it exists: the run a notebook given ``checkpoint_dir`` loads."""
+    candidate = checkpoint_dir / section if checkpoint_dir is not None else None
+    return candidate if candidate is not None and candidate.exists() else None
+
+
+# --------------------------------------------------------------------------- a run's own record of its text
+
+
+def trained_on(path: str | Path) -> dict[str, Any]:
+    """What a run's checkpoint says it trained on: data set (``source``), ``chars``, ``sha256``, ``fractions``.
+    The one place this layer reads a checkpoint's metadata."""
+    return read_info(path, prefer="last").get("data") or {}
+
+
+def load_trained(path: str | Path, mirror: str | None = None) -> tuple[RunResult, Corpus]:
+    """A run and the text it trained on, rebuilt from what its checkpoint says: its data set cut to the
+    characters it saw, split as it was split."""
+    data = trained_on(path)
+    if not data.get("source") or not data.get("chars"):
+        raise CharlmError(f"{path}: the checkpoint does not name the data set it trained on; load it with "
+                          "charlm.run.load_run and the text instead")
+    corpus = load_corpus(data["source"], mirror, data["chars"], data.get("fractions"))
+    if text_fingerprint(corpus.text) != data.get("sha256"):
+        raise CharlmError(f"the {data['source']} text here differs from the one the checkpoint trained on ({path}); "
+                          "prepare the same data set (python data/download.py) or pass the text yourself")
+    return load_run(path, corpus.text, corpus.fractions), corpus
 
 
 # --------------------------------------------------------------------------- the loss curve, samples

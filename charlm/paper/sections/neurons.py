@@ -16,17 +16,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from charlm import datasets
 from charlm.analysis import viz
 from charlm.analysis.display import Shown, Table
 from charlm.analysis.viz import CellRanking, NgramComparison, Trace
-from charlm.checkpoint import load_checkpoint
-from charlm.data import split_ids
-from charlm.errors import CharlmError
 from charlm.paper import results
 from charlm.paper.claims import PAPER, POST, claim
-from charlm.paper.notebook import Corpus
-from charlm.run import RunResult, text_fingerprint
+from charlm.paper.notebook import Corpus, Section, load_trained
+from charlm.run import RunResult
 
 # --------------------------------------------------------------------------- the two views, the cell search
 
@@ -131,9 +127,9 @@ def lstm_vs_ngram(comparison: NgramComparison) -> tuple[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- saved, checked, recorded
 
 
-def save_views(views: Mapping[str, str], folder: str | Path, prefix: str = "09_neurons") -> dict[str, str]:
-    """Save each view as ``<folder>/<prefix>_<name>.html`` and return {name: path}; ``claims`` parses them."""
-    return {name: str(viz.save_html(fragment, Path(folder) / f"{prefix}_{name}.html", f"{prefix}: {name}"))
+def save_views(views: Mapping[str, str], sec: Section) -> dict[str, str]:
+    """Save each view as a page beside the section's figures (``<figures>/<section>_<name>.html``): {name: path}."""
+    return {name: str(viz.save_html(fragment, sec.figure_path(name).with_suffix(".html"), f"{sec.name}: {name}"))
             for name, fragment in views.items()}
 
 
@@ -197,9 +193,25 @@ def claim_rows(checks: Table, comparison: NgramComparison, ranking: CellRanking)
 
 # --------------------------------------------------------------------------- 04's and 06's cells
 
-# The properties each model's cells are searched for: the post's (URL, [[ ]]) and the paper's (comment, depth).
-SEARCHES: dict[str, tuple[str, ...]] = {"04_wikipedia": ("in_url", "in_wiki_link", "bracket_depth"),
-                                        "06_linux": ("in_comment", "bracket_depth", "brace_depth")}
+# The properties each model's cells are searched for, and what the post (Wikipedia) or the paper (Linux) said a
+# cell of that model does; a property with no words here is searched and shown, without a claim row.
+SEARCHES: dict[str, tuple[str, ...]] = {
+    "04_wikipedia": ("in_url", "in_wiki_link", "in_www", "bracket_depth"),
+    "06_linux": ("in_comment", "in_quotes", "in_if_condition", "bracket_depth", "brace_depth"),
+}
+_CLAIMS = {
+    ("04_wikipedia", "in_url"): ("seems to get very excited about URLs and turns off outside of the URLs", POST),
+    ("04_wikipedia", "in_wiki_link"): ("gets very excited when the RNN is inside the [[ ]] markdown environment and "
+                                       "turns off outside of it", POST),
+    ("04_wikipedia", "in_www"): ("relatively silent but sharply turns off right after the first \"w\" in the "
+                                 "\"www\" sequence", POST),
+    ("06_linux", "in_comment"): ("(the paper) a cell that turns on inside comments", PAPER),
+    ("06_linux", "in_quotes"): ("(the paper) a cell that turns on inside quotes (strings)", PAPER),
+    ("06_linux", "in_if_condition"): ("(the paper) a cell that activates inside if statements", PAPER),
+    ("06_linux", "bracket_depth"): ("(the paper) a cell that tracks the depth of nested brackets", PAPER),
+}
+# A best cell beats chance when its held-out score is this far above the search's chance level.
+BEATS_CHANCE = 0.05
 
 
 @dataclass
@@ -211,43 +223,30 @@ class OtherRun:
     labels: dict[str, np.ndarray]
 
 
-def find_runs(output_dir: str | Path, checkpoint_dir: str | Path | None = None,
-              sections: tuple[str, ...] = tuple(SEARCHES)) -> dict[str, Path]:
-    """{section: run folder} for each section whose run is in ``<output_dir>/runs`` or ``<checkpoint_dir>``."""
+def other_runs(sec: Section, chars: int) -> dict[str, OtherRun]:
+    """04's and 06's runs where their notebooks write them in this reproduction (or in its checkpoint_dir), each
+    traced on ``chars`` characters of its own validation split and its cells searched."""
     found = {}
-    for section in sections:
-        for base in (Path(output_dir) / "runs", Path(checkpoint_dir) if checkpoint_dir else None):
-            if base is not None and any((base / section / kind).is_dir() for kind in ("best", "last")):
-                found[section] = base / section
-                break
+    for name in SEARCHES:
+        path = sec.sibling(name).latest_run()
+        if path is not None:
+            found[name] = trace_run(name, path, chars, sec.mirror)
     return found
 
 
-def held_out_text(info: Mapping[str, Any], mirror: str | None = None) -> str:
-    """The validation split of the text a checkpoint trained on (its data set, cut to the characters it saw)."""
-    data = info.get("data") or {}
-    if not data.get("source") or not data.get("chars"):
-        raise CharlmError("the checkpoint does not name the data set it trained on; trace it with viz.trace instead")
-    text = datasets.path(data["source"], mirror=mirror, progress=False).read_text(encoding="utf-8")[:data["chars"]]
-    if text_fingerprint(text) != data.get("sha256"):
-        raise CharlmError(f"the {data['source']} text here differs from the one the checkpoint trained on")
-    val = split_ids(range(len(text)), tuple(data["fractions"]))["val"]  # type: ignore[arg-type]
-    return text[val.start:val.stop]
-
-
 def trace_run(section: str, path: str | Path, chars: int, mirror: str | None = None) -> OtherRun:
-    """Trace ``chars`` held-out characters through the run's best checkpoint and search its cells."""
-    ckpt = load_checkpoint(path)
-    text = viz.excerpt(held_out_text(ckpt.info, mirror), chars)
-    tr = viz.trace(ckpt.model, ckpt.vocab, text, top_k=5)
+    """Trace ``chars`` held-out characters (of the text the run trained on) through its best weights and search
+    its cells for the section's properties."""
+    run, corpus = load_trained(path, mirror)
+    tr = viz.trace(run.model, run.vocab, viz.excerpt(corpus.split("val"), chars), top_k=5)
     labels = {k: v for k, v in viz.property_labels(tr.text).items() if k in SEARCHES.get(section, ())}
     return OtherRun(section, Path(path), tr, viz.rank_cells(tr, labels), labels)
 
 
-def search_table(runs: Mapping[str, OtherRun], output_dir: str | Path) -> Shown:
+def search_table(runs: Mapping[str, OtherRun], sec: Section) -> Shown:
     """One row per model and property: its best cell on held-out text against chance, or why it was skipped."""
     if not runs:
-        message = (f"no Wikipedia or Linux run in {Path(output_dir) / 'runs'} or the checkpoint_dir: run notebooks "
+        message = (f"no Wikipedia or Linux run in {sec._relative(sec.runs_dir)} or the checkpoint_dir: run notebooks "
                    "04 and 06 first (python -m charlm.reproduce runs them in order), or pass checkpoint_dir")
         return Shown(f"<p>{message}</p>", message, [])
     rows = []
@@ -257,23 +256,13 @@ def search_table(runs: Mapping[str, OtherRun], output_dir: str | Path) -> Shown:
             r = best.get(prop)
             rows.append({"model": name, "property": prop, "best cell": r.name if r else None,
                          "held-out score": r.score if r else None, "chance": r.chance if r else None,
-                         "beats chance": bool(r and r.lift > 0.05),
+                         "beats chance": bool(r and r.lift > BEATS_CHANCE),
                          "note": "" if r else run.ranking.skipped.get(prop, "not scored")})
     return Table(rows, "the post's Wikipedia and Linux cells, searched for on held-out text", align="left")
 
 
-# What the post (Wikipedia) and the paper (Linux) said each cell does, for the claims rows.
-_CLAIMS = {
-    ("04_wikipedia", "in_url"): ("seems to get very excited about URLs and turns off outside of the URLs", "post"),
-    ("04_wikipedia", "in_wiki_link"): ("gets very excited when the RNN is inside the [[ ]] markdown environment and "
-                                       "turns off outside of it", "post"),
-    ("06_linux", "in_comment"): ("(the paper) a cell that turns on inside comments", "paper"),
-    ("06_linux", "bracket_depth"): ("(the paper) a cell that tracks the depth of nested brackets", "paper"),
-}
-
-
 def other_claim_rows(rows: list[dict[str, Any]], min_balanced_accuracy: float = 0.8,
-               min_correlation: float = 0.5) -> list[dict[str, Any]]:
+                     min_correlation: float = 0.5) -> list[dict[str, Any]]:
     """Claims rows for the cells that were scored: held above the interpretability bar and chance, partly when
     only above chance, not otherwise. Properties too rare in the traced text give no row."""
     out = []
@@ -285,5 +274,5 @@ def other_claim_rows(rows: list[dict[str, Any]], min_balanced_accuracy: float = 
         verdict = "held" if r["beats chance"] and r["held-out score"] >= bar else ("partly" if r["beats chance"] else "not")
         ours = (f"{r['model']}: {r['best cell']} scores {r['held-out score']:.3f} on held-out text "
                 f"(chance {r['chance']:.3f})")
-        out.append(claim(f"{r['model'][3:]} model: {said[0]}", ours, verdict, POST if said[1] == "post" else PAPER))
+        out.append(claim(f"{r['model'][3:]} model: {said[0]}", ours, verdict, said[1]))
     return out

@@ -3,6 +3,7 @@ parser."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from types import SimpleNamespace
 
@@ -76,14 +77,28 @@ def test_wiki_structure_headings_lists_parens_and_hallucinated_urls():
     assert parens.verdict in claims.VERDICTS
 
 
-def test_claims_are_validated_and_collected_from_a_record():
-    with pytest.raises(CharlmError, match="verdict"):
-        claims.Claim("x", claims.POST, "y", "maybe")
-    c = claims.Claim("q", claims.POST, "ours", "partly").as_dict()
-    extra = {"claims": [c], "temperature": {"claim": {**c, "claim": "q2"}}, "other": 3}
-    assert [d["claim"] for d in claims.claims_of(extra)] == ["q", "q2"]
-    assert claims.by_ratio(0.9, 1.0) == "held" and claims.by_ratio(0.6, 1.0) == "partly"
-    assert claims.by_ratio(0.1, 1.0) == "not" and claims.by_ratio(None, 1.0) == "not"
+def test_a_claim_is_typed_and_round_trips_through_json():
+    said = claims.Said("q", claims.POST + "#x")
+    with pytest.raises(CharlmError, match="not one of held, partly, not"):
+        claims.Claim.of(said, "ours", "maybe", "rule")
+    c = claims.Claim.of(said, "ours", "partly", "held at 0.8 x", value=0.6, n=12)
+    assert (c.said, c.quoted, c.link, c.value, c.n) == ("q", True, claims.POST + "#x", 0.6, 12)
+    assert claims.Claim.from_json(json.loads(json.dumps(c.to_json()))) == c
+    with pytest.raises(CharlmError, match="a claim has"):
+        claims.Claim.from_json({**c.to_json(), "extra": 1})
+    ours = claims.Claim.of(claims.Said("paraphrase", claims.PAPER, quoted=False), "o", "not", "r")
+    assert ours.quoted is False and ours.value is None and ours.n is None
+    # records written before claims were typed marked paraphrases with a leading parenthesis
+    legacy = claims.Claim.from_legacy({"claim": "(the paper, in our words) x", "link": claims.PAPER, "ours": "o",
+                                       "verdict": "held", "share": 0.3})
+    assert (legacy.quoted, legacy.verdict, legacy.rule, legacy.value) == (False, "held", "", None)
+
+
+@pytest.mark.parametrize("ours, verdict", [(0.8, "held"), (0.79, "partly"), (0.5, "partly"), (0.49, "not"),
+                                            (None, "not")])
+def test_by_ratio_at_its_thresholds(ours, verdict):
+    assert claims.by_ratio(ours, 1.0, 0.8, 0.5) == verdict
+    assert claims.by_ratio(0.5, 0.0, 0.8, 0.5) == "not"  # real text never does it: nothing to compare with
 
 
 # --------------------------------------------------------------------------- LaTeX through pdflatex
@@ -210,11 +225,14 @@ def test_environment_bracket_and_loop_claims():
     claim = latex_section.environment_claim(ours, {"rate": 0.9})
     assert claim.verdict == "held" and "(proof/lemma)" in claim.ours and "2 are closed by another" in claim.ours
     assert latex_section.environment_claim({**ours, "mismatched": 0, "examples": []}, {"rate": 0.9}).verdict == "not"
-    good = {"bracket_rate": 0.95, "indent_consistent": 0.9}
-    assert linux.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "held"
+    good = {"bracket_rate": 0.95, "indent_consistent": 0.9, "brackets": {"attempts": 40}}
+    held = linux.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95})
+    assert (held.verdict, held.value, held.n) == ("held", 0.95, 40)
     assert linux.code_structure_claim({**good, "indent_consistent": 0.1},
                                        {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "partly"
-    assert paul_graham.loop_claim("falls into a loop after 3 new characters", True).verdict == "held"
+    looped = paul_graham.loop_claim("falls into a loop", (3, "the startup "), 600)
+    assert (looped.verdict, looped.value, looped.n) == ("held", 12, 600)
+    assert paul_graham.loop_claim("no cycle", None, 600).verdict == "not"
 
 
 def test_without_tex_the_check_says_so_and_compiling_fails_clearly(monkeypatch):
@@ -227,18 +245,14 @@ def test_without_tex_the_check_says_so_and_compiling_fails_clearly(monkeypatch):
         latex.compile_latex("x")
 
 
-def test_claim_rejects_unknown_verdicts():
-    row = claims.claim("x", "y", "partly", n=3)
-    assert row == {"claim": "x", "link": claims.POST, "ours": "y", "verdict": "partly", "n": 3}
-    with pytest.raises(CharlmError, match="not one of held, partly, not"):
-        claims.claim("x", "y", "maybe")
-
-
-@pytest.mark.parametrize("ours, verdict", [(0.86, "held"), (0.70, "partly"), (0.40, "not")])
+@pytest.mark.parametrize("ours, verdict", [(0.86, "held"), (0.80, "held"), (0.70, "partly"), (0.65, "partly"),
+                                            (0.40, "not")])
 def test_against_published(ours, verdict):
-    sentence, row = claims.against_published("90% new", "new names", ours, 0.90)
-    assert row["verdict"] == verdict and f"{100 * ours:.0f}% here, 90% in the post" in sentence
-    assert claims.against_published("c", "m", None, 0.9)[1]["verdict"] == "not"
+    said = claims.Said("90% new", claims.POST)
+    sentence, claim = claims.against_published(said, "new names", ours, 0.90, close=0.10, near=0.25, n=50)
+    assert (claim.verdict, claim.value, claim.n) == (verdict, ours, 50)
+    assert sentence.startswith(f"new names: {100 * ours:.0f}% here, 90% in the post")
+    assert claims.against_published(said, "m", None, 0.9, 0.1, 0.25)[1].verdict == "not"
 
 
 def test_say_shows_the_sentence():

@@ -44,9 +44,14 @@ def test_train_grid_same_characters_and_the_table(tmp_path):
     assert all(r["val_loss"] < np.log(5) for r in rows)  # learned something below uniform over 5 characters
     table = comparison.loss_table(rows)
     assert [t["cell"] for t in table] == ["RNN", "LSTM"] and set(table[0]) == {"data set", "cell", "1 layer", "2 layers"}
-    sentence, claim_rows = comparison.verdicts(rows)
-    assert "toy: best test loss by cell" in sentence and len(claim_rows) == 2
-    assert all(r["verdict"] in ("held", "partly", "not") for r in claim_rows)
+    gated, deep = comparison.verdicts(rows)[1]
+    best = comparison.best_by_cell(rows, "toy")
+    lstm_wins = best["lstm"] < best["rnn"]
+    assert (gated.n, gated.value, gated.verdict) == (1, float(lstm_wins), "held" if lstm_wins else "not")
+    depth = {(r["cell"], r["layers"]): r["test_loss"] for r in rows}
+    deep_wins = sum(depth[(cell, 2)] < depth[(cell, 1)] for cell in ("rnn", "lstm"))
+    assert (deep.n, deep.value) == (2, deep_wins / 2)
+    assert deep.verdict == ("held" if deep_wins == 2 else "partly" if deep_wins else "not")
     fig = comparison.figure(rows)
     assert len(fig.axes[0].lines) == 2
     saturations = comparison.gate_saturation(rows, {"toy": text[-500:]}, chars=200)
@@ -120,7 +125,10 @@ def test_saturation_claims_read_the_numbers():
         model.rnn.bias_hh_l0.zero_()
         model.rnn.bias_ih_l1[3:6] = 20.0  # layer 2 forget gates pinned open
     sat = {"toy": gates.saturation(model, torch.tensor([0, 1, 2, 3, 0]), comparison.LEFT, comparison.RIGHT)}
+    first_forget_right, last_forget_right = sat["toy"].layers[0]["forget"][1], sat["toy"].layers[1]["forget"][1]
+    assert first_forget_right.tolist() == [0.0, 0.0, 0.0] and last_forget_right.tolist() == [1.0, 1.0, 1.0]
     remember, layers = comparison.saturation_claims(sat)
-    assert remember["verdict"] == "held" and "100% of a layer's forget-gate units" in remember["ours"]
-    assert layers["verdict"] == "held" and "saturated 0% of the time in layer 1" in layers["ours"]
-    assert comparison.saturation_claims({})[1]["verdict"] == "not"
+    # every forget unit of layer 2 is open on all 5 characters; 6 forget units in all
+    assert (remember.verdict, remember.value, remember.n) == ("held", 1.0, 6)
+    assert (layers.verdict, layers.value, layers.n) == ("held", 1.0, 1)  # layer 1 calmer than the last, 1 model
+    assert comparison.saturation_claims({})[1].verdict == "not"

@@ -31,18 +31,28 @@ def test_evolution_rows_and_story_order():
     assert [r["iteration"] for r in rows] == [100, 500, 2000, None]
     assert rows[0]["chars_seen"] == 100 * 32 * 64
     assert rows[0]["dictionary_share"] == 0.0 and rows[2]["dictionary_share"] == 1.0
-    sentence, row = evolution.story(rows)
-    assert "From iteration 100 (204,800 characters seen) to 2000" in sentence
-    assert row["verdict"] in ("held", "partly")
-    assert row["stages"]["dictionary_share"] == 500 and "dictionary words at iteration 500" in sentence
+    # real text: 12 spaces in 73 characters; 4 in 22 at iteration 100 is within 20% of it, so spaces come first,
+    # dictionary words at 500 (all four words are in TRAIN), paired quotes only at 2000: the post's order
+    assert rows[0]["space_share"] == pytest.approx(4 / 22) and rows[-1]["space_share"] == pytest.approx(12 / 73)
+    assert evolution.stages(rows) == {"space_share": 100, "dictionary_share": 500, "mean_word_length": 100,
+                                      "quote_balance": 2000}
+    sentence, claim = evolution.story(rows)
+    assert (claim.verdict, claim.value, claim.n) == ("held", 4, 3)  # all four stages arrived, in order, 3 samples
+    assert sentence.startswith("From iteration 100 (204,800 characters seen) to 2000 (4,096,000)")
+    # 1 space in 5 characters is more than 20% off real text's 12/73, and "xq", "zv" are no words: nothing arrives
     late = evolution.evolution_rows([(100, "xq zv")], TRAIN, TRAIN, 1, 1)
-    assert "dictionary words not by iteration 100" in evolution.story(late)[0]
+    assert evolution.stages(late) == {"space_share": None, "dictionary_share": None, "mean_word_length": None,
+                                      "quote_balance": None}
+    assert evolution.story(late)[1].verdict == "not"
+    # spaces arrive (2 in 11 characters), words and quotes never do: partly
+    spaces_only = evolution.evolution_rows([(100, "xq zvw yqzk")], TRAIN, TRAIN, 1, 1)  # 2 spaces in 11
+    assert evolution.stages(spaces_only)["space_share"] == 100 and evolution.story(spaces_only)[1].verdict == "partly"
 
 
 def test_story_without_samples_is_a_negative_result():
     rows = evolution.evolution_rows([], TRAIN, TRAIN, 1, 1)
-    sentence, row = evolution.story(rows)
-    assert row["verdict"] == "not" and "no samples" in sentence
+    claim = evolution.story(rows)[1]
+    assert (claim.verdict, claim.value, claim.n) == ("not", None, 0)
 
 
 def test_figure_draws_every_measure():

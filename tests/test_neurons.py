@@ -95,21 +95,26 @@ def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
         neurons.trace_run("06_linux", run_dir, chars=500)
 
 
-def test_claim_rows_grade_the_scored_cells():
-    rows = [{"model": "04_wikipedia", "property": "in_wiki_link", "best cell": "layer 0 cell 3", "held-out score": 0.94,
-             "chance": 0.5, "beats chance": True, "note": ""},
-            {"model": "06_linux", "property": "bracket_depth", "best cell": "layer 1 cell 7", "held-out score": 0.24,
-             "chance": 0.08, "beats chance": True, "note": ""},
-            {"model": "06_linux", "property": "in_comment", "best cell": "layer 0 cell 1", "held-out score": 0.52,
-             "chance": 0.51, "beats chance": False, "note": ""},
-            {"model": "04_wikipedia", "property": "in_url", "best cell": None, "held-out score": None, "chance": None,
-             "beats chance": False, "note": "too few positions"}]
-    graded = neurons.other_claim_rows(rows)
-    assert [r["verdict"] for r in graded] == ["held", "partly", "not"]  # the unscored URL cell gives no row
-    assert graded[0]["claim"].startswith("wikipedia model: gets very excited") and "0.940" in graded[0]["ours"]
+def test_other_claims_grade_the_scored_cells_at_the_bar():
+    def row(model, prop, score, chance, cell="layer 0 cell 3"):
+        return {"model": model, "property": prop, "characters traced": 4000, "best cell": cell,
+                "held-out score": score, "chance": chance, "beats chance": score - chance > neurons.BEATS_CHANCE}
+
+    bar, depth_bar = neurons.MIN_BALANCED_ACCURACY, neurons.MIN_CORRELATION
+    rows = [row("04_wikipedia", "in_wiki_link", bar, 0.5),  # at the bar, well above chance: held
+            row("04_wikipedia", "in_www", bar - 0.01, 0.5),  # above chance, below the bar: partly
+            row("06_linux", "bracket_depth", depth_bar, 0.08),  # depth is judged on correlation: held
+            row("06_linux", "in_comment", 0.52, 0.51),  # not above chance: not
+            row("06_linux", "brace_depth", 0.9, 0.1),  # searched, but nobody said it: no claim
+            {**row("04_wikipedia", "in_url", 0.0, 0.0, cell=None), "held-out score": None}]  # too rare: no claim
+    graded = neurons.other_claims(rows)
+    assert [(c.verdict, c.value, c.n) for c in graded] == [
+        ("held", bar, 4000), ("partly", bar - 0.01, 4000), ("held", depth_bar, 4000), ("not", 0.52, 4000)]
+    assert graded[0].said == neurons.CELLS_SAID[("04_wikipedia", "in_wiki_link")].text and graded[0].quoted
+    assert not graded[2].quoted  # the paper's Linux cells are described in our words
 
 
-def test_claims(quoted, tmp_path):
+def test_section_claims_on_the_quote_cell_and_the_share_of_interpretable_cells(quoted, tmp_path):
     text, vocab = quoted
     tr = viz.trace(quote_model(vocab), vocab, text)
     ranking = viz.rank_cells(tr, viz.property_labels(text))
@@ -118,6 +123,13 @@ def test_claims(quoted, tmp_path):
     files = neurons.save_views({"cell": viz.cell_html(tr, 0, QUOTE_UNIT, stop=200)}, _section("09_neurons", tmp_path))
     assert files == {"cell": str(tmp_path / "figures" / "09_neurons_cell.html")}
     assert all(r["ok"] for r in neurons.checks(ranking, comp, files).rows)
+    beats, quote, share = neurons.claims(comp, ranking, len(tr))
+    best = ranking.best()["in_quotes"]
+    assert (quote.verdict, quote.value, quote.n) == ("held", best.score, len(tr)) and best.unit == QUOTE_UNIT
+    interp = ranking.interpretable(neurons.MIN_BALANCED_ACCURACY, neurons.MIN_CORRELATION, kind="cell")
+    assert (share.value, share.n) == (interp["share"], 32) and interp["count"] >= 1
+    expected = ("held" if neurons.FIVE_PERCENT_LOW <= interp["share"] <= neurons.FIVE_PERCENT_HIGH else "partly")
+    assert share.verdict == expected
     (tmp_path / "broken.html").write_text("<div><span></div>", encoding="utf-8")
     with pytest.raises(CharlmError, match="not well-formed"):
         neurons.checks(ranking, comp, {"broken": str(tmp_path / "broken.html")})
@@ -125,25 +137,26 @@ def test_claims(quoted, tmp_path):
     random_model = CharRNN(ModelConfig(vocab_size=len(vocab), rnn_size=16, num_layers=1)).eval()
     weak = viz.rank_cells(viz.trace(random_model, vocab, text), viz.property_labels(text))
     checks = neurons.checks(weak, comp, files)  # a claim that fails is a negative result, not an error
-    quote_row = next(r for r in checks.rows if "quote cell" in r["claim"])
-    assert quote_row["ok"] is False and "quote cell" in checks.footer
-    rows = neurons.claim_rows(checks, comp, weak)
-    assert rows[1]["verdict"] == "not" and rows[0]["verdict"] in ("held", "partly", "not")
+    assert [r["ok"] for r in checks.rows if r["claim"].startswith("the best quote cell")] == [False]
+    quote = neurons.claims(comp, weak, len(tr))[1]
+    assert (quote.verdict, quote.value) == ("not", weak.best()["in_quotes"].score)
 
 
 def test_lstm_vs_ngram_says_plainly_who_wins(quoted):
     text, _ = quoted
     cut = int(len(text) * 0.8)
     strong = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=0.01, orders=(1, 5))
-    sentence, row = neurons.lstm_vs_ngram(strong)
-    assert sentence.startswith("At this profile the LSTM beats the 5-gram") and row["verdict"] == "held"
+    five = strong.loss_of_order(5)
+    sentence, claim = neurons.lstm_vs_ngram(strong)
+    assert (claim.verdict, claim.value) == ("held", pytest.approx(five - 0.01))
+    assert f"0.010 vs {five:.3f} nats/char" in sentence
     weak = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5))
-    sentence, row = neurons.lstm_vs_ngram(weak)
-    assert "does not beat the 5-gram" in sentence and row["verdict"] == "not"
-    assert "Kneser-Ney" in sentence and "Goldberg" in sentence and "Published on this data set" not in sentence
+    sentence, claim = neurons.lstm_vs_ngram(weak)
+    assert (claim.verdict, claim.value) == ("not", pytest.approx(five - 50.0))
     published = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5), dataset="warandpeace",
                                      published=results.published_losses("warandpeace"))
-    assert "1.077" in neurons.lstm_vs_ngram(published)[0] and "1.195" in neurons.lstm_vs_ngram(published)[0]
+    sentence = neurons.lstm_vs_ngram(published)[0]
+    assert "1.077" in sentence and "1.195" in sentence  # the paper's LSTM and 20-gram on War and Peace
 
 
 def test_09_shows_the_cells_of_the_runs_04_and_06_trained(tmp_path):
@@ -160,6 +173,7 @@ def test_09_shows_the_cells_of_the_runs_04_and_06_trained(tmp_path):
     assert {name: run.path for name, run in found.items()} == {
         name: tmp_path / "runs" / "smoke" / name for name in neurons.SEARCHES}
     table = neurons.search_table(found, _section("09_neurons", tmp_path))
-    graded = neurons.other_claim_rows(table.rows)
+    graded = neurons.other_claims(table.rows)
     assert {r["model"] for r in table.rows} == set(neurons.SEARCHES)
-    assert {row["claim"].split(" model:")[0] for row in graded} == {"wikipedia", "linux"}
+    said = [r for r in table.rows if r["best cell"] is not None and (r["model"], r["property"]) in neurons.CELLS_SAID]
+    assert {r["model"] for r in said} == set(neurons.SEARCHES) and len(graded) == len(said)  # a graded cell of each

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from charlm import datasets
-from charlm.paper.claims import PAPER, POST, VERDICTS, claims_of
+from charlm.paper.claims import PAPER, POST, VERDICTS
 from charlm.paper import presets, reproduce, results
 from charlm.data import split_ids
 from charlm.errors import CharlmError
@@ -168,8 +168,8 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
         "the smoke run did not learn")
     assert rec["samples"] and all(isinstance(s, str) for s in rec["samples"]) and rec["samples"][0].strip()
     assert rec["extra"].get("split")
-    found = claims_of(rec["extra"])
-    assert all(c["verdict"] in VERDICTS and c["ours"] and c["link"].startswith((POST, PAPER)) for c in found)
+    found = results.Record.from_json(rec).claims
+    assert all(c.verdict in VERDICTS and c.ours and c.link.startswith((POST, PAPER)) for c in found)
     expected = CLAIMS.get(path.stem, 0) - (1 if path.stem == "05_latex" and shutil.which("pdflatex") is None else 0)
     assert len(found) >= expected, f"{path.stem}: {len(found)} of the post's claims measured, expected {expected}"
 

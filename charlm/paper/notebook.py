@@ -38,6 +38,7 @@ from charlm.device import machine_description
 from charlm.errors import CharlmError, check_keys
 from charlm.model import ModelConfig
 from charlm.paper import presets, results
+from charlm.paper.claims import Claim
 from charlm.run import RunResult, free_run_dir, load_run, text_fingerprint, train
 from charlm.sampler import sample
 from charlm.trainer import TrainConfig, evaluate
@@ -226,8 +227,9 @@ class Section:
         return run
 
     def record(self, run: RunResult, corpus: Corpus, samples: Sequence[str], extra: dict[str, Any] | None = None,
-               notes: str = "") -> Shown:
-        """Write the section's results record and show it beside the published figures."""
+               claims: Sequence[Claim] = (), notes: str = "") -> Shown:
+        """Write the section's results record (its measurements in ``extra``, the post's claims it judged in
+        ``claims``) and show it beside the published figures."""
         cfg, st = run.train_config, run.state
         val, test, val_is_train = _held_out_losses(run)
         params = {"profile": self.preset.profile, "batch_size": cfg.batch_size, "seq_length": cfg.seq_length,
@@ -242,11 +244,12 @@ class Section:
         rec = results.Record(
             section=self.name, dataset=corpus.name, model={**run.model.config.to_dict(), "n_params": run.n_params},
             params=params, train_seconds=st.elapsed, device=run.device, val_loss=val, test_loss=test,
-            samples=list(samples), partial_data=corpus.partial, data_subset=corpus.subset, notes=" ".join(all_notes),
+            samples=list(samples), claims=list(claims), partial_data=corpus.partial, data_subset=corpus.subset,
+            notes=" ".join(all_notes),
             machine=machine_description(), torch_version=torch.__version__,
             extra={"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy, "chars": len(corpus.text),
                    "torch_threads": torch.get_num_threads(), **(extra or {})})
-        path, written = results.record(rec, self.output_dir), rec.to_json()
+        path = results.record(rec, self.output_dir)
         rows = [{"measure": "validation loss", "nats/char": val, "bits/char": textstats.bits(val)},
                 {"measure": "test loss", "nats/char": test, "bits/char": None if test is None else textstats.bits(test)},
                 {"measure": "unigram entropy of the text", "nats/char": corpus.unigram_entropy,
@@ -256,12 +259,12 @@ class Section:
         published = [{"published figure": f"{c['what']} ({c['cite']})", "theirs": f"{c['published']:g} {c['unit']}",
                       "ours": None if c["ours"] is None else f"{c['ours']:.4g} {c['ours_unit']}",
                       "comparable?": c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")}
-                     for c in results.published_for(written)]
+                     for c in results.published_for(rec)]
         if published:
             shown.append(table(published, "beside the published figures"))
         if corpus.partial:
             shown.insert(0, warning(f"PARTIAL DATA: {corpus.subset}"))
-        return stack(shown, written)
+        return stack(shown, rec.to_json())
 
     def _relative(self, path: Path) -> str:
         """``path`` as the outputs folder's readers see it: relative to it, never this machine's absolute path."""

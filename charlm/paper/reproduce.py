@@ -293,9 +293,9 @@ def run(args: argparse.Namespace) -> int:
                 if not args.keep_going:
                     break
     md_path, _ = results.write_summary(out_dir)
-    rows = results.summary_rows(results.load_all(out_dir))
-    if rows:
-        print("\n" + results.terminal_table(rows))
+    records = results.load_all(out_dir)
+    if records:
+        print("\n" + results.terminal_table(records))
     print(f"\nresults: {md_path}")
     if failed:
         not_run = [nb.name for nb in selected[selected.index(next(n for n in selected if n.name == failed[-1])) + 1:]]

@@ -23,11 +23,24 @@ from charlm.analysis import gates
 from charlm.analysis.display import Shown, stack, table
 from charlm.errors import CharlmError
 from charlm.paper import results
-from charlm.paper.claims import PAPER, claim
+from charlm.paper.claims import PAPER, Claim, Said, pct
 from charlm.paper.notebook import Corpus
+
+# --------------------------------------------------------------------------- what the paper says, and the rules
+
+GATED_BEAT_RNN = Said("LSTM and GRU reach a lower loss than the vanilla RNN at matched parameter counts", PAPER,
+                      quoted=False)
+DEPTH_HELPS = Said("two or more layers reach a lower loss than one", PAPER, quoted=False)
+WINS_RULE = "held when it wins every comparison, partly when it wins some"
 
 # The paper's saturation thresholds (Figure 3): below LEFT a gate is left-saturated, above RIGHT right-saturated.
 LEFT, RIGHT = 0.1, 0.9
+REMEMBERING = Said("some LSTM forget gates are right-saturated most of the time: cells that remember (our reading of "
+                   "Figure 3)", PAPER, quoted=False)
+# "Most of the time": a unit right-saturated on more than this share of the characters.
+MOST_OF_THE_TIME = 0.5
+FIRST_LAYER_CALMER = Said("the first layer's gates are saturated less often than the higher layers' (our reading of "
+                          "Figure 3)", PAPER, quoted=False)
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer (PyTorch stores them stacked)
 
@@ -185,9 +198,9 @@ def figure(rows: Sequence[dict[str, Any]], key: str = "test_loss", title: str = 
     return fig
 
 
-def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[str, list[dict[str, Any]]]:
+def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[str, list[Claim]]:
     """The paper's two findings checked on our grid: gated cells (LSTM, GRU) beat the vanilla RNN, and depth
-    of at least 2 beats one layer. Returns the sentence and the claims rows."""
+    of at least 2 beats one layer. Returns the sentence and the claims; a claim's number is its share of wins."""
     sentences, out = [], []
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     gated_wins, gated_total, deep_wins, deep_total = 0, 0, 0, 0
@@ -213,10 +226,10 @@ def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[st
     deep = (f"2+ layers beat 1 layer in {deep_wins} of {deep_total} (cell, data set) pairs" if deep_total else
             "not measured: this profile trains one depth only")
     sentence = "; ".join(sentences) + f". At matched parameters, {gated}; {deep}."
-    out.append(claim("(the paper, in our words) LSTM and GRU reach a lower loss than the vanilla RNN at matched "
-                     "parameter counts", gated, verdict(gated_wins, gated_total), PAPER))
-    out.append(claim("(the paper, in our words) two or more layers reach a lower loss than one", deep,
-                     verdict(deep_wins, deep_total), PAPER))
+    out.append(Claim.of(GATED_BEAT_RNN, gated, verdict(gated_wins, gated_total), WINS_RULE,
+                        gated_wins / gated_total if gated_total else None, gated_total))
+    out.append(Claim.of(DEPTH_HELPS, deep, verdict(deep_wins, deep_total), WINS_RULE,
+                        deep_wins / deep_total if deep_total else None, deep_total))
     return sentence, out
 
 
@@ -249,24 +262,28 @@ def _saturated_share(layer: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
     return float(np.mean([(left + right).mean() for left, right in layer.values()]))
 
 
-def saturation_claims(sat: dict[str, gates.Saturation]) -> list[dict[str, Any]]:
+def saturation_claims(sat: dict[str, gates.Saturation]) -> list[Claim]:
     """Two readings of the paper's Figure 3, checked: some LSTM forget gates stay open (right-saturated) most of
     the time, and the first layer's gates are saturated less than the last layer's."""
     lstm = {name: s for name, s in sat.items() if s.kind == "lstm"}
-    remembering = {name: max(float((right > 0.5).mean()) for layer in s.layers for right in [layer["forget"][1]])
+    remembering = {name: max(float((right > MOST_OF_THE_TIME).mean()) for layer in s.layers
+                             for right in [layer["forget"][1]])
                    for name, s in lstm.items()}
     best = max(remembering.values(), default=0.0)
     any_right = any(layer["forget"][1].max() > 0 for s in lstm.values() for layer in s.layers)
     ours = ("; ".join(f"{name}: up to {100 * v:.0f}% of a layer's forget-gate units right-saturated more than half "
                       "the time" for name, v in remembering.items()) or "no LSTM measured")
-    rows = [claim("(our reading of Figure 3) some LSTM forget gates are right-saturated most of the time: cells that "
-                  "remember", ours, "held" if best > 0 else ("partly" if any_right else "not"), PAPER)]
+    units = sum(len(layer["forget"][1]) for s in lstm.values() for layer in s.layers)
+    rows = [Claim.of(REMEMBERING, ours, "held" if best > 0 else ("partly" if any_right else "not"),
+                     f"held when some forget-gate unit is right-saturated on more than {pct(MOST_OF_THE_TIME)} of the "
+                     "characters, partly when one ever is", best, units)]
     deep = {name: (_saturated_share(s.layers[0]), _saturated_share(s.layers[-1]))
             for name, s in sat.items() if len(s.layers) > 1}
     fewer = sum(first < last for first, last in deep.values())
     ours = ("; ".join(f"{name}: saturated {100 * a:.0f}% of the time in layer 1, {100 * b:.0f}% in the last"
                       for name, (a, b) in deep.items()) or "no model deeper than one layer")
     verdict = "not" if not deep or not fewer else ("held" if fewer == len(deep) else "partly")
-    rows.append(claim("(our reading of Figure 3) the first layer's gates are saturated less often than the higher "
-                      "layers'", ours, verdict, PAPER))
+    rows.append(Claim.of(FIRST_LAYER_CALMER, ours, verdict,
+                         "held when every model's first layer is saturated less than its last, partly when some is",
+                         fewer / len(deep) if deep else None, len(deep)))
     return rows

@@ -14,9 +14,18 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from charlm.analysis.display import Shown, figure_png, loss_figure, rows_of_text, save_png
-from charlm.paper.claims import claim, pct
+from charlm.paper.claims import POST, Claim, Said, pct
 from charlm.paper.notebook import Corpus, references
 from charlm.run import RunResult
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+STORY = Said("the model first learns the word-space structure, then short words, then longer words; quotes come "
+             "later", POST + "#the-evolution-of-samples-while-training", quoted=False)
+# A stage has arrived when the samples' measure is within this share of real text's.
+WITHIN = 0.2
+STORY_RULE = (f"held when spaces, dictionary words, word length and quote pairing each come within {100 * WITHIN:.0f}% "
+              "of real text, spaces no later than words and words no later than quotes; partly when spaces do")
 
 # --------------------------------------------------------------------------- the samples beside the loss curve
 
@@ -168,7 +177,7 @@ def _first_close(sampled: Sequence[dict[str, Any]], key: str, target: float | No
     return None
 
 
-def stages(rows: Sequence[dict[str, Any]], within: float = 0.2) -> dict[str, int | None]:
+def stages(rows: Sequence[dict[str, Any]], within: float = WITHIN) -> dict[str, int | None]:
     """When each stage of the post's story arrived: the first iteration at which spaces, dictionary words,
     word length and quote pairing are each within ``within`` of real text."""
     sampled = [r for r in rows if r["iteration"] is not None]
@@ -177,14 +186,15 @@ def stages(rows: Sequence[dict[str, Any]], within: float = 0.2) -> dict[str, int
             for key in ("space_share", "dictionary_share", "mean_word_length", "quote_balance")}
 
 
-def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dict[str, Any]]:
+def story(rows: Sequence[dict[str, Any]]) -> tuple[str, Claim]:
     """The computed sentence on the post's order (spaces, then words, short before long, then quotes) and
-    its claims row."""
+    its claim; its number is how many of the four stages arrived."""
+    within = WITHIN
     sampled = [r for r in rows if r["iteration"] is not None]
     real = next(r for r in rows if r["iteration"] is None)
     if not sampled:
-        return "no samples were taken while training (a loaded checkpoint has none saved)", claim(
-            "the model learns spaces, then short words, then longer words and quotes", "no samples", "not")
+        return "no samples were taken while training (a loaded checkpoint has none saved)", Claim.of(
+            STORY, "no samples", "not", STORY_RULE, None, 0)
     when = stages(rows, within)
     first, last = sampled[0], sampled[-1]
 
@@ -209,8 +219,7 @@ def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dic
     ordered = all((a or inf) <= (b or inf) for a, b in zip(order, order[1:]))
     arrived = sum(v is not None for v in when.values())
     verdict = "held" if ordered and arrived == len(when) else ("partly" if when["space_share"] is not None else "not")
-    return sentence, claim("the model first learns the word-space structure, then short words, then longer words; "
-                           "quotes come later", sentence, verdict, stages=when)
+    return sentence, Claim.of(STORY, sentence, verdict, STORY_RULE, arrived, len(sampled))
 
 
 # char-rnn's train.lua defaults (-batch_size 50 -seq_length 50): the post does not give its settings for

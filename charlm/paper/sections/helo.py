@@ -27,13 +27,23 @@ import torch
 from charlm.analysis.display import Shown, loss_figure, show_figure, table
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
-from charlm.paper.claims import claim
+from charlm.paper.claims import POST, Claim, Said
 from charlm.run import RunResult
 
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+PREDICTS_HELLO = Said("the trained network makes the correct next letter likely at every step of 'hello'",
+                      POST + "#character-level-language-models", quoted=False)
 # "Likely": the correct next letter gets more than half the probability (and then it is the likeliest).
 CONFIDENT = 0.5
+
+STEP_IS_FORWARD = Said("the post's step function h = tanh(W_hh h + W_xh x), y = W_hy h is the RNN's forward pass",
+                       POST + "#recurrent-neural-networks", quoted=False)
 # The numpy step (float64) and CharRNN.step (float32) compute the same thing when no score differs by more.
 SAME_COMPUTATION = 1e-5
+
+ONE_UPDATE = Said("one parameter update raises the correct characters' scores (2.2 -> 2.3)",
+                  POST + "#character-level-language-models", quoted=False)
 
 # --------------------------------------------------------------------------- the step API on a trained CharRNN
 
@@ -361,17 +371,22 @@ def numpy_loss_figure(losses: Sequence[float], title: str = "numpy RNN on 'hello
 # --------------------------------------------------------------------------- the section's claims
 
 
-def claims(confidence_after: np.ndarray, chars: Sequence[str], step_difference: float,
-           update: SingleUpdate) -> list[dict[str, Any]]:
+def claims(confidence_after: np.ndarray, chars: Sequence[str], step_difference: float, update: SingleUpdate,
+           steps_compared: int = len("hellohello")) -> list[Claim]:
     """The section's three claims: the trained network predicts "hello", the post's step is the RNN's forward
-    pass, and one update raises the correct scores."""
+    pass (``step_difference`` over ``steps_compared`` steps), and one update raises the correct scores."""
     chars = list(chars)
     lowest = min(confidence_after[t, chars.index(ch)] for t, ch in enumerate("ello"))
     return [
-        claim("the trained network makes the correct next letter likely at every step of 'hello'",
-              confidence_sentence(confidence_after, chars, "hell", "ello"), "held" if lowest > CONFIDENT else "not"),
-        claim("the post's step function h = tanh(W_hh h + W_xh x), y = W_hy h is the RNN's forward pass",
-              step_sentence(step_difference, "hellohello"), "held" if step_difference < SAME_COMPUTATION else "not"),
-        claim("one parameter update raises the correct characters' scores (2.2 -> 2.3)", update.sentence(),
-              "held" if update.raised == len(update.targets) else ("partly" if update.raised else "not")),
+        Claim.of(PREDICTS_HELLO, confidence_sentence(confidence_after, chars, "hell", "ello"),
+                 "held" if lowest > CONFIDENT else "not",
+                 f"held when the correct next letter's probability is above {CONFIDENT:g} at every step", lowest, 4),
+        Claim.of(STEP_IS_FORWARD, step_sentence(step_difference, "hellohello"),
+                 "held" if step_difference < SAME_COMPUTATION else "not",
+                 f"held when no score of the two differs by more than {SAME_COMPUTATION:g}", step_difference,
+                 steps_compared),
+        Claim.of(ONE_UPDATE, update.sentence(),
+                 "held" if update.raised == len(update.targets) else ("partly" if update.raised else "not"),
+                 "held when the update raises the correct score at every step, partly when at some", update.raised,
+                 len(update.targets)),
     ]

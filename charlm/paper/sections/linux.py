@@ -11,8 +11,23 @@ from typing import Any, Mapping, Sequence
 
 from charlm.analysis import csyntax, textstats
 from charlm.analysis.display import Shown, table
-from charlm.paper.claims import POST, Claim, by_ratio, pct, with_claims
+from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, pct, ratio_rule
 from charlm.paper.notebook import Corpus, reference_pieces
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+BRACKETS_AND_INDENT = Said("It also opens and closes brackets `{[` correctly and learns to indent its code very well.",
+                           POST + "#linux-source-code")
+# The share of brackets paired, and of lines indented as the braces predict, as multiples of real code's.
+STRUCTURE_HELD, STRUCTURE_PARTLY = 0.9, 0.7
+
+FEW_SYNTAX_ERRORS = Said("It is also very good at making very few syntactic errors.", POST + "#linux-source-code")
+# The share of sampled lines a syntax error touches, over real code's (each with SLACK added), at most these.
+SYNTAX_HELD, SYNTAX_PARTLY = 1.5, 3.0
+# Real code cut at random also breaks the parser at its ends: 2 points of slack on both sides of the ratio.
+SLACK = 0.02
+
+UNDEFINED_VARIABLES = Said("It often uses undefined variables (e.g. `rw` above)", POST + "#linux-source-code")
 
 # --------------------------------------------------------------------------- brackets and indentation
 
@@ -35,17 +50,20 @@ def code_structure(samples: Sequence[str], reference: str, prime: str = "") -> S
               "indent_consistent": "lines indented as the braces predict", "tab_share": "indented lines using tabs"}
     rows = [{"measure": label, "samples": ours[k], "real code": real[k]} for k, label in labels.items()]
     shown = table(rows, "structure of the C samples beside real kernel code of the same lengths")
-    return with_claims([shown], {"samples": ours, "real": real}, [code_structure_claim(ours, real)])
+    return Measured([shown], {"samples": ours, "real": real}, [code_structure_claim(ours, real)])
 
 
 def code_structure_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
-    brackets = by_ratio(ours["bracket_rate"], real["bracket_rate"], 0.9, 0.7)
-    indent = by_ratio(ours["indent_consistent"], real["indent_consistent"], 0.9, 0.7)
-    return Claim("It also opens and closes brackets {[ correctly and learns to indent its code very well.",
-                 POST + "#linux-source-code",
-                 f"{pct(ours['bracket_rate'])} of the samples' brackets pair up (real code {pct(real['bracket_rate'])}); "
-                 f"{pct(ours['indent_consistent'])} of their lines are indented as the braces before them predict "
-                 f"(real {pct(real['indent_consistent'])})", brackets if brackets == indent else "partly")
+    brackets = by_ratio(ours["bracket_rate"], real["bracket_rate"], STRUCTURE_HELD, STRUCTURE_PARTLY)
+    indent = by_ratio(ours["indent_consistent"], real["indent_consistent"], STRUCTURE_HELD, STRUCTURE_PARTLY)
+    return Claim.of(
+        BRACKETS_AND_INDENT,
+        f"{pct(ours['bracket_rate'])} of the samples' brackets pair up (real code {pct(real['bracket_rate'])}); "
+        f"{pct(ours['indent_consistent'])} of their lines are indented as the braces before them predict "
+        f"(real {pct(real['indent_consistent'])})", brackets if brackets == indent else "partly",
+        ratio_rule("both the share of brackets paired and the share of lines indented as the braces predict",
+                   STRUCTURE_HELD, STRUCTURE_PARTLY) + "; partly when only one is held",
+        ours["bracket_rate"], ours["brackets"]["attempts"])
 
 
 # --------------------------------------------------------------------------- syntax and undeclared variables
@@ -53,27 +71,32 @@ def code_structure_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Cl
 
 def measure_c_parse(samples: Sequence[str], corpus: Corpus, prime: str = "") -> Shown:
     measured = csyntax.compare(samples, reference_pieces(corpus.split("test"), samples, prime))
-    return with_claims([csyntax.compare_table(measured)], measured, c_claims(measured))
+    return Measured([csyntax.compare_table(measured)], measured, c_claims(measured))
 
 
 def c_claims(measured: Mapping[str, Any]) -> list[Claim]:
     ours, real = measured["samples"], measured["real"]
     rate, real_rate = ours["errors_per_100_lines"], real["errors_per_100_lines"]
     touched, real_touched = ours["error_line_share"], real["error_line_share"]
-    # judged on the lines errors touch (one ERROR node can swallow a whole garbled function), with 2 points of
-    # slack: real code cut at random also breaks the parser at its ends
-    ratio = None if touched is None or real_touched is None else (touched + 0.02) / (real_touched + 0.02)
-    syntax = Claim("It is also very good at making very few syntactic errors.", POST + "#linux-source-code",
-                   f"tree-sitter finds {0 if rate is None else rate:.1f} syntax errors per 100 sampled lines "
-                   f"({ours['errors']} in {ours['lines']}), touching {pct(touched)} of the lines; real held-out "
-                   f"kernel code cut the same way: {0 if real_rate is None else real_rate:.1f} per 100 lines, touching "
-                   f"{pct(real_touched)}",
-                   "not" if ratio is None else "held" if ratio <= 1.5 else "partly" if ratio <= 3 else "not")
+    # judged on the lines errors touch (one ERROR node can swallow a whole garbled function)
+    ratio = None if touched is None or real_touched is None else (touched + SLACK) / (real_touched + SLACK)
+    syntax = Claim.of(
+        FEW_SYNTAX_ERRORS,
+        f"tree-sitter finds {0 if rate is None else rate:.1f} syntax errors per 100 sampled lines "
+        f"({ours['errors']} in {ours['lines']}), touching {pct(touched)} of the lines; real held-out "
+        f"kernel code cut the same way: {0 if real_rate is None else real_rate:.1f} per 100 lines, touching "
+        f"{pct(real_touched)}",
+        "not" if ratio is None else "held" if ratio <= SYNTAX_HELD else "partly" if ratio <= SYNTAX_PARTLY else "not",
+        f"held when the share of lines an error touches is at most {SYNTAX_HELD:g} x real code's, partly at most "
+        f"{SYNTAX_PARTLY:g} x ({100 * SLACK:.0f} points added to both)", ratio, ours["lines"])
     share, real_share = ours["undeclared_share"], real["undeclared_share"]
     examples = ", ".join(ours["undeclared_examples"][:5])
-    undeclared = Claim("It often uses undefined variables (e.g. `rw` above)", POST + "#linux-source-code",
-                       f"{pct(share)} of the variables a sample uses are declared nowhere in it "
-                       f"({ours['undeclared']} of {ours['variables_used']}" + (f", e.g. {examples}" if examples else "")
-                       + f"); real code cut the same way: {pct(real_share)}",
-                       "not" if not share else "held" if real_share is None or share > real_share else "partly")
+    undeclared = Claim.of(
+        UNDEFINED_VARIABLES,
+        f"{pct(share)} of the variables a sample uses are declared nowhere in it "
+        f"({ours['undeclared']} of {ours['variables_used']}" + (f", e.g. {examples}" if examples else "")
+        + f"); real code cut the same way: {pct(real_share)}",
+        "not" if not share else "held" if real_share is None or share > real_share else "partly",
+        "held when a larger share of the samples' variables is declared nowhere in them than of real code's; "
+        "partly when some are", share, ours["variables_used"])
     return [syntax, undeclared]

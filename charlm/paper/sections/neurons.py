@@ -20,9 +20,28 @@ from charlm.analysis import viz
 from charlm.analysis.display import Shown, Table
 from charlm.analysis.viz import CellRanking, NgramComparison, Trace
 from charlm.paper import results
-from charlm.paper.claims import PAPER, POST, claim
+from charlm.paper.claims import PAPER, POST, Claim, Said
 from charlm.paper.notebook import Corpus, Section, load_trained
 from charlm.run import RunResult
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+_NEURONS = POST + "#visualizing-the-predictions-and-the-neuron-firings-in-the-rnn"
+# Our bar for a unit that tracks a property on held-out text (and beats the search's chance level too).
+MIN_BALANCED_ACCURACY, MIN_CORRELATION = 0.8, 0.5
+
+QUOTE_CELL = Said("one of its cells gradually tuned itself during training to become a quote detection cell", _NEURONS)
+# The best quote cell's held-out balanced accuracy must beat 0.5 and the search's chance level by this much.
+QUOTE_MARGIN = 0.05
+
+FIVE_PERCENT = Said("about 5% of them turn out to have learned quite interesting and interpretible algorithms",
+                    _NEURONS)
+# "About 5%": held for a share of interpretable cells between these two; partly for any share above zero.
+FIVE_PERCENT_LOW, FIVE_PERCENT_HIGH = 0.025, 0.10
+
+BEATS_NGRAM = Said("the LSTM reaches a lower loss than a 20-gram model on the same text", PAPER, quoted=False)
+NGRAM_RULE = ("held when the LSTM's validation loss is below the highest-order n-gram's and the best n-gram's, "
+              "partly when below the highest-order one's only")
 
 # --------------------------------------------------------------------------- the two views, the cell search
 
@@ -53,11 +72,11 @@ def heatmap(tr: Trace, ranking: CellRanking, labels: Mapping[str, np.ndarray], l
     return viz.ranked_heatmap(tr, ranking, length, path=path, labels=labels)
 
 
-def interpretable_sentence(ranking: CellRanking, min_balanced_accuracy: float = 0.8, min_correlation: float = 0.5) -> str:
+def interpretable_sentence(ranking: CellRanking) -> str:
     """The post's "about 5%" beside the share of cells that pass our bar on held-out text."""
-    found = ranking.interpretable(min_balanced_accuracy, min_correlation, kind="cell")
+    found = ranking.interpretable(MIN_BALANCED_ACCURACY, MIN_CORRELATION, kind="cell")
     return (f"{found['count']} of {found['total']} cells ({100 * found['share']:.1f}%) track some property on held-out "
-            f"text (balanced accuracy >= {min_balanced_accuracy} or correlation >= {min_correlation}, and above "
+            f"text (balanced accuracy >= {MIN_BALANCED_ACCURACY} or correlation >= {MIN_CORRELATION}, and above "
             f"chance); the post estimated about 5%. The bar is ours, so the share is comparable only in size.")
 
 
@@ -100,12 +119,12 @@ def ngram_comparison(run: RunResult, corpus: Corpus, lstm_sample: str, orders: A
                                 seed=seed)
 
 
-def lstm_vs_ngram(comparison: NgramComparison) -> tuple[str, dict[str, Any]]:
+def lstm_vs_ngram(comparison: NgramComparison) -> tuple[str, Claim]:
     """The paper's point, said plainly: does the LSTM beat the highest-order n-gram on the same text? A loss is
-    reported as a negative result, not raised."""
+    reported as a negative result, not raised. The claim's number is the n-gram's loss minus the LSTM's."""
     grams = [r for r in comparison.rows if r["model"] != "LSTM" and r.get("order")]
     if not grams:
-        return "no n-gram was fitted", claim("the LSTM beats a 20-gram", "no n-gram fitted", "not", PAPER)
+        return "no n-gram was fitted", Claim.of(BEATS_NGRAM, "no n-gram fitted", "not", NGRAM_RULE)
     top = max(grams, key=lambda r: r["order"])
     best = comparison.best_ngram
     lstm = comparison.lstm_loss
@@ -120,8 +139,7 @@ def lstm_vs_ngram(comparison: NgramComparison) -> tuple[str, dict[str, Any]]:
                 + "Our n-grams are interpolated Kneser-Ney, a stronger baseline than the unsmoothed maximum-likelihood "
                 "counts of Goldberg's 2015 reply.")
     verdict = "held" if beats_top and beats_best else ("partly" if beats_top else "not")
-    return sentence, claim(f"the LSTM beats the {top['order']}-gram, as in the paper", sentence, verdict, PAPER,
-                           lstm=lstm, ngram=top["val_loss"], order=top["order"])
+    return sentence, Claim.of(BEATS_NGRAM, sentence, verdict, NGRAM_RULE, top["val_loss"] - lstm)
 
 
 # --------------------------------------------------------------------------- saved, checked, recorded
@@ -150,8 +168,7 @@ def record_extra(tr: Trace, ranking: CellRanking, comparison: NgramComparison, h
     }
 
 
-def checks(ranking: CellRanking, comparison: NgramComparison, html_files: Mapping[str, str],
-           min_margin: float = 0.05) -> Table:
+def checks(ranking: CellRanking, comparison: NgramComparison, html_files: Mapping[str, str]) -> Table:
     """What the section should show, checked: each row says whether it held (``ok``); a claim that fails is a
     negative result in the table, not an error. A saved page that does not parse is a bug and raises."""
     rows = []
@@ -163,32 +180,47 @@ def checks(ranking: CellRanking, comparison: NgramComparison, html_files: Mappin
     ok = bool(high) and uni is not None and min(r["val_loss"] for r in high) < uni
     rows.append({"claim": "an n-gram of order 5+ beats the unigram", "ok": ok,
                  "value": f"{min(r['val_loss'] for r in high):.3f} < {uni:.3f}" if high and uni is not None else "n/a"})
-    sentence, row = lstm_vs_ngram(comparison)
-    rows.append({"claim": "the LSTM beats the highest-order n-gram", "ok": row["verdict"] != "not",
-                 "value": f"{row.get('lstm', float('nan')):.3f} vs {row.get('ngram', float('nan')):.3f}"})
+    beats = lstm_vs_ngram(comparison)[1]
+    top = max((r for r in comparison.rows if r["model"] != "LSTM" and r.get("order")), key=lambda r: r["order"],
+              default=None)
+    rows.append({"claim": "the LSTM beats the highest-order n-gram", "ok": beats.verdict != "not",
+                 "value": f"{comparison.lstm_loss:.3f} vs {top['val_loss']:.3f}" if top else "no n-gram fitted"})
     quote = ranking.best().get("in_quotes")
-    ok_q = quote is not None and quote.score > 0.5 + min_margin and quote.lift > min_margin
-    rows.append({"claim": f"the best quote cell beats chance by {min_margin}", "ok": ok_q,
-                 "value": (f"{quote.score:.3f} vs chance {quote.chance:.3f} ({quote.name})" if quote is not None
-                           else ranking.skipped.get("in_quotes", "not scored"))})
+    rows.append({"claim": f"the best quote cell beats chance by {QUOTE_MARGIN}", "ok": _quote_cell_found(quote),
+                 "value": _quote_cell_text(quote) if quote is not None else ranking.skipped.get("in_quotes", "not scored")})
     failed = [r["claim"] for r in rows if not r["ok"]]
     footer = ("negative results at this size: " + "; ".join(failed)) if failed else "every check held"
     return Table(rows, "checked", footer, align="left")
 
 
-def claim_rows(checks: Table, comparison: NgramComparison, ranking: CellRanking) -> list[dict[str, Any]]:
-    """The section's rows for results.md: the LSTM against the n-gram, and the quote cell against chance."""
-    rows = [lstm_vs_ngram(comparison)[1]]
-    quote = next(r for r in checks.rows if r["claim"].startswith("the best quote cell"))
-    rows.append(claim("one of its cells gradually tuned itself during training to become a quote detection cell",
-                      f"best quote cell on held-out text: {quote['value']}", "held" if quote["ok"] else "not", POST))
-    interp = ranking.interpretable(kind="cell")
-    share = interp.get("share")
-    if share is not None:
-        rows.append(claim("about 5% of [cells] turn out to have learned quite interesting and interpretible algorithms",
-                          f"{100 * share:.1f}% of cells pass the bar", "held" if 0.025 <= share <= 0.10 else
-                          ("partly" if share > 0 else "not"), POST, share=share))
-    return rows
+def _quote_cell_found(quote: Any) -> bool:
+    return quote is not None and quote.score > 0.5 + QUOTE_MARGIN and quote.lift > QUOTE_MARGIN
+
+
+def _quote_cell_text(quote: Any) -> str:
+    return f"{quote.score:.3f} vs chance {quote.chance:.3f} ({quote.name})"
+
+
+def claims(comparison: NgramComparison, ranking: CellRanking, traced: int) -> list[Claim]:
+    """The section's claims on the War and Peace model (cells searched on ``traced`` held-out characters): the
+    LSTM against the n-gram, the quote cell against chance, the share of interpretable cells against "about 5%"."""
+    found = [lstm_vs_ngram(comparison)[1]]
+    quote = ranking.best().get("in_quotes")
+    found.append(Claim.of(
+        QUOTE_CELL, "best quote cell on held-out text: " + (_quote_cell_text(quote) if quote else "not scored"),
+        "held" if _quote_cell_found(quote) else "not",
+        f"held when the best quote cell's held-out balanced accuracy is above 0.5 and above its chance level by "
+        f"{QUOTE_MARGIN:g}", None if quote is None else quote.score, traced))
+    interp = ranking.interpretable(MIN_BALANCED_ACCURACY, MIN_CORRELATION, kind="cell")
+    if interp["total"]:
+        share = interp["share"]
+        verdict = "held" if FIVE_PERCENT_LOW <= share <= FIVE_PERCENT_HIGH else ("partly" if share > 0 else "not")
+        found.append(Claim.of(
+            FIVE_PERCENT, f"{100 * share:.1f}% of cells pass the bar", verdict,
+            f"held for a share of cells passing our bar (balanced accuracy >= {MIN_BALANCED_ACCURACY} or correlation "
+            f">= {MIN_CORRELATION}, above chance) between {100 * FIVE_PERCENT_LOW:g}% and {100 * FIVE_PERCENT_HIGH:g}%, "
+            "partly for any share above zero", share, interp["total"]))
+    return found
 
 
 # --------------------------------------------------------------------------- 04's and 06's cells
@@ -199,16 +231,18 @@ SEARCHES: dict[str, tuple[str, ...]] = {
     "04_wikipedia": ("in_url", "in_wiki_link", "in_www", "bracket_depth"),
     "06_linux": ("in_comment", "in_quotes", "in_if_condition", "bracket_depth", "brace_depth"),
 }
-_CLAIMS = {
-    ("04_wikipedia", "in_url"): ("seems to get very excited about URLs and turns off outside of the URLs", POST),
-    ("04_wikipedia", "in_wiki_link"): ("gets very excited when the RNN is inside the [[ ]] markdown environment and "
-                                       "turns off outside of it", POST),
-    ("04_wikipedia", "in_www"): ("relatively silent but sharply turns off right after the first \"w\" in the "
-                                 "\"www\" sequence", POST),
-    ("06_linux", "in_comment"): ("(the paper) a cell that turns on inside comments", PAPER),
-    ("06_linux", "in_quotes"): ("(the paper) a cell that turns on inside quotes (strings)", PAPER),
-    ("06_linux", "in_if_condition"): ("(the paper) a cell that activates inside if statements", PAPER),
-    ("06_linux", "bracket_depth"): ("(the paper) a cell that tracks the depth of nested brackets", PAPER),
+CELLS_SAID = {
+    ("04_wikipedia", "in_url"): Said("seems to get very excited about URLs and turns off outside of the URLs", _NEURONS),
+    ("04_wikipedia", "in_wiki_link"): Said("gets very excited when the RNN is inside the [[ ]] markdown environment "
+                                           "and turns off outside of it", _NEURONS),
+    ("04_wikipedia", "in_www"): Said("relatively silent but sharply turns off right after the first \"w\" in the "
+                                     "\"www\" sequence", _NEURONS),
+    ("06_linux", "in_comment"): Said("a cell of the Linux model turns on inside comments", PAPER, quoted=False),
+    ("06_linux", "in_quotes"): Said("a cell of the Linux model turns on inside quotes (strings)", PAPER, quoted=False),
+    ("06_linux", "in_if_condition"): Said("a cell of the Linux model activates inside if statements", PAPER,
+                                          quoted=False),
+    ("06_linux", "bracket_depth"): Said("a cell of the Linux model tracks the depth of nested brackets", PAPER,
+                                        quoted=False),
 }
 # A best cell beats chance when its held-out score is this far above the search's chance level.
 BEATS_CHANCE = 0.05
@@ -254,25 +288,28 @@ def search_table(runs: Mapping[str, OtherRun], sec: Section) -> Shown:
         best = run.ranking.best()
         for prop in SEARCHES.get(name, ()):
             r = best.get(prop)
-            rows.append({"model": name, "property": prop, "best cell": r.name if r else None,
+            rows.append({"model": name, "property": prop, "characters traced": len(run.trace),
+                         "best cell": r.name if r else None,
                          "held-out score": r.score if r else None, "chance": r.chance if r else None,
                          "beats chance": bool(r and r.lift > BEATS_CHANCE),
                          "note": "" if r else run.ranking.skipped.get(prop, "not scored")})
     return Table(rows, "the post's Wikipedia and Linux cells, searched for on held-out text", align="left")
 
 
-def other_claim_rows(rows: list[dict[str, Any]], min_balanced_accuracy: float = 0.8,
-                     min_correlation: float = 0.5) -> list[dict[str, Any]]:
-    """Claims rows for the cells that were scored: held above the interpretability bar and chance, partly when
-    only above chance, not otherwise. Properties too rare in the traced text give no row."""
+def other_claims(rows: list[dict[str, Any]]) -> list[Claim]:
+    """Claims on the cells :func:`search_table` scored: held above our bar and chance, partly when only above
+    chance, not otherwise. Properties too rare in the traced text give no claim."""
     out = []
     for r in rows:
-        said = _CLAIMS.get((r["model"], r["property"]))
+        said = CELLS_SAID.get((r["model"], r["property"]))
         if said is None or r["best cell"] is None:
             continue
-        bar = min_correlation if r["property"].endswith("_depth") else min_balanced_accuracy
+        depth = r["property"].endswith("_depth")
+        bar = MIN_CORRELATION if depth else MIN_BALANCED_ACCURACY
         verdict = "held" if r["beats chance"] and r["held-out score"] >= bar else ("partly" if r["beats chance"] else "not")
         ours = (f"{r['model']}: {r['best cell']} scores {r['held-out score']:.3f} on held-out text "
                 f"(chance {r['chance']:.3f})")
-        out.append(claim(f"{r['model'][3:]} model: {said[0]}", ours, verdict, said[1]))
+        rule = (f"held when the best cell's held-out {'correlation' if depth else 'balanced accuracy'} is at least "
+                f"{bar:g} and beats chance by {BEATS_CHANCE:g}, partly when it only beats chance")
+        out.append(Claim.of(said, ours, verdict, rule, r["held-out score"], r["characters traced"]))
     return out

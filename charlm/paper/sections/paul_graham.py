@@ -14,12 +14,24 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from charlm.analysis.display import Shown, esc, pre, show_figure, side_by_side, table
-from charlm.paper.claims import POST, Claim, pct, with_claims
+from charlm.paper.claims import POST, Claim, Measured, Said, pct
 from charlm.paper.notebook import Corpus, generate, reference_pieces
 from charlm.run import RunResult
 
+# --------------------------------------------------------------------------- what the post says, and the rules
+
 # "approximately 1MB text file, or about 1 million characters"
 POST_CHARS = 1_000_000
+
+LOOP = Said("looks like we've reached an infinite loop about startups.", POST + "#paul-graham-generator")
+LOOP_REPEATS = 3  # a greedy sample has looped when it ends in a cycle repeated at least this many times
+
+TEMPERATURE = Said("Decreasing the temperature from 1 to some lower number (e.g. 0.5) makes the RNN more confident, "
+                   "but also more conservative in its samples. Conversely, higher temperatures will give more "
+                   "diversity but at cost of more mistakes (e.g. spelling mistakes, etc).",
+                   POST + "#paul-graham-generator")
+TEMPERATURE_RULE = ("held when, from the lowest temperature to the highest, both the share of invented words and the "
+                    "share of distinct word n-grams rise; partly when one of them does")
 
 # --------------------------------------------------------------------------- the sweep and the greedy loop
 
@@ -34,15 +46,15 @@ def temperature_sweep(run: RunResult, temperatures: Sequence[float], length: int
 def argmax_loop(run: RunResult, length: int = 600, prime: str = "") -> Shown:
     """Temperature near zero: always the likeliest character, which sooner or later repeats itself forever."""
     text = generate(run, 1, length, 0.0, prime)[0]
-    loop = find_loop(text)
+    loop = find_loop(text, LOOP_REPEATS)
     if loop is None:
         verdict = f"no repeating cycle within {length} characters"
     else:
         after = max(0, loop[0] - len(prime))
         verdict = f"falls into a loop after {after} new characters, repeating a {len(loop[1])}-character cycle"
     data = {"text": text, "loop_start": loop[0] if loop else None, "cycle": loop[1] if loop else None}
-    return with_claims([Shown(f"<p><b>{esc(verdict)}</b></p>{pre(text)}", f"{verdict}\n{text}")], data,
-                       [loop_claim(verdict, loop is not None)])
+    return Measured([Shown(f"<p><b>{esc(verdict)}</b></p>{pre(text)}", f"{verdict}\n{text}")], data,
+                    [loop_claim(verdict, loop, length)])
 
 
 def find_loop(text: str, min_repeats: int = 3) -> tuple[int, str] | None:
@@ -59,9 +71,11 @@ def find_loop(text: str, min_repeats: int = 3) -> tuple[int, str] | None:
     return None
 
 
-def loop_claim(found: str, looped: bool) -> Claim:
-    return Claim("looks like we've reached an infinite loop about startups.", POST + "#paul-graham-generator",
-                 f"always taking the likeliest character, our model {found}", "held" if looped else "not")
+def loop_claim(found: str, loop: tuple[int, str] | None, length: int) -> Claim:
+    """Held when the greedy sample loops; its number is the length of the cycle."""
+    return Claim.of(LOOP, f"always taking the likeliest character, our model {found}", "held" if loop else "not",
+                    f"held when the greedy sample ends in a cycle repeated at least {LOOP_REPEATS} times",
+                    len(loop[1]) if loop else None, length)
 
 
 # --------------------------------------------------------------------------- invented words against temperature
@@ -101,7 +115,7 @@ def temperature_measures(samples_by_temperature: Mapping[float, Sequence[str]], 
             for t, texts in sorted(samples_by_temperature.items())]
     real = {"novel_word_share": _mean([novel_word_share(s, known) for s in real_pieces]),
             "distinct_ngram_share": _mean([distinct_ngram_share(s, n) for s in real_pieces])}
-    return {"n": n, "by_temperature": rows, "real": real}
+    return {"n": n, "samples": sum(map(len, samples_by_temperature.values())), "by_temperature": rows, "real": real}
 
 
 def temperature_claim(measures: Mapping[str, Any]) -> Claim:
@@ -116,10 +130,8 @@ def temperature_claim(measures: Mapping[str, Any]) -> Claim:
             f"{pct(real['distinct_ngram_share'])}); look for the low-temperature curve repeating itself and the "
             "high one inventing words")
     verdict = "held" if more_novel and more_diverse else "partly" if more_novel or more_diverse else "not"
-    return Claim("Decreasing the temperature from 1 to some lower number (e.g. 0.5) makes the RNN more confident, "
-                 "but also more conservative in its samples. Conversely, higher temperatures will give more "
-                 "diversity but at cost of more mistakes (e.g. spelling mistakes, etc).",
-                 POST + "#paul-graham-generator", ours, verdict)
+    rise = None if high["novel_word_share"] is None else high["novel_word_share"] - (low["novel_word_share"] or 0)
+    return Claim.of(TEMPERATURE, ours, verdict, TEMPERATURE_RULE, rise, measures["samples"])
 
 
 def temperature_figure(measures: Mapping[str, Any]) -> Any:
@@ -160,4 +172,4 @@ def measure_temperature(run: RunResult, corpus: Corpus, temperatures: Sequence[f
     m = temperature_measures(by_t, corpus.split("train"),
                              reference_pieces(corpus.split("test"), by_t[temperatures[0]], prime))
     show_figure(temperature_figure(m), path)
-    return with_claims([temperature_table(m, length)], m, [temperature_claim(m)])
+    return Measured([temperature_table(m, length)], m, [temperature_claim(m)])

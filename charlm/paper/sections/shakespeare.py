@@ -14,8 +14,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from charlm.analysis.display import Shown, show_figure, side_by_side, table
-from charlm.paper.claims import POST, Claim, by_ratio, pct, with_claims
+from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, pct
 from charlm.paper.notebook import Corpus, reference_pieces
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+PLAY_FORM = Said("all the RNN knows are characters, so in particular it samples both speaker's names and the "
+                 "contents.", POST + "#shakespeare")
+# The share of complete sampled speeches with the play's shape, as a multiple of real text's share.
+SHAPE_HELD, SHAPE_PARTLY = 0.8, 0.5
+# The largest gap between the sampled and the real line-length distributions (0: the same distribution).
+LINES_HELD, LINES_PARTLY = 0.2, 0.4
 
 # --------------------------------------------------------------------------- the n-gram beside the LSTM
 
@@ -85,8 +94,8 @@ def play_form(samples: Sequence[str], real_pieces: Sequence[str]) -> dict[str, A
 
 def play_form_claim(form: Mapping[str, Any]) -> Claim:
     ours, real, ks = form["samples"], form["real"], form["line_length_ks"]
-    shape = by_ratio(ours["share"], real["share"])
-    lines = "held" if ks is not None and ks <= 0.2 else "partly" if ks is not None and ks <= 0.4 else "not"
+    shape = by_ratio(ours["share"], real["share"], SHAPE_HELD, SHAPE_PARTLY)
+    lines = "held" if ks is not None and ks <= LINES_HELD else "partly" if ks is not None and ks <= LINES_PARTLY else "not"
     verdict = shape if shape == lines else "partly"
     ks_text = "n/a" if ks is None else f"{ks:.2f}"
     sentence = (f"{pct(ours['share'])} of {ours['speeches']} complete sampled speeches have the play's shape (a "
@@ -94,8 +103,9 @@ def play_form_claim(form: Mapping[str, Any]) -> Claim:
                 f"{pct(real['share'])} of {real['speeches']}. Lines of speech average "
                 f"{ours['mean_line_length'] or 0:.0f} characters (real {real['mean_line_length'] or 0:.0f}); the "
                 f"largest gap between the two line-length distributions is {ks_text} (0 would be identical)")
-    return Claim("all the RNN knows are charaters, so in particular it samples both speaker's names and the contents.",
-                 POST + "#shakespeare", sentence, verdict)
+    rule = (f"held when the play-shaped share is at least {SHAPE_HELD:g} x real text's and the line-length gap at "
+            f"most {LINES_HELD:g}; not when both fail (below {SHAPE_PARTLY:g} x, above {LINES_PARTLY:g}); else partly")
+    return Claim.of(PLAY_FORM, sentence, verdict, rule, ours["share"], ours["speeches"])
 
 
 def play_form_table(form: Mapping[str, Any]) -> Shown:
@@ -129,4 +139,4 @@ def line_length_figure(form: Mapping[str, Any]) -> Any:
 def measure_play_form(samples: Sequence[str], corpus: Corpus, path: Any = None) -> Shown:
     form = play_form(samples, reference_pieces(corpus.split("test"), samples))
     show_figure(line_length_figure(form), path)
-    return with_claims([play_form_table(form)], without_lengths(form), [play_form_claim(form)])
+    return Measured([play_form_table(form)], without_lengths(form), [play_form_claim(form)])

@@ -11,8 +11,23 @@ from typing import Any, Mapping, Sequence
 
 from charlm.analysis import textstats
 from charlm.analysis.display import Shown, table
-from charlm.paper.claims import POST, Claim, by_ratio, pct, with_claims
+from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, pct, ratio_rule
 from charlm.paper.notebook import Corpus, closure_table, reference_pieces
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+XML_TAGS = Said("note that it closes the correct tags appropriately and in the correct nested order.", POST + "#wikipedia")
+# The share of XML tags opened or closed that pair up in order, as a multiple of real text's share.
+XML_HELD, XML_PARTLY = 0.9, 0.7
+
+PARENTHESES = Said("Also, note that the model learns to open and close the parenthesis correctly.", POST + "#wikipedia")
+# The share of parentheses that pair up, as a multiple of real text's share.
+PARENS_HELD, PARENS_PARTLY = 0.9, 0.7
+
+HALLUCINATED_URL = Said("the yahoo url above doesn't actually exist, the model just hallucinated it.",
+                        POST + "#wikipedia")
+# Held when at least this share of the sampled URLs occurs nowhere in the training text; partly with any URL.
+URL_NEW_HELD = 0.5
 
 # --------------------------------------------------------------------------- markup closed in order
 
@@ -77,30 +92,37 @@ def wiki_form(samples: Sequence[str], real_pieces: Sequence[str], training_text:
 
 
 def wiki_form_claims(form: Mapping[str, Any], closure: Mapping[str, Any] | None = None) -> list[Claim]:
-    """Parentheses (with headings and lists) and invented URLs; XML tags too given the paper layer's closure counts
+    """Parentheses (with headings and lists) and invented URLs; XML tags too given :func:`markup_closure`'s counts
     (``{"xml": {"samples": {"rate", "attempts"}, "real": {"rate"}}}``)."""
     ours, real = form["samples"], form["real"]
-    parens = Claim("Also, note that the model learns to open and close the parenthesis correctly.",
-                   POST + "#wikipedia",
-                   f"{pct(ours['paren_rate'])} of the parentheses in the samples pair up (real held-out text "
-                   f"{pct(real['paren_rate'])}); heading lines: {ours['headings']}, {pct(ours['heading_rate'])} of them with "
-                   f"matching '='s (real {pct(real['heading_rate'])}); and {ours['lists_per_1000']:.1f} list items per "
-                   f"1,000 characters (real {real['lists_per_1000']:.1f})",
-                   by_ratio(ours["paren_rate"], real["paren_rate"], 0.9, 0.7))
+    paren_count = sum(ours.get(k, 0) for k in ("parens_paired", "parens_unclosed", "parens_stray"))
+    parens = Claim.of(
+        PARENTHESES,
+        f"{pct(ours['paren_rate'])} of the parentheses in the samples pair up (real held-out text "
+        f"{pct(real['paren_rate'])}); heading lines: {ours['headings']}, {pct(ours['heading_rate'])} of them with "
+        f"matching '='s (real {pct(real['heading_rate'])}); and {ours['lists_per_1000']:.1f} list items per "
+        f"1,000 characters (real {real['lists_per_1000']:.1f})",
+        by_ratio(ours["paren_rate"], real["paren_rate"], PARENS_HELD, PARENS_PARTLY),
+        ratio_rule("the share of parentheses paired", PARENS_HELD, PARENS_PARTLY), ours["paren_rate"], paren_count)
     has_urls = ours["urls"] > 0
-    url = Claim("the yahoo url above doesn't actually exist, the model just hallucinated it.", POST + "#wikipedia",
-                f"{ours['urls']} URLs sampled, {ours['urls_not_in_training']} of them ({pct(ours['url_new_share'])}) "
-                f"nowhere in the training text; real held-out text: {pct(real['url_new_share'])} of {real['urls']} "
-                "are new" + (f", e.g. {ours['url_examples'][0]}" if ours["url_examples"] else ""),
-                "held" if has_urls and (ours["url_new_share"] or 0) >= 0.5 else "partly" if has_urls else "not")
+    url = Claim.of(
+        HALLUCINATED_URL,
+        f"{ours['urls']} URLs sampled, {ours['urls_not_in_training']} of them ({pct(ours['url_new_share'])}) "
+        f"nowhere in the training text; real held-out text: {pct(real['url_new_share'])} of {real['urls']} "
+        "are new" + (f", e.g. {ours['url_examples'][0]}" if ours["url_examples"] else ""),
+        "held" if has_urls and (ours["url_new_share"] or 0) >= URL_NEW_HELD else "partly" if has_urls else "not",
+        f"held when at least {pct(URL_NEW_HELD)} of the sampled URLs occur nowhere in the training text, partly "
+        "when some URL is sampled", ours["url_new_share"], ours["urls"])
     found = [parens, url]
     if closure and "xml" in closure:
         xml_ours, xml_real = closure["xml"]["samples"], closure["xml"]["real"]
-        found.insert(0, Claim("note that it closes the correct tags appropriately and in the correct nested order.",
-                              POST + "#wikipedia",
-                              f"{pct(xml_ours['rate'])} of the {xml_ours['attempts']} XML tags the samples open or close "
-                              f"pair up in the right order; real held-out text: {pct(xml_real['rate'])}",
-                              by_ratio(xml_ours["rate"], xml_real["rate"], 0.9, 0.7)))
+        found.insert(0, Claim.of(
+            XML_TAGS,
+            f"{pct(xml_ours['rate'])} of the {xml_ours['attempts']} XML tags the samples open or close pair up in "
+            f"the right order; real held-out text: {pct(xml_real['rate'])}",
+            by_ratio(xml_ours["rate"], xml_real["rate"], XML_HELD, XML_PARTLY),
+            ratio_rule("the share of XML tags paired in order", XML_HELD, XML_PARTLY), xml_ours["rate"],
+            xml_ours["attempts"]))
     return found
 
 
@@ -115,4 +137,4 @@ def wiki_form_table(form: Mapping[str, Any]) -> Shown:
 def measure_wiki_form(samples: Sequence[str], corpus: Corpus, prime: str = "", closure: Any = None) -> Shown:
     """Parentheses, headings, lists and URLs; with ``markup_closure``'s data, the verdict on XML tags too."""
     form = wiki_form(samples, reference_pieces(corpus.split("test"), samples, prime), corpus.split("train"))
-    return with_claims([wiki_form_table(form)], form, wiki_form_claims(form, closure))
+    return Measured([wiki_form_table(form)], form, wiki_form_claims(form, closure))

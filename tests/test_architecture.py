@@ -197,8 +197,8 @@ def test_a_section_module_is_imported_by_its_notebook_and_tests_only():
     graph = grimp.build_graph("charlm", cache_dir=None)
     for module in sorted(m for m in graph.modules if m.startswith("charlm.paper.sections.")):
         assert not graph.find_modules_that_directly_import(module), f"{module} is imported inside charlm"
-    scripts = [p for p in ROOT.rglob("*.py") if not {".venv", "tests", "outputs", ".git"} & set(p.relative_to(ROOT).parts)
-               and SECTIONS not in p.parents]
+    skipped = {".venv", "tests", "outputs", ".git"}
+    scripts = [p for p in ROOT.rglob("*.py") if not skipped & set(p.relative_to(ROOT).parts) and SECTIONS not in p.parents]
     importers = {str(p.relative_to(ROOT)) for p in scripts
                  if any(m.startswith("charlm.paper.sections") for m in _charlm_imports(p.read_text(encoding="utf-8")))}
     assert not importers, f"section modules imported outside their notebooks and tests: {sorted(importers)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,11 @@ from charlm.analysis import gates
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper.sections import comparison
+
+
+def _numbers(sentence: str) -> list[float]:
+    """The numbers a sentence states, in order (thousands separators dropped)."""
+    return [float(n) for n in re.findall(r"\d+(?:\.\d+)?", sentence.replace(",", ""))]
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
@@ -27,7 +34,11 @@ def test_plan_matches_budgets_within_one_unit():
         for m in (m for m in models if m.layers == layers):
             step = comparison.param_count(m.kind, layers, m.rnn_size + 1, 80) - m.n_params
             assert abs(m.n_params - budget) <= step, m
-    assert comparison.plan_sentence(models).startswith("Matched budgets: 1 layer: ")
+    stated = []
+    for layers in (1, 2):  # per depth: its number, the smallest and largest count, and how far apart in %
+        counts = [m.n_params for m in models if m.layers == layers]
+        stated += [layers, min(counts), max(counts), round(100 * (max(counts) - min(counts)) / max(counts), 1)]
+    assert _numbers(comparison.plan_sentence(models)) == stated
     rnn = next(m for m in models if m.kind == "rnn" and m.layers == 1)
     assert rnn.rnn_size > 64  # fewer weights per unit: more units for the same budget
     with pytest.raises(CharlmError, match="unknown cell type"):
@@ -105,7 +116,8 @@ def test_gru_gates_and_saturation_counts():
     assert sat.layers[0]["reset"][0].tolist() == [1.0, 1.0, 1.0]
     row = next(r for r in sat.summary() if r["gate"] == "update")
     assert row["units right-saturated > half the time"] == 1.0
-    assert "GRU update gates are right-saturated 100%" in comparison.saturation_sentence({"toy": sat})
+    # right-saturated 100% of the time in layer 1 and 100% in layer 1 (the last); no unit never saturates
+    assert _numbers(comparison.saturation_sentence({"toy": sat})) == [100, 1, 100, 1, 0, 1]
     assert len(sat.figure().axes) == 1
 
 

@@ -4,12 +4,14 @@ runs it traces (finding them, their held-out text, their cells)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from charlm.analysis import viz
+from charlm.analysis.viz.views import _diverging
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper import notebook as nb
@@ -19,6 +21,24 @@ from charlm.run import train
 from charlm.trainer import TrainConfig
 from charlm.vocab import Vocab
 from test_viz import QUOTE_UNIT, quote_model, quoted_text
+
+
+def _numbers(sentence: str) -> list[float]:
+    """The numbers a sentence states, in order (thousands separators dropped)."""
+    return [float(n) for n in re.findall(r"\d+(?:\.\d+)?", sentence.replace(",", ""))]
+
+
+def _top_row_colours(page: str) -> list[str]:
+    """The background of each character of a top-k view's top row (class cv-c)."""
+    root = viz.check_html(page)
+    return [re.search(r"background:(rgb\([^)]*\))", n.get("style")).group(1) for n in root.iter("span")
+            if "cv-c" in (n.get("class") or "").split()]
+
+
+def _guesses_per_character(page: str) -> list[int]:
+    root = viz.check_html(page)
+    return [sum("cv-g" in (g.get("class") or "").split() for g in column) for column in root.iter("span")
+            if "cv-k" in (column.get("class") or "").split()]
 
 
 @pytest.fixture(scope="module")
@@ -79,17 +99,23 @@ def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
     table = neurons.search_table({"06_linux": run}, _section("09_neurons", tmp_path))
     assert [r["property"] for r in table.rows] == list(neurons.SEARCHES["06_linux"])
     assert all(r["best cell"] is not None for r in table.rows)  # every property occurs often enough in this code
-    # the combined view: text coloured by the comment cell, top-5 guesses under each character
-    best = run.ranking.best().get("in_comment") or next(iter(run.ranking.best().values()))
-    page = viz.topk_html(run.trace, stop=60, cell=(best.layer, best.unit, best.kind))
-    viz.check_html(page)
-    assert "coloured by layer" in page
-    said = neurons.topk_sentence(run.trace)
-    assert said.startswith(f"Over {len(run.trace) - 1:,} held-out characters") and "among its top 5" in said
+    # the combined view: the text coloured by the comment cell's activation, its top-5 guesses under each character
+    best = run.ranking.best()["in_comment"]
     combined = neurons.combined_view(run.trace, run.ranking, "in_comment", stop=40)
-    viz.check_html(combined)
-    assert "top-5 guesses below" in combined
-    assert "cells (" in neurons.interpretable_sentence(run.ranking) and "about 5%" in neurons.interpretable_sentence(run.ranking)
+    values = run.trace.unit(best.layer, best.unit, best.kind)
+    assert _top_row_colours(combined) == [_diverging(float(v)) for v in values[:40]]
+    assert _guesses_per_character(combined) == [5] * 40
+    # the top-k shares, counted another way: the character that came had the first guess's (or the k-th
+    # guess's) probability or more
+    shares, tr = neurons.topk_shares(run.trace), run.trace
+    came, top = tr.target_prob[1:], tr.topk_probs[:-1]
+    assert shares["positions"] == len(tr) - 1 and shares["k"] == 5
+    assert shares["first"] == pytest.approx(float((came >= top[:, 0] - 1e-6).mean()))
+    assert shares["in_top"] == pytest.approx(float((came >= top[:, 4] - 1e-6).mean()))
+    assert shares["confident"] == pytest.approx(float((top[:, 0] > neurons.EXTREMELY_CONFIDENT).mean()))
+    found = run.ranking.interpretable(neurons.MIN_BALANCED_ACCURACY, neurons.MIN_CORRELATION, kind="cell")
+    assert _numbers(neurons.interpretable_sentence(run.ranking))[:3] == [found["count"], found["total"],
+                                                                         round(100 * found["share"], 1)]
     data_file.write_text("something else entirely " * 200, encoding="utf-8")
     with pytest.raises(CharlmError, match="differs from the one the checkpoint trained on"):
         neurons.trace_run("06_linux", run_dir, chars=500)
@@ -149,14 +175,14 @@ def test_lstm_vs_ngram_says_plainly_who_wins(quoted):
     five = strong.loss_of_order(5)
     sentence, claim = neurons.lstm_vs_ngram(strong)
     assert (claim.verdict, claim.value) == ("held", pytest.approx(five - 0.01))
-    assert f"0.010 vs {five:.3f} nats/char" in sentence
+    assert _numbers(sentence)[:3] == [5, 0.01, round(five, 3)]  # the 5-gram, the LSTM's loss and the 5-gram's
     weak = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5))
     sentence, claim = neurons.lstm_vs_ngram(weak)
     assert (claim.verdict, claim.value) == ("not", pytest.approx(five - 50.0))
     published = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5), dataset="warandpeace",
                                      published=results.published_losses("warandpeace"))
-    sentence = neurons.lstm_vs_ngram(published)[0]
-    assert "1.077" in sentence and "1.195" in sentence  # the paper's LSTM and 20-gram on War and Peace
+    stated = _numbers(neurons.lstm_vs_ngram(published)[0])
+    assert {1.077, 1.195} <= set(stated)  # the paper's LSTM and 20-gram on War and Peace, beside ours
 
 
 def test_09_shows_the_cells_of_the_runs_04_and_06_trained(tmp_path):

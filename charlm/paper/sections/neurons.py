@@ -91,17 +91,27 @@ def combined_view(tr: Trace, ranking: CellRanking, prop: str = "in_quotes", stop
                      title=f"text coloured by {chosen.name} (best for {chosen.property}), top-5 guesses below")
 
 
-def topk_sentence(tr: Trace) -> str:
-    """How often the character that came was the model's first guess, or among its top k, and how sure it was."""
+# "the model is extremely confident about the next letter": more sure of its first guess than this.
+EXTREMELY_CONFIDENT = 0.9
+
+
+def topk_shares(tr: Trace) -> dict[str, Any]:
+    """Over the traced characters after the first: how often the one that came was the model's first guess, or
+    among its top k, and how often it was more than EXTREMELY_CONFIDENT sure of its first guess."""
     ids = np.array([tr.vocab.index(ch) for ch in tr.text[1:]])  # (T-1,) what came after each position
     guesses = tr.topk_ids[:-1]  # (T-1, k): guesses made after text[:t+1] for text[t+1]
-    first = float((guesses[:, 0] == ids).mean())
-    in_top = float((guesses == ids[:, None]).any(axis=1).mean())
-    confident = float((tr.topk_probs[:-1, 0] > 0.9).mean())
-    return (f"Over {len(tr) - 1:,} held-out characters the one that came was the model's first guess "
-            f"{100 * first:.0f}% of the time and among its top {guesses.shape[1]} {100 * in_top:.0f}%; it was more than "
-            f"90% sure of its first guess at {100 * confident:.0f}% of positions (the post: stretches where "
-            "\"the model is extremely confident about the next letter\").")
+    return {"positions": len(ids), "k": guesses.shape[1], "first": float((guesses[:, 0] == ids).mean()),
+            "in_top": float((guesses == ids[:, None]).any(axis=1).mean()),
+            "confident": float((tr.topk_probs[:-1, 0] > EXTREMELY_CONFIDENT).mean())}
+
+
+def topk_sentence(tr: Trace) -> str:
+    """:func:`topk_shares` said in a sentence beside the post's words."""
+    m = topk_shares(tr)
+    return (f"Over {m['positions']:,} held-out characters the one that came was the model's first guess "
+            f"{100 * m['first']:.0f}% of the time and among its top {m['k']} {100 * m['in_top']:.0f}%; it was more than "
+            f"{100 * EXTREMELY_CONFIDENT:.0f}% sure of its first guess at {100 * m['confident']:.0f}% of positions (the "
+            "post: stretches where \"the model is extremely confident about the next letter\").")
 
 
 # --------------------------------------------------------------------------- the n-gram baseline
@@ -186,8 +196,9 @@ def checks(ranking: CellRanking, comparison: NgramComparison, html_files: Mappin
     rows.append({"claim": "the LSTM beats the highest-order n-gram", "ok": beats.verdict != "not",
                  "value": f"{comparison.lstm_loss:.3f} vs {top['val_loss']:.3f}" if top else "no n-gram fitted"})
     quote = ranking.best().get("in_quotes")
+    found = _quote_cell_text(quote) if quote is not None else ranking.skipped.get("in_quotes", "not scored")
     rows.append({"claim": f"the best quote cell beats chance by {QUOTE_MARGIN}", "ok": _quote_cell_found(quote),
-                 "value": _quote_cell_text(quote) if quote is not None else ranking.skipped.get("in_quotes", "not scored")})
+                 "value": found})
     failed = [r["claim"] for r in rows if not r["ok"]]
     footer = ("negative results at this size: " + "; ".join(failed)) if failed else "every check held"
     return Table(rows, "checked", footer, align="left")
@@ -306,7 +317,8 @@ def other_claims(rows: list[dict[str, Any]]) -> list[Claim]:
             continue
         depth = r["property"].endswith("_depth")
         bar = MIN_CORRELATION if depth else MIN_BALANCED_ACCURACY
-        verdict = "held" if r["beats chance"] and r["held-out score"] >= bar else ("partly" if r["beats chance"] else "not")
+        above = r["beats chance"]
+        verdict = "held" if above and r["held-out score"] >= bar else ("partly" if above else "not")
         ours = (f"{r['model']}: {r['best cell']} scores {r['held-out score']:.3f} on held-out text "
                 f"(chance {r['chance']:.3f})")
         rule = (f"held when the best cell's held-out {'correlation' if depth else 'balanced accuracy'} is at least "

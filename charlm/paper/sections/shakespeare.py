@@ -95,7 +95,8 @@ def play_form(samples: Sequence[str], real_pieces: Sequence[str]) -> dict[str, A
 def play_form_claim(form: Mapping[str, Any]) -> Claim:
     ours, real, ks = form["samples"], form["real"], form["line_length_ks"]
     shape = by_ratio(ours["share"], real["share"], SHAPE_HELD, SHAPE_PARTLY)
-    lines = "held" if ks is not None and ks <= LINES_HELD else "partly" if ks is not None and ks <= LINES_PARTLY else "not"
+    gap = float("inf") if ks is None else ks
+    lines = "held" if gap <= LINES_HELD else "partly" if gap <= LINES_PARTLY else "not"
     verdict = shape if shape == lines else "partly"
     ks_text = "n/a" if ks is None else f"{ks:.2f}"
     sentence = (f"{pct(ours['share'])} of {ours['speeches']} complete sampled speeches have the play's shape (a "

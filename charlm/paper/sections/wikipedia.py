@@ -16,7 +16,8 @@ from charlm.paper.notebook import Corpus, closure_table, reference_pieces
 
 # --------------------------------------------------------------------------- what the post says, and the rules
 
-XML_TAGS = Said("note that it closes the correct tags appropriately and in the correct nested order.", POST + "#wikipedia")
+XML_TAGS = Said("note that it closes the correct tags appropriately and in the correct nested order.",
+                POST + "#wikipedia")
 # The share of XML tags opened or closed that pair up in order, as a multiple of real text's share.
 XML_HELD, XML_PARTLY = 0.9, 0.7
 

@@ -12,11 +12,16 @@ A notebook's life, in these helpers::
 A notebook never deletes a run: rerun with the same settings it loads the finished run it finds (training is
 seeded, so that is what training again would give), and with other settings it trains into a new folder beside it.
 
-Displays are objects with both an HTML and a plain-text form (``Shown``, in :mod:`charlm.analysis.display`, whose
-``table``, ``side_by_side`` and ``show_samples`` the notebooks call from here): the last expression of a cell
-renders as a table in Jupyter, and as readable text in a log. Figures are drawn with matplotlib, shown
-once, and saved under ``<output_dir>/figures/``. Measurements and figures that belong to one section only
-(the helo diagram, closure counts, name novelty) are in :mod:`charlm.paper.sections`.
+A notebook finds another section's run the same way it finds its own: ``sec.sibling("04_wikipedia").latest_run()``
+(09 traces 04's and 06's models so), never by building the path again.
+
+Displays are objects with both an HTML and a plain-text form (``Shown``, in :mod:`charlm.analysis.display`; the
+notebooks call ``table``, ``show``, ``show_figure``, ``stack``, ``show_samples`` and ``say`` from here): the last
+expression of a cell renders as a table in Jupyter, and as readable text in a log. Figures are drawn with
+matplotlib, shown once, and saved under ``<output_dir>/figures/``. What belongs to one section only (the helo
+diagram, closure counts, name novelty, the cell search on other runs) is in that section's module,
+:mod:`charlm.paper.sections`, and what several sections use to set samples beside held-out text is here
+(``reference_pieces``, ``closure_table``, ``scale_note``).
 """
 
 from __future__ import annotations

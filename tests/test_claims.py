@@ -1,11 +1,12 @@
 """The post's claims in sections 02-06, measured: text measures on hand-made inputs, a real TeX engine and a real C
-parser."""
+parser; and every quote of the post, in every section, checked against the post's source."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,9 @@ from charlm.paper import claims
 from charlm.paper import notebook as nb
 from charlm.paper.sections import latex as latex_section
 from charlm.paper.sections import linux, paul_graham, shakespeare, wikipedia
+from helpers import mirror_text
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PLAY = """tail of a speech cut by the sampler
 
@@ -262,3 +266,31 @@ def test_say_shows_the_sentence():
     shown = nb.say("spaces first")
     assert "spaces first" in shown.html and repr(shown) == "spaces first"
 
+
+
+def _everything_said() -> list[tuple[str, claims.Said]]:
+    """Every Said of every section module: its module-level constants and those in its tables (09's cells)."""
+    import importlib
+    import pkgutil
+
+    import charlm.paper.sections as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, value in vars(module).items():
+            values = value.values() if isinstance(value, dict) else [value]
+            found += [(f"{info.name}.{name}", v) for v in values if isinstance(v, claims.Said)]
+    return found
+
+
+def test_every_quote_is_the_posts_words_verbatim():
+    """What a section shows as the post's words occurs, character for character, in the post's source (the
+    mirror's copy of the blog's markdown); the paper's findings, whose text we do not have, are in our words."""
+    said = _everything_said()
+    sections = {p.stem for p in (ROOT / "charlm" / "paper" / "sections").glob("*.py")} - {"__init__"}
+    assert {name.split(".")[0] for name, _ in said} == sections  # every section says something of the post's
+    assert all(s.link.startswith(claims.POST) for _, s in said if s.quoted), "only the post is quoted"
+    post = mirror_text("rnn_effectiveness_post.markdown.xz")
+    missing = [name for name, s in said if s.quoted and s.text not in post]
+    assert not missing, f"shown as the post's words but not in it: {missing}"

@@ -1,13 +1,25 @@
-"""The post's claims, measured: text measures on hand-made inputs, a real TeX engine and a real C parser."""
+"""The post's claims in sections 02-06, measured: text measures on hand-made inputs, a real TeX engine and a real C
+parser; and every quote of the post, in every section, checked against the post's source."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from charlm.analysis import claims, csyntax, latex
+from charlm.analysis import csyntax, latex
 from charlm.errors import CharlmError
+from charlm.paper import claims
+from charlm.paper import notebook as nb
+from charlm.paper.sections import latex as latex_section
+from charlm.paper.sections import linux, paul_graham, shakespeare, wikipedia
+from helpers import mirror_text
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PLAY = """tail of a speech cut by the sampler
 
@@ -28,56 +40,70 @@ cut here"""
 
 
 def test_play_shape_counts_only_complete_speeches_with_a_speaker_line():
-    blocks = claims.speeches(PLAY)
+    blocks = shakespeare.speeches(PLAY)
     assert [b[0] for b in blocks] == ["ROMEO:", "First Citizen:", "stage noise without a speaker", "KING RICHARD III:"]
-    assert [claims.play_shaped(b) for b in blocks] == [True, True, False, True]
-    form = claims.play_form([PLAY], [PLAY])
+    assert [shakespeare.play_shaped(b) for b in blocks] == [True, True, False, True]
+    form = shakespeare.play_form([PLAY], [PLAY])
     assert form["samples"]["share"] == pytest.approx(3 / 4) and form["line_length_ks"] == 0.0
     assert 28 not in form["samples"]["line_lengths"]  # no speaker line counted as speech ("KING RICHARD III:")
 
 
 def test_line_length_distance_is_zero_for_equal_and_one_for_disjoint():
-    assert claims.ks_distance([10, 20, 30], [30, 10, 20]) == 0.0
-    assert claims.ks_distance([1, 2, 3], [50, 60]) == 1.0
-    assert claims.ks_distance([], [1]) is None
+    assert shakespeare.ks_distance([10, 20, 30], [30, 10, 20]) == 0.0
+    assert shakespeare.ks_distance([1, 2, 3], [50, 60]) == 1.0
+    assert shakespeare.ks_distance([], [1]) is None
 
 
 def test_temperature_measures_see_repetition_and_invented_words():
     training = "the startup raised money from investors and the founders built the product"
     loop = "the startup is the startup is the startup is the startup is the startup is"
     wild = "the stortup raized mony frum invostors whith foundirs bilt thee prodoct"
-    m = claims.temperature_measures({0.2: [loop], 1.5: [wild]}, training, [training])
+    m = paul_graham.temperature_measures({0.2: [loop], 1.5: [wild]}, training, [training])
     low, high = m["by_temperature"]
     assert low["distinct_ngram_share"] < 0.4 and high["distinct_ngram_share"] == 1.0
     assert low["novel_word_share"] == pytest.approx(5 / 15)  # "is", five of the 15 words, never in the training text
     assert high["novel_word_share"] > 0.7 and m["real"]["novel_word_share"] == 0.0
-    claim = claims.temperature_claim(m)
-    assert claim.verdict == "held" and "33%" in claim.ours and claim.link.endswith("#paul-graham-generator")
-    assert claims.temperature_claim(claims.temperature_measures({0.2: [wild], 1.5: [loop]}, training, [])).verdict == "not"
+    claim = paul_graham.temperature_claim(m)
+    assert (claim.verdict, claim.value, claim.n) == ("held", pytest.approx(high["novel_word_share"] - 5 / 15), 2)
+    assert paul_graham.temperature_claim(paul_graham.temperature_measures({0.2: [wild], 1.5: [loop]}, training, [])).verdict == "not"
 
 
 def test_wiki_structure_headings_lists_parens_and_hallucinated_urls():
     text = "== History ==\n=== Broken ==\n* [[A]]\n# [[B]]\n(one (two) three) )\n"
-    s = claims.wiki_structure(text)
+    s = wikipedia.wiki_structure(text)
     assert (s["headings"], s["headings_well_formed"], s["list_items"]) == (2, 1, 2)
     assert (s["parens_paired"], s["parens_unclosed"], s["parens_stray"]) == (2, 0, 1)
     training = "see [http://www.real.org/page Real] for more"
     sample = "[http://www.real.org/page Real] and [http://www.humah.yahoo.com/guardian.cfm Fake]."
-    form = claims.wiki_form([sample + "\n" + text], [training], training)
+    form = wikipedia.wiki_form([sample + "\n" + text], [training], training)
     assert form["samples"]["urls"] == 2 and form["samples"]["url_examples"] == ["http://www.humah.yahoo.com/guardian.cfm"]
-    parens, url = claims.wiki_form_claims(form)
-    assert url.verdict == "held" and "1 of them (50%)" in url.ours
+    parens, url = wikipedia.wiki_form_claims(form)
+    assert (url.verdict, url.value, url.n) == ("held", 0.5, 2)  # one of the two sampled URLs is new
     assert parens.verdict in claims.VERDICTS
 
 
-def test_claims_are_validated_and_collected_from_a_record():
-    with pytest.raises(CharlmError, match="verdict"):
-        claims.Claim("x", claims.POST, "y", "maybe")
-    c = claims.Claim("q", claims.POST, "ours", "partly").as_dict()
-    extra = {"claims": [c], "temperature": {"claim": {**c, "claim": "q2"}}, "other": 3}
-    assert [d["claim"] for d in claims.claims_of(extra)] == ["q", "q2"]
-    assert claims.by_ratio(0.9, 1.0) == "held" and claims.by_ratio(0.6, 1.0) == "partly"
-    assert claims.by_ratio(0.1, 1.0) == "not" and claims.by_ratio(None, 1.0) == "not"
+def test_a_claim_is_typed_and_round_trips_through_json():
+    said = claims.Said("q", claims.POST + "#x")
+    with pytest.raises(CharlmError, match="not one of held, partly, not"):
+        claims.Claim.of(said, "ours", "maybe", "rule")
+    c = claims.Claim.of(said, "ours", "partly", "held at 0.8 x", value=0.6, n=12)
+    assert (c.said, c.quoted, c.link, c.value, c.n) == ("q", True, claims.POST + "#x", 0.6, 12)
+    assert claims.Claim.from_json(json.loads(json.dumps(c.to_json()))) == c
+    with pytest.raises(CharlmError, match="a claim has"):
+        claims.Claim.from_json({**c.to_json(), "extra": 1})
+    ours = claims.Claim.of(claims.Said("paraphrase", claims.PAPER, quoted=False), "o", "not", "r")
+    assert ours.quoted is False and ours.value is None and ours.n is None
+    # records written before claims were typed marked paraphrases with a leading parenthesis
+    legacy = claims.Claim.from_legacy({"claim": "(the paper, in our words) x", "link": claims.PAPER, "ours": "o",
+                                       "verdict": "held", "share": 0.3})
+    assert (legacy.quoted, legacy.verdict, legacy.rule, legacy.value) == (False, "held", "", None)
+
+
+@pytest.mark.parametrize("ours, verdict", [(0.8, "held"), (0.79, "partly"), (0.5, "partly"), (0.49, "not"),
+                                            (None, "not")])
+def test_by_ratio_at_its_thresholds(ours, verdict):
+    assert claims.by_ratio(ours, 1.0, 0.8, 0.5) == verdict
+    assert claims.by_ratio(0.5, 0.0, 0.8, 0.5) == "not"  # real text never does it: nothing to compare with
 
 
 # --------------------------------------------------------------------------- LaTeX through pdflatex
@@ -165,11 +191,14 @@ def test_tree_sitter_counts_syntax_errors_and_declared_names():
 
 
 def test_scale_note_puts_our_iterations_in_characters_beside_the_posts():
-    note = claims.scale_note("paulgraham", 2_700_000, 1_000_000, batch=32, seq=64)
-    assert "2.7 MB" in note.plain and "about 1 MB" in note.plain
-    assert "(2,048 characters)" in note.plain and "100 x 100 (10,000)" in note.plain
-    assert "iteration 100 has seen 204,800 characters where the post's had seen 1,000,000" in note.plain
-    assert note.data["chars_per_iteration"] == 2048
+    run = SimpleNamespace(train_config=SimpleNamespace(batch_size=32, seq_length=64))
+    corpus = nb.Corpus("paulgraham", "x" * 2_700_000, {}, (0.9, 0.05, 0.05), False, "")
+    note = nb.scale_note(run, corpus, 1_000_000)
+    assert note.data == {"chars": 2_700_000, "post_chars": 1_000_000, "chars_per_iteration": 32 * 64,
+                         "post_chars_per_iteration": 100 * 100}
+    # the sentence states our size and the post's, the batch shapes, and what 100 iterations saw: 100 x 32 x 64
+    assert [2.7, 1, 32, 64, 2048, 100, 100, 10000, 100, 204800, 1000000] == [
+        float(n) for n in re.findall(r"\d+(?:\.\d+)?", note.plain.replace(",", ""))]
 
 
 @needs_tex
@@ -182,31 +211,35 @@ def test_rendered_saves_the_typeset_block_or_says_why_not(tmp_path):
 def test_latex_and_c_verdicts_follow_the_real_texts_yardstick():
     block = {"compiled": 3, "judged": 6, "share": 0.5, "errors": {"! Undefined control sequence.": 3}}
     real = {"compiled": 19, "judged": 20, "share": 0.95, "errors": {}}
-    claim = claims.latex_claim(block, real)
-    assert claim.verdict == "held" and "3 of 6" in claim.ours and "Undefined control sequence" in claim.ours
-    assert claims.latex_claim({**block, "compiled": 0, "share": 0.0, "errors": {}}, real).verdict == "not"
+    claim = latex_section.latex_claim(block, real)
+    assert (claim.verdict, claim.value, claim.n) == ("held", 0.5, 6)  # half of real text's 0.95 is 0.475
+    assert latex_section.latex_claim({**block, "compiled": 0, "share": 0.0, "errors": {}}, real).verdict == "not"
 
     def measured(rate, share):
         side = {"lines": 100, "errors": int(rate), "errors_per_100_lines": rate, "error_line_share": rate / 50,
                 "variables_used": 10,
                 "undeclared": int(10 * share), "undeclared_share": share, "undeclared_examples": ["rw"]}
         return side
-    syntax, undeclared = claims.c_claims({"samples": measured(5.0, 0.4), "real": measured(4.0, 0.1)})
-    assert (syntax.verdict, undeclared.verdict) == ("held", "held") and "e.g. rw" in undeclared.ours
-    syntax, undeclared = claims.c_claims({"samples": measured(40.0, 0.1), "real": measured(4.0, 0.3)})
+    syntax, undeclared = linux.c_claims({"samples": measured(5.0, 0.4), "real": measured(4.0, 0.1)})
+    assert (syntax.verdict, undeclared.verdict) == ("held", "held")
+    assert syntax.value == pytest.approx((0.1 + 0.02) / (0.08 + 0.02)) and (undeclared.value, undeclared.n) == (0.4, 10)
+    syntax, undeclared = linux.c_claims({"samples": measured(40.0, 0.1), "real": measured(4.0, 0.3)})
     assert (syntax.verdict, undeclared.verdict) == ("not", "partly")
 
 
 def test_environment_bracket_and_loop_claims():
     ours = {"rate": 0.4, "attempts": 10, "mismatched": 2, "examples": [["proof", "lemma"]]}
-    claim = claims.environment_claim(ours, {"rate": 0.9})
-    assert claim.verdict == "held" and "(proof/lemma)" in claim.ours and "2 are closed by another" in claim.ours
-    assert claims.environment_claim({**ours, "mismatched": 0, "examples": []}, {"rate": 0.9}).verdict == "not"
-    good = {"bracket_rate": 0.95, "indent_consistent": 0.9}
-    assert claims.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "held"
-    assert claims.code_structure_claim({**good, "indent_consistent": 0.1},
+    claim = latex_section.environment_claim(ours, {"rate": 0.9})
+    assert (claim.verdict, claim.value, claim.n) == ("held", 2, 10)
+    assert latex_section.environment_claim({**ours, "mismatched": 0, "examples": []}, {"rate": 0.9}).verdict == "not"
+    good = {"bracket_rate": 0.95, "indent_consistent": 0.9, "brackets": {"attempts": 40}}
+    held = linux.code_structure_claim(good, {"bracket_rate": 1.0, "indent_consistent": 0.95})
+    assert (held.verdict, held.value, held.n) == ("held", 0.95, 40)
+    assert linux.code_structure_claim({**good, "indent_consistent": 0.1},
                                        {"bracket_rate": 1.0, "indent_consistent": 0.95}).verdict == "partly"
-    assert claims.loop_claim("falls into a loop after 3 new characters", True).verdict == "held"
+    looped = paul_graham.loop_claim("falls into a loop", (3, "the startup "), 600)
+    assert (looped.verdict, looped.value, looped.n) == ("held", 12, 600)
+    assert paul_graham.loop_claim("no cycle", None, 600).verdict == "not"
 
 
 def test_without_tex_the_check_says_so_and_compiling_fails_clearly(monkeypatch):
@@ -214,30 +247,50 @@ def test_without_tex_the_check_says_so_and_compiling_fails_clearly(monkeypatch):
 
     monkeypatch.setenv("PATH", "/nonexistent")
     assert latex.tex_engine() is None
-    assert "pdflatex is not installed" in latex.skipped().plain and latex.skipped().data["skipped"]
+    assert latex.skipped().data["skipped"]
     with pytest.raises(CharlmError, match="install-tex"):
         latex.compile_latex("x")
 
 
-def test_claim_rejects_unknown_verdicts():
-    row = claims.claim("x", "y", "partly", n=3)
-    assert row == {"claim": "x", "link": claims.POST, "ours": "y", "verdict": "partly", "n": 3}
-    with pytest.raises(CharlmError, match="not one of held, partly, not"):
-        claims.claim("x", "y", "maybe")
-
-
-@pytest.mark.parametrize("ours, verdict", [(0.86, "held"), (0.70, "partly"), (0.40, "not")])
+@pytest.mark.parametrize("ours, verdict", [(0.86, "held"), (0.80, "held"), (0.70, "partly"), (0.65, "partly"),
+                                            (0.40, "not")])
 def test_against_published(ours, verdict):
-    sentence, row = claims.against_published("90% new", "new names", ours, 0.90)
-    assert row["verdict"] == verdict and f"{100 * ours:.0f}% here, 90% in the post" in sentence
-    assert claims.against_published("c", "m", None, 0.9)[1]["verdict"] == "not"
+    said = claims.Said("90% new", claims.POST)
+    sentence, claim = claims.against_published(said, "new names", ours, 0.90, close=0.10, near=0.25, n=50)
+    assert (claim.verdict, claim.value, claim.n) == (verdict, ours, 50)
+    assert sentence.startswith(f"new names: {100 * ours:.0f}% here, 90% in the post")
+    assert claims.against_published(said, "m", None, 0.9, 0.1, 0.25)[1].verdict == "not"
 
 
 def test_say_shows_the_sentence():
-    shown = claims.say("spaces first")
+    shown = nb.say("spaces first")
     assert "spaces first" in shown.html and repr(shown) == "spaces first"
 
 
-def test_sample_sentence():
-    assert "exactly the training sequence 'hello'" in claims.sample_sentence("hello", "hello")
-    assert "'hellll', not the training" in claims.sample_sentence("hellll", "hello")
+
+def _everything_said() -> list[tuple[str, claims.Said]]:
+    """Every Said of every section module: its module-level constants and those in its tables (09's cells)."""
+    import importlib
+    import pkgutil
+
+    import charlm.paper.sections as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, value in vars(module).items():
+            values = value.values() if isinstance(value, dict) else [value]
+            found += [(f"{info.name}.{name}", v) for v in values if isinstance(v, claims.Said)]
+    return found
+
+
+def test_every_quote_is_the_posts_words_verbatim():
+    """What a section shows as the post's words occurs, character for character, in the post's source (the
+    mirror's copy of the blog's markdown); the paper's findings, whose text we do not have, are in our words."""
+    said = _everything_said()
+    sections = {p.stem for p in (ROOT / "charlm" / "paper" / "sections").glob("*.py")} - {"__init__"}
+    assert {name.split(".")[0] for name, _ in said} == sections  # every section says something of the post's
+    assert all(s.link.startswith(claims.POST) for _, s in said if s.quoted), "only the post is quoted"
+    post = mirror_text("rnn_effectiveness_post.markdown.xz")
+    missing = [name for name, s in said if s.quoted and s.text not in post]
+    assert not missing, f"shown as the post's words but not in it: {missing}"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
-from charlm.analysis import comparison, gates
+from charlm.analysis import gates
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
+from charlm.paper.sections import comparison
+
+
+def _numbers(sentence: str) -> list[float]:
+    """The numbers a sentence states, in order (thousands separators dropped)."""
+    return [float(n) for n in re.findall(r"\d+(?:\.\d+)?", sentence.replace(",", ""))]
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
@@ -26,7 +34,11 @@ def test_plan_matches_budgets_within_one_unit():
         for m in (m for m in models if m.layers == layers):
             step = comparison.param_count(m.kind, layers, m.rnn_size + 1, 80) - m.n_params
             assert abs(m.n_params - budget) <= step, m
-    assert comparison.plan_sentence(models).startswith("Matched budgets: 1 layer: ")
+    stated = []
+    for layers in (1, 2):  # per depth: its number, the smallest and largest count, and how far apart in %
+        counts = [m.n_params for m in models if m.layers == layers]
+        stated += [layers, min(counts), max(counts), round(100 * (max(counts) - min(counts)) / max(counts), 1)]
+    assert _numbers(comparison.plan_sentence(models)) == stated
     rnn = next(m for m in models if m.kind == "rnn" and m.layers == 1)
     assert rnn.rnn_size > 64  # fewer weights per unit: more units for the same budget
     with pytest.raises(CharlmError, match="unknown cell type"):
@@ -43,9 +55,14 @@ def test_train_grid_same_characters_and_the_table(tmp_path):
     assert all(r["val_loss"] < np.log(5) for r in rows)  # learned something below uniform over 5 characters
     table = comparison.loss_table(rows)
     assert [t["cell"] for t in table] == ["RNN", "LSTM"] and set(table[0]) == {"data set", "cell", "1 layer", "2 layers"}
-    sentence, claim_rows = comparison.verdicts(rows)
-    assert "toy: best test loss by cell" in sentence and len(claim_rows) == 2
-    assert all(r["verdict"] in ("held", "partly", "not") for r in claim_rows)
+    gated, deep = comparison.verdicts(rows)[1]
+    best = comparison.best_by_cell(rows, "toy")
+    lstm_wins = best["lstm"] < best["rnn"]
+    assert (gated.n, gated.value, gated.verdict) == (1, float(lstm_wins), "held" if lstm_wins else "not")
+    depth = {(r["cell"], r["layers"]): r["test_loss"] for r in rows}
+    deep_wins = sum(depth[(cell, 2)] < depth[(cell, 1)] for cell in ("rnn", "lstm"))
+    assert (deep.n, deep.value) == (2, deep_wins / 2)
+    assert deep.verdict == ("held" if deep_wins == 2 else "partly" if deep_wins else "not")
     fig = comparison.figure(rows)
     assert len(fig.axes[0].lines) == 2
     saturations = comparison.gate_saturation(rows, {"toy": text[-500:]}, chars=200)
@@ -93,13 +110,14 @@ def test_gru_gates_and_saturation_counts():
     with torch.no_grad():
         model.rnn.bias_ih_l0[3:6] = 20.0  # update gate pinned open: right-saturated all the time
         model.rnn.bias_ih_l0[0:3] = -20.0  # reset gate pinned shut: left-saturated
-    sat = gates.saturation(model, torch.tensor([0, 1, 2, 3, 2, 1]))
+    sat = gates.saturation(model, torch.tensor([0, 1, 2, 3, 2, 1]), 0.1, 0.9)
     left, right = sat.layers[0]["update"]
     assert right.tolist() == [1.0, 1.0, 1.0] and left.tolist() == [0.0, 0.0, 0.0]
     assert sat.layers[0]["reset"][0].tolist() == [1.0, 1.0, 1.0]
     row = next(r for r in sat.summary() if r["gate"] == "update")
     assert row["units right-saturated > half the time"] == 1.0
-    assert "GRU update gates are right-saturated 100%" in gates.saturation_sentence({"toy": sat})
+    # right-saturated 100% of the time in layer 1 and 100% in layer 1 (the last); no unit never saturates
+    assert _numbers(comparison.saturation_sentence({"toy": sat})) == [100, 1, 100, 1, 0, 1]
     assert len(sat.figure().axes) == 1
 
 
@@ -118,8 +136,11 @@ def test_saturation_claims_read_the_numbers():
         model.rnn.weight_hh_l0.zero_()
         model.rnn.bias_hh_l0.zero_()
         model.rnn.bias_ih_l1[3:6] = 20.0  # layer 2 forget gates pinned open
-    sat = {"toy": gates.saturation(model, torch.tensor([0, 1, 2, 3, 0]))}
-    remember, layers = gates.saturation_claims(sat)
-    assert remember["verdict"] == "held" and "100% of a layer's forget-gate units" in remember["ours"]
-    assert layers["verdict"] == "held" and "saturated 0% of the time in layer 1" in layers["ours"]
-    assert gates.saturation_claims({})[1]["verdict"] == "not"
+    sat = {"toy": gates.saturation(model, torch.tensor([0, 1, 2, 3, 0]), comparison.LEFT, comparison.RIGHT)}
+    first_forget_right, last_forget_right = sat["toy"].layers[0]["forget"][1], sat["toy"].layers[1]["forget"][1]
+    assert first_forget_right.tolist() == [0.0, 0.0, 0.0] and last_forget_right.tolist() == [1.0, 1.0, 1.0]
+    remember, layers = comparison.saturation_claims(sat)
+    # every forget unit of layer 2 is open on all 5 characters; 6 forget units in all
+    assert (remember.verdict, remember.value, remember.n) == ("held", 1.0, 6)
+    assert (layers.verdict, layers.value, layers.n) == ("held", 1.0, 1)  # layer 1 calmer than the last, 1 model
+    assert comparison.saturation_claims({})[1].verdict == "not"

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from charlm.analysis import evolution
+from charlm.paper.sections import evolution
+
+def _numbers(sentence: str) -> list[float]:
+    """The numbers a sentence states, in order (thousands separators dropped)."""
+    return [float(n) for n in re.findall(r"\d+(?:\.\d+)?", sentence.replace(",", ""))]
+
 
 TRAIN = "“Well, Prince, so Genoa and Lucca are now just family estates.” He spoke."
 
@@ -31,18 +38,28 @@ def test_evolution_rows_and_story_order():
     assert [r["iteration"] for r in rows] == [100, 500, 2000, None]
     assert rows[0]["chars_seen"] == 100 * 32 * 64
     assert rows[0]["dictionary_share"] == 0.0 and rows[2]["dictionary_share"] == 1.0
-    sentence, row = evolution.story(rows)
-    assert "From iteration 100 (204,800 characters seen) to 2000" in sentence
-    assert row["verdict"] in ("held", "partly")
-    assert row["stages"]["dictionary_share"] == 500 and "dictionary words at iteration 500" in sentence
+    # real text: 12 spaces in 73 characters; 4 in 22 at iteration 100 is within 20% of it, so spaces come first,
+    # dictionary words at 500 (all four words are in TRAIN), paired quotes only at 2000: the post's order
+    assert rows[0]["space_share"] == pytest.approx(4 / 22) and rows[-1]["space_share"] == pytest.approx(12 / 73)
+    assert evolution.stages(rows) == {"space_share": 100, "dictionary_share": 500, "mean_word_length": 100,
+                                      "quote_balance": 2000}
+    sentence, claim = evolution.story(rows)
+    assert (claim.verdict, claim.value, claim.n) == ("held", 4, 3)  # all four stages arrived, in order, 3 samples
+    assert _numbers(sentence)[:4] == [100, 100 * 32 * 64, 2000, 2000 * 32 * 64]  # first and last, characters seen
+    # 1 space in 5 characters is more than 20% off real text's 12/73, and "xq", "zv" are no words: nothing arrives
     late = evolution.evolution_rows([(100, "xq zv")], TRAIN, TRAIN, 1, 1)
-    assert "dictionary words not by iteration 100" in evolution.story(late)[0]
+    assert evolution.stages(late) == {"space_share": None, "dictionary_share": None, "mean_word_length": None,
+                                      "quote_balance": None}
+    assert evolution.story(late)[1].verdict == "not"
+    # spaces arrive (2 in 11 characters), words and quotes never do: partly
+    spaces_only = evolution.evolution_rows([(100, "xq zvw yqzk")], TRAIN, TRAIN, 1, 1)  # 2 spaces in 11
+    assert evolution.stages(spaces_only)["space_share"] == 100 and evolution.story(spaces_only)[1].verdict == "partly"
 
 
 def test_story_without_samples_is_a_negative_result():
     rows = evolution.evolution_rows([], TRAIN, TRAIN, 1, 1)
-    sentence, row = evolution.story(rows)
-    assert row["verdict"] == "not" and "no samples" in sentence
+    claim = evolution.story(rows)[1]
+    assert (claim.verdict, claim.value, claim.n) == ("not", None, 0)
 
 
 def test_figure_draws_every_measure():
@@ -54,4 +71,6 @@ def test_figure_draws_every_measure():
 
 def test_iteration_sentence_states_characters_seen():
     s = evolution.iteration_sentence(32, 32, [100, 2000])
-    assert "32 x 32 = 1,024 characters" in s and "2,048,000 characters" in s and "0.41 times" in s
+    batch, seq = evolution.CHAR_RNN_BATCH, evolution.CHAR_RNN_SEQ
+    # ours per iteration, char-rnn's, characters by the last iteration, and the ratio of the two iterations
+    assert _numbers(s) == [32, 32, 1024, batch, seq, batch * seq, 2000, 2000 * 1024, round(1024 / (batch * seq), 2)]

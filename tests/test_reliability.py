@@ -502,7 +502,7 @@ def test_sample_every_prints_while_training(corpus, tmp_path):
 
 
 def test_sample_names_gives_up_on_a_model_that_never_ends_a_line():
-    from charlm.paper.sections import sample_names
+    from charlm.paper.sections.names import sample_names
     from charlm.run import RunResult
     from charlm.trainer import TrainState
 

@@ -4,10 +4,15 @@ import re
 
 import pytest
 
-from charlm.paper import results
-from charlm.errors import CharlmError
-from charlm.paper.results import PUBLISHED, load_all, record, write_summary
+from pathlib import Path
+
 from charlm.analysis.textstats import novelty
+from charlm.errors import CharlmError
+from charlm.paper import results
+from charlm.paper.claims import Claim, Said
+from charlm.paper.results import PUBLISHED, Record, load_all, record, write_summary
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def metrics(section="05_linux", **overrides):
@@ -46,7 +51,62 @@ def test_record_writes_atomically_and_adds_bits(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["05_linux.json"]  # no temp files left behind
     # Rewriting replaces the record.
     record(metrics(val_loss=1.1), tmp_path)
-    assert load_all(tmp_path)[0]["val_loss"] == 1.1
+    assert load_all(tmp_path)[0].val_loss == 1.1
+
+
+def test_a_record_round_trips_through_json_with_its_claims(tmp_path):
+    said = Said("It is also very good at making very few syntactic errors.", "https://x/#linux")
+    claim = Claim.of(said, "3.1 errors per 100 lines", "partly", "held at <= 1.5 x real code's", value=2.0, n=412)
+    rec = metrics(claims=[claim], extra={"split": "90/5/5", "nested": {"a": [1, 2]}}, notebook_seconds=12.5)
+    path = record(rec, tmp_path)
+    assert results.read(path) == rec and load_all(tmp_path) == [rec]
+    written = json.loads(path.read_text())
+    assert written["claims"] == [claim.to_json()] and "claims" not in written["extra"]
+    results.add_fields(path, notebook_seconds=20.0)
+    assert results.read(path).notebook_seconds == 20.0 and results.read(path).claims == [claim]
+    with pytest.raises(CharlmError, match="no field"):
+        results.add_fields(path, wall=3)
+    (tmp_path / "results" / "odd.json").write_text(json.dumps({**written, "colour": "red"}))
+    with pytest.raises(CharlmError, match=r"odd.json has unknown field\(s\) \['colour'\]"):
+        load_all(tmp_path)
+
+
+def test_a_record_written_before_claims_were_typed_still_loads(tmp_path):
+    """The old format: claims as dicts in extra (extra["claims"], or a measure's "claim"/"claims"), no "claims"
+    field. Each is read once, in that order; a paraphrase was marked by its leading parenthesis."""
+    old = {"claim": "(the paper, in our words) x", "link": "https://p", "ours": "o", "verdict": "partly", "share": 0.1}
+    quote = {"claim": "q", "link": "https://x/#t", "ours": "o2", "verdict": "held"}
+    written = {k: v for k, v in metrics().to_json().items() if k != "claims"}
+    written["extra"] = {"claims": [old], "temperature": {"claims": [quote]}, "loop": {"claim": old}, "other": 3}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "05_linux.json").write_text(json.dumps(written))
+    [rec] = load_all(tmp_path)
+    assert [(c.said, c.quoted, c.verdict) for c in rec.claims] == [(old["claim"], False, "partly"), ("q", True, "held")]
+    assert rec.extra["other"] == 3
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_the_committed_records_load_with_every_claim(profile, tmp_path):
+    """outputs/<profile>/results/*.json were written before claims were typed: each loads, with as many claims as
+    it holds claim dicts (one "verdict" key each), and their summary renders, readable by the README's generator."""
+    from charlm.paper import readme
+
+    committed = sorted((ROOT / "outputs" / profile / "results").glob("*.json"))
+    assert committed
+    for path in committed:
+        rec = results.read(path)
+        assert rec.section == path.stem and len(rec.claims) == path.read_text().count('"verdict"')
+        assert Record.from_json(json.loads(json.dumps(rec.to_json()))) == rec
+    out = tmp_path / "outputs" / profile
+    (out / "results").mkdir(parents=True)
+    for path in committed:
+        (out / "results" / path.name).write_bytes(path.read_bytes())
+    md = write_summary(out)[0].read_text()
+    table = md.split("## The post's claims, measured")[1].split("## Samples")[0].splitlines()
+    claim_rows = len([line for line in table if line.startswith("| ")]) - 1  # the header
+    assert claim_rows == sum(len(r.claims) for r in load_all(out))
+    block = readme.block(tmp_path / "outputs")
+    assert all(f"[{path.stem}](outputs/{profile}/{path.stem}.ipynb)" in block for path in committed)
 
 
 def test_record_accepts_textstats_results_and_no_test_loss(tmp_path):
@@ -83,25 +143,25 @@ def test_load_all_reports_corrupt_file(tmp_path):
 
 
 def test_comparison_status():
-    linux = metrics(extra={"split": "90/5/5"}).to_json()
+    linux = metrics(extra={"split": "90/5/5"})
     [lstm, ngram] = results.published_for(linux)
     assert lstm["status"] == "comparable" and lstm["ours"] == 1.25
     assert ngram["published"] == 0.889
 
-    enwik = metrics("03_wiki", dataset="wikipedia", partial_data=True, data_subset="first 10^6 bytes only").to_json()
+    enwik = metrics("03_wiki", dataset="wikipedia", partial_data=True, data_subset="first 10^6 bytes only")
     [graves] = results.published_for(enwik)
     assert graves["status"] == "not comparable" and "first 10^6 bytes only" in graves["reasons"][0]
     assert graves["ours"] == pytest.approx(1.25 / math.log(2)) and graves["ours_unit"] == "bits/char"
 
-    wp = metrics("04_wp", dataset="warandpeace", test_loss=None).to_json()
+    wp = metrics("04_wp", dataset="warandpeace", test_loss=None)
     lstm = results.published_for(wp)[0]
     assert lstm["status"] == "indicative"
     assert "our validation vs their test figure" in lstm["reasons"]
     assert any("split not recorded" in r for r in lstm["reasons"])
 
-    names = metrics("06_names", dataset="names", extra={"novel_rate": 0.8}).to_json()
+    names = metrics("06_names", dataset="names", extra={"novel_rate": 0.8})
     assert results.published_for(names)[0]["ours"] == 0.8
-    assert results.published_for(metrics("x", dataset="my_poems").to_json()) == []
+    assert results.published_for(metrics("x", dataset="my_poems")) == []
 
 
 def test_write_summary_table_and_samples(tmp_path):
@@ -137,31 +197,34 @@ def test_write_summary_table_and_samples(tmp_path):
 
 
 def test_summary_lists_the_posts_claims_with_ours_beside_them(tmp_path):
-    temperature = {"claim": "higher temperatures will give more diversity", "link": "https://x/#t",
-                   "ours": "invented words 2% -> 30% | real 1%", "verdict": "held"}
-    c_code = {"claim": "uses undefined variables", "link": "https://x/#c", "ours": "40%", "verdict": "partly"}
-    record(metrics("02_paul_graham", dataset="paulgraham", extra={"temperature": {"claims": [temperature]}}), tmp_path)
-    record(metrics("06_linux", extra={"claims": [c_code]}), tmp_path)
+    temperature = Claim.of(Said("higher temperatures will give more diversity", "https://x/#t"),
+                           "invented words 2% -> 30% | real 1%", "held", "held when both rise", 0.28, 40)
+    brackets = Claim.of(Said("opens and closes brackets `{[` correctly", "https://x/#b"), "91%", "held", "r")
+    c_code = Claim.of(Said("uses undefined variables", "https://p", quoted=False), "40%", "partly", "")
+    record(metrics("02_paul_graham", dataset="paulgraham", claims=[temperature]), tmp_path)
+    record(metrics("06_linux", claims=[brackets, c_code]), tmp_path)
     record(metrics("07_names", dataset="names"), tmp_path)
     md = write_summary(tmp_path)[0].read_text()
     rows = [line for line in md.split("## The post's claims, measured")[1].split("## Samples")[0].splitlines()
             if line.startswith("| ")]
-    assert rows[0] == "| Section | The post | Ours | Verdict |" and len(rows) == 3
+    assert rows[0] == "| Section | The post | Ours | Verdict | Rule |" and len(rows) == 4
     assert rows[1] == ("| 02_paul_graham | [“higher temperatures will give more diversity”](https://x/#t) | "
-                       "invented words 2% -> 30% \\| real 1% | held |")
-    assert rows[2].startswith("| 06_linux |") and rows[2].endswith("| partly |")
+                       "invented words 2% -> 30% \\| real 1% | held | held when both rise (n = 40) |")
+    # the quote's own bracket is escaped, so the link text ends where it should
+    assert rows[2].startswith("| 06_linux | [“opens and closes brackets \\`{\\[\\` correctly”](https://x/#b) |")
+    assert rows[3] == "| 06_linux | in our words: [uses undefined variables](https://p) | 40% | partly | not recorded |"
     assert "The post's claims" not in write_summary(tmp_path / "empty")[0].read_text()
 
 
 def test_write_summary_without_records(tmp_path):
     md_path, json_path = write_summary(tmp_path)
-    assert "No results recorded yet" in md_path.read_text()
+    assert not [line for line in md_path.read_text().splitlines() if line.startswith("|")]  # no table at all
     assert json.loads(json_path.read_text())["sections"] == []
 
 
 def test_terminal_table(tmp_path):
     record(metrics(), tmp_path)
-    text = results.terminal_table(results.summary_rows(load_all(tmp_path)))
+    text = results.terminal_table(load_all(tmp_path))
     assert text.splitlines()[0].startswith("section")
     assert "05_linux" in text and "1.200 (1.731)" in text
 
@@ -169,11 +232,11 @@ def test_terminal_table(tmp_path):
 def test_published_20gram_is_set_beside_our_20gram_not_our_lstm():
     from charlm.paper.results import published_for
 
-    rec = {"dataset": "warandpeace", "test_loss": 1.5, "val_loss": 1.4, "extra": {"split": "80/10/10"}}
+    rec = metrics("09_neurons", dataset="warandpeace", test_loss=1.5, val_loss=1.4, extra={"split": "80/10/10"})
     by_key = {row["key"]: row for row in published_for(rec)}
     assert by_key["kjf2015_lstm_warandpeace"]["ours"] == 1.5
     assert by_key["kjf2015_20gram_warandpeace"]["ours"] is None
     assert by_key["kjf2015_20gram_warandpeace"]["status"] == "not comparable"
-    rec["extra"]["ngram20_loss"] = 1.25
+    rec.extra["ngram20_loss"] = 1.25
     row = {r["key"]: r for r in published_for(rec)}["kjf2015_20gram_warandpeace"]
     assert row["ours"] == 1.25 and row["status"] == "indicative"

@@ -136,15 +136,11 @@ def side_by_side(columns: dict[str, str], title: str = "") -> Shown:
 
 
 def rows_of_text(rows: Sequence[tuple[str, str]], title: str = "") -> Shown:
-    """One labelled text per row (the post's evolution table)."""
+    """One labelled text per row (samples taken while training, say)."""
     body = "".join(f"<tr><th style='vertical-align:top; white-space:nowrap'>{esc(k)}</th>"
                    f"<td>{pre(v)}</td></tr>" for k, v in rows)
     return Shown(f"<table>{_caption(title)}{body}</table>",
                  (title + "\n" if title else "") + "\n\n".join(f"--- {k} ---\n{v}" for k, v in rows), list(rows))
-
-
-def show_samples(samples: Sequence[str], title: str = "samples") -> Shown:
-    return rows_of_text([(f"sample {i + 1}", s) for i, s in enumerate(samples)], title)
 
 
 def warning(text: str) -> Shown:

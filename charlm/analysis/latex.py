@@ -163,7 +163,7 @@ def render_png(body: str, scale: float = 2.0) -> bytes | None:
 
 
 def rendered(block: str | None, path: Any = None) -> Shown:
-    """The block typeset, as the post showed its samples (saved to ``path`` too), or why there is no image."""
+    """The block typeset (saved to ``path`` too), or why there is no image."""
     png = render_png(block) if block else None
     if png is None:
         why = "no sampled block compiled: nothing to typeset"

@@ -1,15 +1,15 @@
-"""Measurements the notebooks make on generated samples: does the model close what it opens?
+"""Measurements on generated samples: does the model close what it opens?
 
-The post claims the LSTM learns to close ``[[links]]``, XML tags, ``\\begin{..}``/``\\end{..}`` and C
-braces, to indent kernel code with tabs and to invent names not in its training set. These functions
-turn those claims into counts. They are pure functions of strings, so the same code scores model
+Whether a model learns to close ``[[links]]``, XML tags, ``\\begin{..}``/``\\end{..}`` and C braces, to
+indent kernel code with tabs and to invent names not in its training set: these functions turn such
+questions into counts. They are pure functions of strings, so the same code scores model
 samples and the training text itself (the reference a sample should be compared against).
 
 Every closure measure uses the same vocabulary. Scanning left to right with a stack, each pairing
 attempt ends in exactly one of:
 
 * ``matched``    -- a closer that closes the innermost open item of the same kind;
-* ``mismatched`` -- a closer of another kind than the innermost open item (the post's
+* ``mismatched`` -- a closer of another kind than the innermost open item (a
   ``\\begin{proof}`` ... ``\\end{lemma}``), when that kind is not open at all further out;
 * ``unclosed``   -- an opener still open at the end of the text, or skipped over by a closer that
   matched something further out (``<a><b></a>`` leaves ``b`` unclosed and matches ``a``);
@@ -72,6 +72,16 @@ class Closure:
     def as_dict(self) -> dict:
         return {**asdict(self), "examples": [list(e) for e in self.examples],
                 "rate": self.rate, "balanced": self.balanced}
+
+
+def pool(closures: Sequence[Closure]) -> dict:
+    """Counts of several texts' closures added up, the pooled rate, and the first mismatched pairs."""
+    keys = ("matched", "mismatched", "unclosed", "stray")
+    out: dict = {k: sum(getattr(c, k) for c in closures) for k in keys}
+    attempts = sum(out.values())
+    out["attempts"], out["rate"] = attempts, _rate(out["matched"], attempts)
+    out["examples"] = [list(e) for c in closures for e in c.examples][:MAX_EXAMPLES]
+    return out
 
 
 class _Matcher:

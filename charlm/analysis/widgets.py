@@ -154,8 +154,8 @@ def temperature_explorer(model: CharRNN, vocab: Vocab, *, length: int = 300, tem
 
 # ---- without a kernel ---------------------------------------------------------------------------------------
 
-# Ten temperatures from nearly greedy to nearly uniform: where the post's "too conservative" and "more mistakes"
-# ends both show.
+# Ten temperatures from nearly greedy to nearly uniform, so that both ends show: the repetitive, safe text of a low
+# temperature and the misspelled, surprising text of a high one.
 STATIC_TEMPERATURES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0)
 
 # The slider's handler, inline so that the HTML needs no script element: show the <pre> whose index is the value.

@@ -1,13 +1,21 @@
-"""The companion to the post: everything a section notebook calls that needs a run or a corpus.
+"""The companion to the post: each section of it as a notebook, and what those notebooks share.
 
+    sections/<chapter>.py                  one module per notebook (helo.py for 01_helo ... comparison.py for 10):
+                                           its quotes of the post, the thresholds that judge them, its measurement
+                                           glue, figures and claims. Imported by its notebook and its tests only.
+    notebook.py                            what every notebook calls (as ``nb``): setup and Section (where runs are
+                                           written and found), the corpus, training or loading, the loss curve,
+                                           samples beside held-out text, the record
+    claims.py                              the post and the paper as sources: Said, Claim, verdict helpers
+    results.py                             the results record (typed both ways) and results.md beside the published
+                                           figures
     presets.py + presets/NN_section.toml   what each notebook trains and samples, every profile spelled out
-    notebook.py                            setup, the corpus, training or loading a run, the loss curve, the record
-    sections.py                            what particular sections measure (temperature, names, evolution, claims)
-    results.py                             the results record and results.md beside the published figures
     reproduce.py                           ``python -m charlm.reproduce``: papermill over notebooks/
     book.py                                ``make book``: the committed runs in outputs/ as a static site
     readme.py                              the README's results block, generated from outputs/*/results.json
 
-The top layer below the command line: it may import ``charlm.analysis``, ``charlm.datasets`` and the engine,
-and it stays within 2,200 lines and below the engine (tests/test_architecture.py): measures that need no run live in analysis.
+The top layer below the command line: it may import ``charlm.analysis``, ``charlm.datasets`` and the engine.
+What any text or model can use (n-grams, text statistics, tracing and cell search, displays, widgets) lives in
+``charlm.analysis``; what names the post, the paper, a section or a run folder lives here
+(tests/test_architecture.py checks both).
 """

@@ -12,11 +12,16 @@ A notebook's life, in these helpers::
 A notebook never deletes a run: rerun with the same settings it loads the finished run it finds (training is
 seeded, so that is what training again would give), and with other settings it trains into a new folder beside it.
 
-Displays are objects with both an HTML and a plain-text form (``Shown``, in :mod:`charlm.analysis.display`, whose
-``table``, ``side_by_side`` and ``show_samples`` the notebooks call from here): the last expression of a cell
-renders as a table in Jupyter, and as readable text in a log. Figures are drawn with matplotlib, shown
-once, and saved under ``<output_dir>/figures/``. Measurements and figures that belong to one section only
-(the helo diagram, closure counts, name novelty) are in :mod:`charlm.paper.sections`.
+A notebook finds another section's run the same way it finds its own: ``sec.sibling("04_wikipedia").latest_run()``
+(09 traces 04's and 06's models so), never by building the path again.
+
+Displays are objects with both an HTML and a plain-text form (``Shown``, in :mod:`charlm.analysis.display`; the
+notebooks call ``table``, ``show``, ``show_figure``, ``stack``, ``show_samples`` and ``say`` from here): the last
+expression of a cell renders as a table in Jupyter, and as readable text in a log. Figures are drawn with
+matplotlib, shown once, and saved under ``<output_dir>/figures/``. What belongs to one section only (the helo
+diagram, closure counts, name novelty, the cell search on other runs) is in that section's module,
+:mod:`charlm.paper.sections`, and what several sections use to set samples beside held-out text is here
+(``reference_pieces``, ``closure_table``, ``scale_note``).
 """
 
 from __future__ import annotations
@@ -30,21 +35,18 @@ from typing import Any, Sequence
 import torch
 
 from charlm import datasets
-from charlm.analysis import display, textstats
-from charlm.analysis.display import Shown, loss_figure, show, show_figure, stack, table, warning
-from charlm.checkpoint import read_info
+from charlm.analysis import textstats
+from charlm.analysis.display import Shown, esc, loss_figure, rows_of_text, show, show_figure, stack, table, warning
+from charlm.checkpoint import find_checkpoint, read_info
 from charlm.data import split_ids
 from charlm.device import machine_description
 from charlm.errors import CharlmError, check_keys
 from charlm.model import ModelConfig
 from charlm.paper import presets, results
+from charlm.paper.claims import Claim
 from charlm.run import RunResult, free_run_dir, load_run, text_fingerprint, train
 from charlm.sampler import sample
 from charlm.trainer import TrainConfig, evaluate
-
-# Re-exported: the notebooks call nb.show_samples, nb.side_by_side and nb.published_losses.
-show_samples, side_by_side = display.show_samples, display.side_by_side
-published_losses = results.published_losses
 
 # --------------------------------------------------------------------------- data
 
@@ -144,14 +146,39 @@ class Section:
     name: str  # the notebook's file name without .ipynb: its presets, results record and files are named so
     preset: presets.Preset
     output_dir: Path
-    checkpoint: Path | None
+    checkpoint: Path | None  # the run to load instead of training, if the notebook was given one
     mirror: str | None
     seed: int
     overrides: dict[str, Any]
+    checkpoint_dir: Path | None = None  # where the notebook looks for <checkpoint_dir>/<section> to load
 
     @property
     def runs_dir(self) -> Path:
+        """Every section's runs of this profile: one folder per section (and per other settings, .2, .3 ...)."""
         return self.output_dir / "runs" / self.preset.profile
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this section trains: the first of ``run_dir``, ``run_dir.2`` ... free for its settings."""
+        return self.runs_dir / self.name
+
+    def sibling(self, name: str) -> Section:
+        """Another section of the same reproduction: the same profile, outputs, data mirror and checkpoint_dir."""
+        return Section(name, presets.load(name, self.preset.profile), self.output_dir,
+                       _checkpoint_in(self.checkpoint_dir, name), self.mirror, self.seed, {}, self.checkpoint_dir)
+
+    def latest_run(self) -> Path | None:
+        """The run this section's notebook loads (its checkpoint) or last wrote (the newest of its run folders that
+        holds a checkpoint), or None when it has not run."""
+        if self.checkpoint is not None:
+            return self.checkpoint
+        written = []
+        for folder in [self.run_dir, *self.runs_dir.glob(f"{self.name}.*")]:
+            try:
+                written.append((find_checkpoint(folder, prefer="last").stat().st_mtime, folder))
+            except (CharlmError, OSError):
+                continue
+        return max(written)[1] if written else None
 
     def figure_path(self, what: str) -> Path:
         return self.output_dir / "figures" / f"{self.name}_{what}.png"
@@ -170,7 +197,7 @@ class Section:
         model_fields = {k: v for k, v in self.overrides.items() if k in ModelConfig.__dataclass_fields__}
         config = self.preset.train_config(self.seed, {k: v for k, v in self.overrides.items() if k not in model_fields})
         model = {**self.preset.model, **model_fields}
-        run_dir, finished = free_run_dir(self.runs_dir / self.name, corpus.text, model, config, corpus.fractions,
+        run_dir, finished = free_run_dir(self.run_dir, corpus.text, model, config, corpus.fractions,
                                          corpus.name)
         if finished:
             show(warning(f"{self._relative(run_dir)} holds a finished run with these settings: loading it instead of "
@@ -184,7 +211,7 @@ class Section:
         return result
 
     def _load(self, corpus: Corpus, path: Path) -> RunResult:
-        data = read_info(path, prefer="last").get("data", {})
+        data = trained_on(path)
         same_text = data.get("sha256") == text_fingerprint(corpus.text)
         if not same_text:
             show(warning(f"checkpoint {path} was trained on another text than this {corpus.name} "
@@ -205,8 +232,9 @@ class Section:
         return run
 
     def record(self, run: RunResult, corpus: Corpus, samples: Sequence[str], extra: dict[str, Any] | None = None,
-               notes: str = "") -> Shown:
-        """Write the section's results record and show it beside the published figures."""
+               claims: Sequence[Claim] = (), notes: str = "") -> Shown:
+        """Write the section's results record (its measurements in ``extra``, the post's claims it judged in
+        ``claims``) and show it beside the published figures."""
         cfg, st = run.train_config, run.state
         val, test, val_is_train = _held_out_losses(run)
         params = {"profile": self.preset.profile, "batch_size": cfg.batch_size, "seq_length": cfg.seq_length,
@@ -221,11 +249,12 @@ class Section:
         rec = results.Record(
             section=self.name, dataset=corpus.name, model={**run.model.config.to_dict(), "n_params": run.n_params},
             params=params, train_seconds=st.elapsed, device=run.device, val_loss=val, test_loss=test,
-            samples=list(samples), partial_data=corpus.partial, data_subset=corpus.subset, notes=" ".join(all_notes),
+            samples=list(samples), claims=list(claims), partial_data=corpus.partial, data_subset=corpus.subset,
+            notes=" ".join(all_notes),
             machine=machine_description(), torch_version=torch.__version__,
             extra={"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy, "chars": len(corpus.text),
                    "torch_threads": torch.get_num_threads(), **(extra or {})})
-        path, written = results.record(rec, self.output_dir), rec.to_json()
+        path = results.record(rec, self.output_dir)
         rows = [{"measure": "validation loss", "nats/char": val, "bits/char": textstats.bits(val)},
                 {"measure": "test loss", "nats/char": test, "bits/char": None if test is None else textstats.bits(test)},
                 {"measure": "unigram entropy of the text", "nats/char": corpus.unigram_entropy,
@@ -235,12 +264,12 @@ class Section:
         published = [{"published figure": f"{c['what']} ({c['cite']})", "theirs": f"{c['published']:g} {c['unit']}",
                       "ours": None if c["ours"] is None else f"{c['ours']:.4g} {c['ours_unit']}",
                       "comparable?": c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")}
-                     for c in results.published_for(written)]
+                     for c in results.published_for(rec)]
         if published:
             shown.append(table(published, "beside the published figures"))
         if corpus.partial:
             shown.insert(0, warning(f"PARTIAL DATA: {corpus.subset}"))
-        return stack(shown, written)
+        return stack(shown, rec.to_json())
 
     def _relative(self, path: Path) -> str:
         """``path`` as the outputs folder's readers see it: relative to it, never this machine's absolute path."""
@@ -264,19 +293,45 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
     threads = overrides.pop("threads", preset.threads)
     if threads:
         torch.set_num_threads(int(threads))
-    ckpt = Path(checkpoint).expanduser() if checkpoint else None
-    if ckpt is None and checkpoint_dir:
-        candidate = Path(checkpoint_dir).expanduser() / section
-        if candidate.exists():
-            ckpt = candidate
-        else:
-            show(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
-    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides)
+    folder = Path(checkpoint_dir).expanduser() if checkpoint_dir else None
+    ckpt = Path(checkpoint).expanduser() if checkpoint else _checkpoint_in(folder, section)
+    if ckpt is None and folder is not None:
+        show(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
+    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides, folder)
     m, t = preset.model, preset.train
     print(f"{section}: profile {preset.profile}; {m['model'].upper()} {m['num_layers']}x{m['rnn_size']} dropout "
           f"{m['dropout']}; batch {t['batch_size']} x seq {t['seq_length']}; "
           + (f"loading {ckpt}" if ckpt else f"runs in {sec._relative(sec.runs_dir)}") + f"; seed {seed}")
     return sec
+
+
+def _checkpoint_in(checkpoint_dir: Path | None, section: str) -> Path | None:
+    """``<checkpoint_dir>/<section>`` where it exists: the run a notebook given ``checkpoint_dir`` loads."""
+    candidate = checkpoint_dir / section if checkpoint_dir is not None else None
+    return candidate if candidate is not None and candidate.exists() else None
+
+
+# --------------------------------------------------------------------------- a run's own record of its text
+
+
+def trained_on(path: str | Path) -> dict[str, Any]:
+    """What a run's checkpoint says it trained on: data set (``source``), ``chars``, ``sha256``, ``fractions``.
+    The one place this layer reads a checkpoint's metadata."""
+    return read_info(path, prefer="last").get("data") or {}
+
+
+def load_trained(path: str | Path, mirror: str | None = None) -> tuple[RunResult, Corpus]:
+    """A run and the text it trained on, rebuilt from what its checkpoint says: its data set cut to the
+    characters it saw, split as it was split."""
+    data = trained_on(path)
+    if not data.get("source") or not data.get("chars"):
+        raise CharlmError(f"{path}: the checkpoint does not name the data set it trained on; load it with "
+                          "charlm.run.load_run and the text instead")
+    corpus = load_corpus(data["source"], mirror, data["chars"], data.get("fractions"))
+    if text_fingerprint(corpus.text) != data.get("sha256"):
+        raise CharlmError(f"the {data['source']} text here differs from the one the checkpoint trained on ({path}); "
+                          "prepare the same data set (python data/download.py) or pass the text yourself")
+    return load_run(path, corpus.text, corpus.fractions), corpus
 
 
 # --------------------------------------------------------------------------- the loss curve, samples
@@ -298,3 +353,66 @@ def generate(run: RunResult, n: int = 1, length: int = 500, temperature: float =
              seed: int | None = 0) -> list[str]:
     """``n`` samples of ``length`` new characters (prime included), drawn together."""
     return sample(run.model, run.vocab, length, temperature, prime, seed=seed, num_samples=n)
+
+
+def show_samples(samples: Sequence[str], title: str = "samples") -> Shown:
+    """The samples one under another, numbered."""
+    return rows_of_text([(f"sample {i + 1}", s) for i, s in enumerate(samples)], title)
+
+
+def say(sentence: str) -> Shown:
+    """A computed sentence as a cell's output: a paragraph in Jupyter, the text in a log."""
+    return Shown(f"<p><b>What to look for:</b> {esc(sentence)}</p>", sentence, sentence)
+
+
+def temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
+    """The live temperature slider (charlm.analysis.widgets) on this run's model."""
+    from charlm.analysis.widgets import temperature_explorer as explorer
+
+    return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
+
+
+# --------------------------------------------------------------------------- samples beside real text
+# Every count on samples is made on pieces of held-out text of the same lengths too, because a count only means
+# something beside what real text scores under the same rule (a random cut through a LaTeX file leaves
+# environments unclosed too).
+
+
+def reference_pieces(text: str, samples: Sequence[str], start: str = "") -> list[str]:
+    """Pieces of real text with the lengths of the samples: the yardstick for every count.
+
+    With ``start`` (the samples' prime) each piece begins where the real text has it, as the samples do;
+    without, or where the text has too few, consecutive pieces.
+    """
+    pieces, pos = [], 0
+    for s in samples:
+        at = text.find(start, pos) if start else -1
+        begin = at if at >= 0 else pos
+        piece = text[begin:begin + len(s)]
+        if not piece:
+            break
+        pieces.append(piece)
+        pos = begin + len(piece)
+    return pieces
+
+
+def closure_table(rows_of: dict[str, tuple[dict, dict]], title: str) -> Shown:
+    """Pooled closure counts (textstats.pool) of the samples beside real text's, one row per construct."""
+    rows = []
+    for label, (ours, real) in rows_of.items():
+        rows.append({"construct": label, "samples: closed right": ours["rate"], "samples: attempts": ours["attempts"],
+                     "mismatched": ours["mismatched"], "unclosed": ours["unclosed"], "stray": ours["stray"],
+                     "real text: closed right": real["rate"]})
+    return table(rows, title)
+
+
+def scale_note(run: RunResult, corpus: Corpus, post_chars: int, post_batch: int = 100, post_seq: int = 100) -> Shown:
+    """How our data set and our iterations compare with the post's: an iteration is batch x seq characters."""
+    cfg, chars = run.train_config, len(corpus.text)
+    per_iter, post_per_iter = cfg.batch_size * cfg.seq_length, post_batch * post_seq
+    text = (f"Our {corpus.name} text is {chars / 1e6:.1f} MB of characters; the post's was about "
+            f"{post_chars / 1e6:g} MB. One iteration here is a batch of {cfg.batch_size} sequences of {cfg.seq_length} "
+            f"characters ({per_iter:,} characters); the post's was {post_batch} x {post_seq} ({post_per_iter:,}), so "
+            f"our iteration 100 has seen {100 * per_iter:,} characters where the post's had seen {100 * post_per_iter:,}.")
+    return Shown(f"<p>{esc(text)}</p>", text, {"chars": chars, "post_chars": post_chars, "chars_per_iteration": per_iter,
+                                               "post_chars_per_iteration": post_per_iter})

@@ -625,9 +625,9 @@ def run(args: argparse.Namespace) -> int:
         not_done.update({name: _what_happened(o, stop.signum) for name, o in outcomes.items() if o.status != "ok"})
         if not args.no_summary:
             md_path, _ = results.write_summary(out_dir, not_done)
-            rows = results.summary_rows(results.load_all(out_dir))
-            if rows:
-                print("\n" + results.terminal_table(rows))
+            records = results.load_all(out_dir)
+            if records:
+                print("\n" + results.terminal_table(records))
             print(f"\nresults: {md_path}")
     not_run = [nb.name for nb in selected if nb.name not in outcomes]
     failed = [nb.name for nb in selected if nb.name in outcomes and outcomes[nb.name].status == "failed"]

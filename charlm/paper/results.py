@@ -1,8 +1,10 @@
 """The results record each notebook writes in its last cell, and the summary table built from them.
 
 A notebook's ``Section.record`` builds one :class:`Record` and :func:`record` writes it to
-``<out_dir>/results/<section>.json``. :func:`write_summary` turns every record into ``<out_dir>/results.md``
-(a table, the published figures beside ours, a few lines of sample per section) and ``<out_dir>/results.json``.
+``<out_dir>/results/<section>.json``; :func:`load_all` reads them back as Records (:meth:`Record.from_json`,
+which also reads records written before claims were a typed field). :func:`write_summary` turns every record
+into ``<out_dir>/results.md`` (a table, the published figures beside ours, the post's claims with our numbers,
+a few lines of sample per section) and ``<out_dir>/results.json``.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from charlm import __version__
-from charlm.analysis.claims import claims_of
 from charlm.analysis.textstats import bits
 from charlm.errors import CharlmError
+from charlm.paper.claims import Claim
 
 RESULTS_SUBDIR = "results"
 
@@ -84,6 +86,7 @@ class Record:
     val_loss: float  # nats/char
     test_loss: float | None
     samples: list[str]
+    claims: list[Claim] = field(default_factory=list)  # the post's claims this section judged
     extra: dict[str, Any] = field(default_factory=dict)  # section-specific measurements
     partial_data: bool = False  # only part of the data set the published figures used
     data_subset: str = ""  # what part
@@ -92,6 +95,8 @@ class Record:
     torch_version: str = ""
     recorded_at: str = field(  # when the record was made: every copy of it (file, notebook output) says the same
         default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    notebook_seconds: float | None = None  # the whole notebook's wall time, as charlm.reproduce measured it
+    charlm_version: str = __version__  # of the charlm that made the record
 
     def __post_init__(self) -> None:
         for name in ("val_loss", "test_loss", "train_seconds"):
@@ -100,11 +105,53 @@ class Record:
                 raise CharlmError(f"results: {name} of {self.section} is {value}; training diverged or did not run - "
                                   "fix it before recording")
 
+    @property
+    def val_bits(self) -> float:
+        return bits(self.val_loss)
+
+    @property
+    def test_bits(self) -> float | None:
+        return None if self.test_loss is None else bits(self.test_loss)
+
     def to_json(self) -> dict[str, Any]:
-        """The record as written: bits/char and charlm's version added."""
+        """The record as written, bits/char beside nats/char."""
         # Shallow: measurements in extra serialise themselves (as_dict) when written.
-        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "val_bits": bits(self.val_loss),
-                "test_bits": None if self.test_loss is None else bits(self.test_loss), "charlm_version": __version__}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "claims": [c.to_json() for c in self.claims], "val_bits": self.val_bits,
+                "test_bits": self.test_bits}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str = "a record") -> Record:
+        """The Record :meth:`to_json` wrote. A record written before claims were typed (no "claims" field) has
+        them in ``extra``, a measure's "claim" or "claims"; they are read from there (:meth:`Claim.from_legacy`)."""
+        if not isinstance(data, dict):
+            raise CharlmError(f"results: {where} is not a results record; rerun its notebook or delete the file")
+        values = {k: v for k, v in data.items() if k not in ("val_bits", "test_bits")}  # derived, not stored
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        missing = [name for name in _REQUIRED if name not in values]
+        if unknown or missing:
+            raise CharlmError(f"results: {where} has " + (f"unknown field(s) {unknown}" if unknown else "")
+                              + (" and " if unknown and missing else "") + (f"no {missing}" if missing else "")
+                              + "; rerun its notebook or delete the file")
+        if "claims" in values:
+            values["claims"] = [Claim.from_json(c, f"a claim of {where}") for c in values["claims"]]
+        else:
+            values["claims"] = [Claim.from_legacy(c) for c in _legacy_claims(values.get("extra") or {})]
+        return cls(**values)
+
+
+_REQUIRED = ("section", "dataset", "model", "params", "train_seconds", "device", "val_loss", "test_loss", "samples")
+
+
+def _legacy_claims(extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """The claim dicts of a record written before claims were typed: ``extra["claims"]`` and each measure's
+    ``"claim"`` or ``"claims"``, in that order, each once."""
+    found = [dict(c) for c in extra.get("claims") or []]
+    for value in extra.values():
+        if isinstance(value, dict):
+            nested = [value["claim"]] if isinstance(value.get("claim"), dict) else list(value.get("claims") or [])
+            found += [dict(c) for c in nested if isinstance(c, dict) and dict(c) not in found]
+    return found
 
 
 def _jsonable(value: Any) -> Any:
@@ -154,24 +201,27 @@ def record(rec: Record, out_dir: str | Path = "outputs") -> Path:
     return path
 
 
+def read(path: Path) -> Record:
+    """The record written at ``path``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CharlmError(f"results: cannot read {path} ({err}); rerun its notebook or delete the file") from None
+    return Record.from_json(data, str(path))
+
+
 def add_fields(path: Path, **values: Any) -> None:
     """Add measurements made outside the notebook (its wall time) to a written record."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    _atomic_write(path, _dumps({**data, **values}, f"the record {path.name}"))
+    unknown = sorted(set(values) - {f.name for f in fields(Record)})
+    if unknown:
+        raise CharlmError(f"results: a record has no field(s) {unknown}")
+    _atomic_write(path, _dumps(replace(read(path), **values).to_json(), f"the record {path.name}"))
 
 
-def load_all(out_dir: str | Path = "outputs") -> list[dict[str, Any]]:
+def load_all(out_dir: str | Path = "outputs") -> list[Record]:
     """Every record under ``<out_dir>/results``, sorted by section."""
-    records = []
-    for path in sorted((Path(out_dir) / RESULTS_SUBDIR).glob("*.json")):
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise CharlmError(f"results: cannot read {path} ({err}); rerun its notebook or delete the file") from None
-        if not isinstance(rec, dict) or "section" not in rec:
-            raise CharlmError(f"results: {path} is not a results record; rerun its notebook or delete the file")
-        records.append(rec)
-    return sorted(records, key=lambda r: str(r["section"]))
+    records = [read(path) for path in sorted((Path(out_dir) / RESULTS_SUBDIR).glob("*.json"))]
+    return sorted(records, key=lambda r: r.section)
 
 
 # --------------------------------------------------------------------------- comparison with published figures
@@ -188,14 +238,14 @@ def _novel_rate(extra: Mapping[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def compare(rec: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+def compare(rec: Record, entry: Mapping[str, Any]) -> dict[str, Any]:
     """Our number next to a published one, with whether they can be compared and why not.
 
     status is "comparable" (same data, split and metric), "indicative" (same data, but another split
     or our validation figure against their test figure) or "not comparable" (partial data, nothing
     measured).
     """
-    extra = rec.get("extra") or {}
+    extra = rec.extra
     reasons: list[str] = []
     if entry["metric"] == "novel_rate":
         ours, ours_unit = _novel_rate(extra), "fraction"
@@ -206,16 +256,16 @@ def compare(rec: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
         if ours is not None:
             reasons.append("our validation vs their test figure")
     else:
-        ours = rec.get(entry["metric"])
-        if ours is None and entry["metric"] == "test_loss" and rec.get("val_loss") is not None:
-            ours = rec["val_loss"]
+        ours = getattr(rec, entry["metric"])
+        if ours is None and entry["metric"] == "test_loss":
+            ours = rec.val_loss
             reasons.append("our validation vs their test figure")
         ours_unit = "nats/char"
         if ours is not None and entry["unit"] == "bits/char":
             ours, ours_unit = bits(ours), "bits/char"
-    if rec.get("partial_data"):
+    if rec.partial_data:
         status = "not comparable"
-        reasons.insert(0, "partial data" + (f": {rec['data_subset']}" if rec.get("data_subset") else ""))
+        reasons.insert(0, "partial data" + (f": {rec.data_subset}" if rec.data_subset else ""))
     elif ours is None:
         status = "not comparable"
         reasons.insert(0, f"{entry['metric']} not recorded")
@@ -237,9 +287,9 @@ def published_losses(dataset: str) -> list[dict[str, Any]]:
             for key, e in PUBLISHED.items() if key.startswith("kjf2015_") and e["dataset"] == dataset]
 
 
-def published_for(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+def published_for(rec: Record) -> list[dict[str, Any]]:
     """Comparisons with every published figure on this record's data set."""
-    return [{"key": key, **compare(rec, entry)} for key, entry in PUBLISHED.items() if entry["dataset"] == rec.get("dataset")]
+    return [{"key": key, **compare(rec, entry)} for key, entry in PUBLISHED.items() if entry["dataset"] == rec.dataset]
 
 
 # --------------------------------------------------------------------------- summary
@@ -286,10 +336,10 @@ def _loss_text(nats: float | None) -> str:
     return "—" if nats is None else f"{nats:.3f} ({bits(nats):.3f})"
 
 
-def _dataset_text(rec: Mapping[str, Any]) -> str:
-    if not rec.get("partial_data"):
-        return str(rec["dataset"])
-    return f"**{rec['dataset']} ({rec.get('data_subset') or 'partial data'}) ⚠ PARTIAL DATA**"
+def _dataset_text(rec: Record) -> str:
+    if not rec.partial_data:
+        return rec.dataset
+    return f"**{rec.dataset} ({rec.data_subset or 'partial data'}) ⚠ PARTIAL DATA**"
 
 
 def _published_text(comparisons: list[dict[str, Any]]) -> str:
@@ -319,64 +369,64 @@ def _fenced(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One machine-readable row per record: what results.json holds."""
-    rows = []
-    for rec in records:
-        rows.append({
-            "section": rec["section"], "dataset": rec["dataset"], "partial_data": bool(rec.get("partial_data")),
-            "data_subset": rec.get("data_subset", ""), "model": rec.get("model", {}),
-            "params": rec.get("params", {}), "train_seconds": rec.get("train_seconds"),
-            "device": rec.get("device"), "val_loss": rec.get("val_loss"), "val_bits": rec.get("val_bits"),
-            "test_loss": rec.get("test_loss"), "test_bits": rec.get("test_bits"),
-            "published": published_for(rec), "extra": rec.get("extra", {}), "notes": rec.get("notes", ""),
-            "samples": rec.get("samples", []), "machine": rec.get("machine", ""),
-            "torch_version": rec.get("torch_version", ""), "notebook_seconds": rec.get("notebook_seconds"),
-        })
-    return rows
+def _said(claim: Claim) -> str:
+    """The claim as a table cell shows it: the post's words in quotes, or ours marked so, linked to the source.
+    Brackets are escaped too, so that a quote's own ``[`` (the post's "brackets `{[`") cannot end the link text."""
+    text = _cell(claim.said).replace("[", "\\[").replace("]", "\\]")
+    return f"[“{text}”]({claim.link})" if claim.quoted else f"in our words: [{text}]({claim.link})"
 
 
-def render_markdown(rows: list[dict[str, Any]], not_done: Mapping[str, str] | None = None) -> str:
+def _rule(claim: Claim) -> str:
+    return (claim.rule or "not recorded") + (f" (n = {claim.n:,})" if claim.n is not None else "")
+
+
+def summary_rows(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """One machine-readable row per record, what results.json holds: the record as written and the published
+    figures beside it."""
+    return [{**rec.to_json(), "published": published_for(rec)} for rec in records]
+
+
+def render_markdown(records: Sequence[Record], not_done: Mapping[str, str] | None = None) -> str:
     """The summary; ``not_done`` (section -> what happened: failed, interrupted) is said first, and those
     sections have no record, so no earlier run's numbers stand in for them."""
     out = ["# Results", ""]
     if not_done:
         out += ["> **Not done:** " + "; ".join(f"{_cell(name)}: {_cell(what)}" for name, what in sorted(not_done.items()))
                 + ". No numbers are shown for these until they run again.", ""]
-    if not rows:
+    if not records:
         out += ["No results recorded yet: run `python -m charlm.reproduce`.", ""]
         return "\n".join(out)
-    partial = [r["section"] for r in rows if r["partial_data"]]
+    partial = [r.section for r in records if r.partial_data]
     if partial:
         out += [f"> **Warning: partial data** in {', '.join(partial)}: those losses are not comparable with "
                 "published figures.", ""]
     out += ["Losses are cross-entropy in nats/char, bits/char in parentheses.", "",
             "| Section | Data set | Model | Key params | Train time | Device | Val | Test | Published |",
             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        cells = [_cell(r["section"]), _cell(_dataset_text(r)), _cell(_model_text(r["model"])),
-                 _cell(_params_text(r["params"])), _cell(_duration(r["train_seconds"])), _cell(str(r["device"])),
-                 _loss_text(r["val_loss"]), _loss_text(r["test_loss"]), _published_text(r["published"])]
+    for r in records:
+        cells = [_cell(r.section), _cell(_dataset_text(r)), _cell(_model_text(r.model)), _cell(_params_text(r.params)),
+                 _cell(_duration(r.train_seconds)), _cell(r.device), _loss_text(r.val_loss), _loss_text(r.test_loss),
+                 _published_text(published_for(r))]
         out.append("| " + " | ".join(cells) + " |")
-    found = [(r["section"], c) for r in rows for c in claims_of(r["extra"] or {})]
-    if found:
+    if any(r.claims for r in records):
         out += ["", "## The post's claims, measured", "", "Verdicts hold at each section's profile size only.", "",
-                "| Section | The post | Ours | Verdict |", "|---|---|---|---|"]
-        for section, c in found:
-            quote = f"[“{c.get('claim', '')}”]({c.get('link', '')})"
-            out.append(f"| {_cell(section)} | {_cell(quote)} | {_cell(c.get('ours', ''))} | {_cell(c.get('verdict', ''))} |")
+                "| Section | The post | Ours | Verdict | Rule |", "|---|---|---|---|---|"]
+        for r in records:
+            for c in r.claims:
+                out.append(f"| {_cell(r.section)} | {_said(c)} | {_cell(c.ours)} | {_cell(c.verdict)} | "
+                           f"{_cell(_rule(c))} |")
     out += ["", "## Samples", ""]
-    for r in rows:
-        out += [f"### {r['section']} ({r['dataset']})", ""]
-        if r["notes"]:
-            out += [" ".join(r["notes"].split()), ""]
-        out += [_fenced(_sample_excerpt(r["samples"][0] if r["samples"] else "")), ""]
+    for r in records:
+        out += [f"### {r.section} ({r.dataset})", ""]
+        if r.notes:
+            out += [" ".join(r.notes.split()), ""]
+        out += [_fenced(_sample_excerpt(r.samples[0] if r.samples else "")), ""]
     out += ["## The run", "", "Where and how long: training time as the trainer counted it, and the whole "
             "notebook's wall time as `charlm.reproduce` measured it.", "",
             "| Section | Device | Machine | Torch threads | torch | Training | Notebook (wall) |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        cells = [r["section"], str(r["device"]), r["machine"] or "?", str((r["extra"] or {}).get("torch_threads", "?")),
-                 r["torch_version"] or "?", _duration(r["train_seconds"]), _duration(r["notebook_seconds"])]
+    for r in records:
+        cells = [r.section, r.device, r.machine or "?", str(r.extra.get("torch_threads", "?")), r.torch_version or "?",
+                 _duration(r.train_seconds), _duration(r.notebook_seconds)]
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(out) + "\n"
 
@@ -385,11 +435,11 @@ def write_summary(out_dir: str | Path = "outputs", not_done: Mapping[str, str] |
     """Write ``<out_dir>/results.md`` and ``<out_dir>/results.json`` from every record, and the sections that
     failed or were interrupted (``not_done``, section -> what happened); return both paths."""
     out = Path(out_dir)
-    rows = summary_rows(load_all(out))
+    records = load_all(out)
     md_path, json_path = out / "results.md", out / "results.json"
-    _atomic_write(md_path, render_markdown(rows, not_done))
-    _atomic_write(json_path, _dumps({"sections": rows, "not_done": dict(not_done or {}), "published": PUBLISHED},
-                                    "the summary"))
+    _atomic_write(md_path, render_markdown(records, not_done))
+    _atomic_write(json_path, _dumps({"sections": summary_rows(records), "not_done": dict(not_done or {}),
+                                     "published": PUBLISHED}, "the summary"))
     return md_path, json_path
 
 
@@ -399,10 +449,10 @@ def profile_runs(outputs: str | Path) -> list[Path]:
     return sorted(d for d in outputs.iterdir() if (d / "results.json").is_file()) if outputs.is_dir() else []
 
 
-def terminal_table(rows: list[dict[str, Any]]) -> str:
+def terminal_table(records: Sequence[Record]) -> str:
     """A compact plain-text table for the end of a reproduction run."""
     header = ("section", "dataset", "val nats (bits)", "test nats (bits)", "time", "device")
-    body = [(r["section"], r["dataset"] + (" [PARTIAL]" if r["partial_data"] else ""), _loss_text(r["val_loss"]),
-             _loss_text(r["test_loss"]), _duration(r["train_seconds"]), str(r["device"])) for r in rows]
+    body = [(r.section, r.dataset + (" [PARTIAL]" if r.partial_data else ""), _loss_text(r.val_loss),
+             _loss_text(r.test_loss), _duration(r.train_seconds), r.device) for r in records]
     widths = [max(len(str(row[i])) for row in (header, *body)) for i in range(len(header))]
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in (header, *body))

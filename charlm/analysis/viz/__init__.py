@@ -1,7 +1,7 @@
-"""Looking inside a trained model: activations, the post's two views, interpretable cells, the n-gram baseline.
+"""Looking inside a trained model: activations, two views of them, interpretable cells, the n-gram baseline.
 
-The post's last sections show (a) text coloured by one cell's activation — a cell that switches on inside
-quotes, one that counts the position in a line — and (b) under each character the model's top five
+Two pictures of a character model at work: (a) text coloured by one cell's activation (a cell that switches
+on inside quotes, one that counts the position in a line) and (b) under each character the model's top five
 guesses for the next one. This package computes what those pictures need and measures what they suggest:
 
     tr = trace(model, vocab, text)              # every layer's h (and LSTM c) after every character, top-k
@@ -10,29 +10,23 @@ guesses for the next one. This package computes what those pictures need and mea
     labels = property_labels(tr.text)           # in quotes, in [[links]], in a URL, bracket depth, column...
     ranking = rank_cells(tr, labels)            # every unit scored on held-out text, best per property
     heatmap(tr, units=...)                      # cells x characters, matplotlib
-    ngram_comparison(train, val, lstm_loss, orders)  # the counting baseline beside the LSTM and the paper
+    ngram_comparison(train, val, lstm_loss, orders)  # the counting baseline beside the LSTM
 
 Modules: ``tracing`` (running the model), ``views`` (the two views as HTML, saving and checking pages), ``labels``
 (properties of the text), ``cells`` (the search and its chance level), ``figures`` (views of the best cells,
-heatmaps), ``baseline`` (n-grams), ``section`` (what the neurons notebook saves, records and checks), ``others`` (the Wikipedia and Linux runs).
-Its presets are ``charlm/paper/presets/09_neurons.toml``.
+heatmaps), ``baseline`` (n-grams).
 """
 
 from charlm.analysis.viz.baseline import NgramComparison, ngram_comparison
 from charlm.analysis.viz.cells import CellRanking, CellScore, rank_cells
 from charlm.analysis.viz.figures import best_cells_html, heatmap, ranked_heatmap
 from charlm.analysis.viz.labels import BINARY, PROPERTIES, property_labels
-from charlm.analysis.viz.others import claim_rows as other_claim_rows, find_runs, search_table, trace_run
-from charlm.analysis.viz.section import (claim_rows, claims, combined_view, interpretable_sentence, lstm_vs_ngram,
-                                         record_extra, save_views, topk_sentence)
 from charlm.analysis.viz.tracing import Trace, excerpt, trace
 from charlm.analysis.viz.views import (Html, cell_html, check_html, document, join_html, save_html, shown_text, topk_html,
-                              visible, visible_text)
+                                       visible, visible_text)
 
 __all__ = [
     "BINARY", "CellRanking", "CellScore", "Html", "NgramComparison", "PROPERTIES", "Trace", "best_cells_html",
-    "cell_html", "check_html", "claim_rows", "claims", "combined_view", "document", "excerpt", "find_runs",
-    "heatmap", "interpretable_sentence", "join_html", "lstm_vs_ngram", "ngram_comparison", "other_claim_rows",
-    "property_labels", "rank_cells", "ranked_heatmap", "record_extra", "save_html", "save_views", "search_table",
-    "shown_text", "topk_html", "topk_sentence", "trace", "trace_run", "visible", "visible_text",
+    "cell_html", "check_html", "document", "excerpt", "heatmap", "join_html", "ngram_comparison", "property_labels",
+    "rank_cells", "ranked_heatmap", "save_html", "shown_text", "topk_html", "trace", "visible", "visible_text",
 ]

@@ -2,7 +2,7 @@
 
     ranking = rank_cells(tr, property_labels(tr.text))
     ranking.best()                    # {property: CellScore} of the unit the fit part picked
-    ranking.summary()                 # how many units pass a bar (the post: about 5% of cells)
+    ranking.summary()                 # how many units pass a bar
 
 The trace is cut in two; whatever is fitted (a threshold, a sign) is fitted on the first part and scored on
 the second. Binary properties use *balanced* accuracy (mean of the true-positive and true-negative rates) of
@@ -136,7 +136,7 @@ class CellRanking(Shown):
                                                  for (l, k, u), p in sorted(hits.items())]}
 
     def summary(self, min_balanced_accuracy: float = 0.8, min_correlation: float = 0.5) -> Table:
-        """How many units pass the bar, per kind (the post: about 5% of cells looked interpretable)."""
+        """How many units pass the bar, per kind."""
         rows = []
         for kind in sorted({r.kind for r in self.rows}):
             found = self.interpretable(min_balanced_accuracy, min_correlation, kind)

@@ -10,6 +10,8 @@ import re
 import numpy as np
 
 _URL = re.compile(r"(?:https?|ftp)://[^\s\]\[|<>\"'{}]+|www\.[^\s\]\[|<>\"'{}]+")
+_WWW = re.compile(r"www")
+_IF = re.compile(r"\bif\s*\(")
 
 
 def _inside_quotes(text: str) -> np.ndarray:
@@ -79,6 +81,28 @@ def _urls(text: str) -> np.ndarray:
     return out
 
 
+def _www(text: str) -> np.ndarray:
+    """1 on each character of a "www" (a run of four w's holds one, and a lone w after it is outside)."""
+    out = np.zeros(len(text), dtype=np.float32)
+    for m in _WWW.finditer(text):
+        out[m.start():m.end()] = 1
+    return out
+
+
+def _if_conditions(text: str) -> np.ndarray:
+    """1 from an ``if`` keyword to the parenthesis that closes its condition (both included), lines included."""
+    out = np.zeros(len(text), dtype=np.float32)
+    for m in _IF.finditer(text):
+        depth, t = 0, m.end() - 1
+        while t < len(text):
+            depth += {"(": 1, ")": -1}.get(text[t], 0)
+            if depth == 0:
+                break
+            t += 1
+        out[m.start():t + 1] = 1
+    return out
+
+
 def _line_position(text: str) -> np.ndarray:
     out = np.zeros(len(text), dtype=np.float32)
     col = 0
@@ -119,12 +143,14 @@ PROPERTIES: dict[str, str] = {
     "in_parens": "inside ( )",
     "in_wiki_link": "inside a [[wiki link]]",
     "in_url": "inside a URL",
+    "in_www": "on a \"www\"",
     "in_comment": "inside a C comment (/* */ or //)",
+    "in_if_condition": "in an if statement's condition, from `if` to its closing parenthesis",
     "bracket_depth": "nesting depth of ( [ {",
     "brace_depth": "nesting depth of { } (scopes in C)",
     "line_position": "characters since the last newline",
 }
-BINARY = ("in_quotes", "in_parens", "in_wiki_link", "in_url", "in_comment")
+BINARY = ("in_quotes", "in_parens", "in_wiki_link", "in_url", "in_www", "in_comment", "in_if_condition")
 
 
 def property_labels(text: str) -> dict[str, np.ndarray]:
@@ -139,7 +165,9 @@ def property_labels(text: str) -> dict[str, np.ndarray]:
         "in_parens": (paren > 0).astype(np.float32),
         "in_wiki_link": _wiki_links(text),
         "in_url": _urls(text),
+        "in_www": _www(text),
         "in_comment": _comments(text),
+        "in_if_condition": _if_conditions(text),
         "bracket_depth": _depth(text, "([{", ")]}"),
         "brace_depth": _depth(text, "{", "}"),
         "line_position": _line_position(text),

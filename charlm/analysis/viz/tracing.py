@@ -1,7 +1,7 @@
 """What a model did on a text: every layer's state after every character, and its guesses for the next one.
 
     tr = trace(model, vocab, text)    # every layer's h (and LSTM c) after every character, top-k guesses
-    tr.values(layer, "cell")          # (T, H) in [-1, 1]: tanh(c), what the post colours by, or h
+    tr.values(layer, "cell")          # (T, H) in [-1, 1]: tanh(c), what the views colour by, or h
     excerpt(text, length)             # a stretch of text that starts a paragraph (a fair start for both)
 """
 
@@ -52,7 +52,7 @@ class Trace:
         return ("cell", "hidden") if self.cell is not None else ("hidden",)
 
     def values(self, layer: int, kind: str = "cell") -> np.ndarray:
-        """(T, H) activations in [-1, 1]: h, or tanh(c) for LSTM cells (what the post colours by)."""
+        """(T, H) activations in [-1, 1]: h, or tanh(c) for LSTM cells (what the views colour by)."""
         if kind not in ("cell", "hidden"):
             raise CharlmError(f"kind {kind!r} must be 'cell' or 'hidden'")
         if kind == "cell" and self.cell is None:

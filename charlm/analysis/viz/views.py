@@ -1,4 +1,4 @@
-"""The post's two views as HTML: text coloured by one cell, and the model's top guesses under each character.
+"""Two views as HTML: text coloured by one cell, and the model's top guesses under each character.
 
     cell_html(tr, layer, unit)        # (a): -1 blue ... 0 white ... +1 red, shown in Jupyter, savable
     topk_html(tr)                     # (b): under each character its top-k next characters, by probability
@@ -127,7 +127,7 @@ def _wrap(body: str, title: str, note: str = "", css_class: str = "", scale: boo
 
 def cell_html(tr: Trace, layer: int, unit: int, kind: str = "cell", start: int = 0, stop: int | None = None,
               title: str | None = None, note: str = "", underline: np.ndarray | None = None) -> Html:
-    """The text coloured by one unit's activation (the post's view (a)): -1 blue, 0 white, +1 red.
+    """The text coloured by one unit's activation (view (a)): -1 blue, 0 white, +1 red.
 
     ``underline``: an optional (T,) 0/1 array (e.g. a property label) whose positive characters are
     underlined, to show the property beside the activation.
@@ -154,7 +154,7 @@ def topk_html(tr: Trace, start: int = 0, stop: int | None = None, k: int | None 
     """Under each character, the model's top-k guesses for the *next* one, shaded by probability (view (b)).
 
     The character itself is shaded by the probability the model gave it before it came (dark: expected), or,
-    with ``cell`` = (layer, unit, kind), coloured by that unit's activation: the post's combined view.
+    with ``cell`` = (layer, unit, kind), coloured by that unit's activation: both views in one.
     """
     start, stop = tr.span(start, stop)
     values = tr.unit(*cell) if cell is not None else None

@@ -1,10 +1,10 @@
-"""Word-level statistics of samples taken while training: the post's stage-by-stage story, measured.
+"""08 evolution: samples taken while training, and the post's stage-by-stage story measured.
 
 The post (War and Peace, samples every 100 iterations) tells it in prose: at iteration 100 "random jumbles"
 but "starting to get an idea about words separated by spaces"; at 300 "quotes and periods"; at 500 "the
 shortest and most common words"; at 1200 "quotations and question/exclamation marks. Longer words"; by
-2000 "properly spelled words, quotations, names". Each of those is a number here, for every sample and for
-real text of the same length beside it.
+2000 "properly spelled words, quotations, names". Each of those is a word-level number here, for every sample
+and for real text of the same length beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,60 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from charlm.analysis.claims import claim, pct
+from charlm.analysis.display import Shown, figure_png, loss_figure, rows_of_text, save_png
+from charlm.paper.claims import POST, Claim, Said, pct
+from charlm.paper.notebook import Corpus, references
+from charlm.run import RunResult
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+STORY = Said("the model first learns the word-space structure, then short words, then longer words; quotes come "
+             "later", POST + "#the-evolution-of-samples-while-training", quoted=False)
+# A stage has arrived when the samples' measure is within this share of real text's.
+WITHIN = 0.2
+STORY_RULE = (f"held when spaces, dictionary words, word length and quote pairing each come within {100 * WITHIN:.0f}% "
+              "of real text, spaces no later than words and words no later than quotes; partly when spaces do")
+
+# --------------------------------------------------------------------------- the samples beside the loss curve
+
+
+def evolution_table(run: RunResult) -> Shown:
+    """Samples taken while training, one row per iteration, with the training loss at that point."""
+    losses = dict(enumerate(run.state.train_losses, start=1))
+    rows = []
+    for it, text in run.samples:
+        loss = losses.get(it)
+        rows.append((f"iteration {it}" + (f" (loss {loss:.2f})" if loss is not None else ""), text))
+    if not rows:
+        return Shown("<p>no samples: they are taken while training (a loaded checkpoint has none saved)</p>",
+                     "no samples: they are taken while training (a loaded checkpoint has none saved)", [])
+    return rows_of_text(rows, "the same seed, sampled as training went on")
+
+
+def evolution_view(run: RunResult, corpus: Corpus, path: Any = None) -> Shown:
+    """The loss curve with the sampling iterations marked, beside the samples taken there."""
+    import base64
+
+    import matplotlib.pyplot as plt
+
+    fig = loss_figure(run, references(corpus), marks=[it for it, _ in run.samples])
+    ax = fig.axes[0]
+    ax.set_title("loss while training; green lines: where the samples were taken", pad=16)
+    for it, _ in run.samples:
+        ax.annotate(str(it), (it, 1.0), xycoords=("data", "axes fraction"), fontsize=8, color="#31a354",
+                    ha="center", va="bottom")
+    png = figure_png(fig)  # rendered once: the same image goes to the page and to the file
+    save_png(png, path)
+    plt.close(fig)
+    image = base64.b64encode(png).decode("ascii")
+    samples = evolution_table(run)
+    html_text = (f"<div style='display:flex; gap:16px; align-items:flex-start'>"
+                 f"<img style='max-width:48%' src='data:image/png;base64,{image}'/>"
+                 f"<div style='max-width:52%; max-height:600px; overflow:auto'>{samples.html}</div></div>")
+    return Shown(html_text, samples.plain, samples.data)
+
+
+# --------------------------------------------------------------------------- word-level statistics
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")  # letters, with inner apostrophes (don't, Natásha's)
 _PUNCTUATION = set(".,;:!?-—()'\"“”‘’")
@@ -124,7 +177,7 @@ def _first_close(sampled: Sequence[dict[str, Any]], key: str, target: float | No
     return None
 
 
-def stages(rows: Sequence[dict[str, Any]], within: float = 0.2) -> dict[str, int | None]:
+def stages(rows: Sequence[dict[str, Any]], within: float = WITHIN) -> dict[str, int | None]:
     """When each stage of the post's story arrived: the first iteration at which spaces, dictionary words,
     word length and quote pairing are each within ``within`` of real text."""
     sampled = [r for r in rows if r["iteration"] is not None]
@@ -133,14 +186,15 @@ def stages(rows: Sequence[dict[str, Any]], within: float = 0.2) -> dict[str, int
             for key in ("space_share", "dictionary_share", "mean_word_length", "quote_balance")}
 
 
-def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dict[str, Any]]:
+def story(rows: Sequence[dict[str, Any]]) -> tuple[str, Claim]:
     """The computed sentence on the post's order (spaces, then words, short before long, then quotes) and
-    its claims row."""
+    its claim; its number is how many of the four stages arrived."""
+    within = WITHIN
     sampled = [r for r in rows if r["iteration"] is not None]
     real = next(r for r in rows if r["iteration"] is None)
     if not sampled:
-        return "no samples were taken while training (a loaded checkpoint has none saved)", claim(
-            "the model learns spaces, then short words, then longer words and quotes", "no samples", "not")
+        return "no samples were taken while training (a loaded checkpoint has none saved)", Claim.of(
+            STORY, "no samples", "not", STORY_RULE, None, 0)
     when = stages(rows, within)
     first, last = sampled[0], sampled[-1]
 
@@ -165,8 +219,7 @@ def story(rows: Sequence[dict[str, Any]], within: float = 0.2) -> tuple[str, dic
     ordered = all((a or inf) <= (b or inf) for a, b in zip(order, order[1:]))
     arrived = sum(v is not None for v in when.values())
     verdict = "held" if ordered and arrived == len(when) else ("partly" if when["space_share"] is not None else "not")
-    return sentence, claim("the model first learns the word-space structure, then short words, then longer words; "
-                           "quotes come later", sentence, verdict, stages=when)
+    return sentence, Claim.of(STORY, sentence, verdict, STORY_RULE, arrived, len(sampled))
 
 
 # char-rnn's train.lua defaults (-batch_size 50 -seq_length 50): the post does not give its settings for

@@ -1,5 +1,10 @@
-"""The post's vanilla RNN in numpy: its ``step`` function, and a min-char-rnn style forward/backward/update.
+"""01 helo: the post's toy example, a character model of "hello" with a four-letter vocabulary.
 
+Two halves. The post's one-character API at work on a trained CharRNN: ``step_through`` feeds text through
+``CharRNN.step`` and returns what the model predicts after each character; ``step_trace`` shows it as a table and
+``helo_figure`` as the post's diagram (confidences before and after training, beside the loss curve).
+
+And the post's vanilla RNN in numpy: its ``step`` function, and a min-char-rnn style forward/backward/update.
 The post writes the update as ``h = tanh(W_hh h + W_xh x)`` and the output as ``y = W_hy h``: no biases.
 Karpathy's min-char-rnn gist (the "100 lines" the post links) adds a hidden bias ``b_h`` and an output bias
 ``b_y``, and so does :class:`charlm.model.CharRNN` (PyTorch's RNN has two hidden biases, ``b_ih`` and
@@ -17,8 +22,106 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
+from charlm.analysis.display import Shown, loss_figure, show_figure, table
 from charlm.errors import CharlmError
+from charlm.model import CharRNN, ModelConfig
+from charlm.paper.claims import POST, Claim, Said
+from charlm.run import RunResult
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+PREDICTS_HELLO = Said("the trained network makes the correct next letter likely at every step of 'hello'",
+                      POST + "#character-level-language-models", quoted=False)
+# "Likely": the correct next letter gets more than half the probability (and then it is the likeliest).
+CONFIDENT = 0.5
+
+STEP_IS_FORWARD = Said("the post's step function h = tanh(W_hh h + W_xh x), y = W_hy h is the RNN's forward pass",
+                       POST + "#recurrent-neural-networks", quoted=False)
+# The numpy step (float64) and CharRNN.step (float32) compute the same thing when no score differs by more.
+SAME_COMPUTATION = 1e-5
+
+ONE_UPDATE = Said("one parameter update raises the correct characters' scores (2.2 -> 2.3)",
+                  POST + "#character-level-language-models", quoted=False)
+
+# --------------------------------------------------------------------------- the step API on a trained CharRNN
+
+
+def initial_model(run: RunResult, seed: int) -> CharRNN:
+    """The weights training started from: the same seed and config rebuild them exactly (as charlm.run does)."""
+    torch.manual_seed(seed)
+    return CharRNN(ModelConfig(vocab_size=len(run.vocab), **{k: v for k, v in run.model.config.to_dict().items()
+                                                            if k != "vocab_size"})).eval()
+
+
+@torch.no_grad()
+def step_through(model: CharRNN, vocab: Any, text: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Feed ``text`` one character at a time with ``model.step``: (T, V) next-character probabilities and the
+    hidden state after each character."""
+    model.eval()
+    device = next(model.parameters()).device
+    state, probs, hidden = None, [], []
+    for ch in text:
+        logits, state = model.step(torch.tensor([vocab.index(ch)], device=device), state)
+        probs.append(torch.softmax(logits.float(), dim=-1)[0].cpu().numpy())
+        h = state[0] if isinstance(state, tuple) else state
+        hidden.append(h[-1, 0].float().cpu().numpy())
+    return np.stack(probs), hidden
+
+
+def step_trace(model: CharRNN, vocab: Any, text: str = "hell", target: str = "ello") -> Shown:
+    """The step API at work: input, hidden state, and the most confident next character at each step."""
+    probs, hidden = step_through(model, vocab, text)
+    rows = []
+    for t, (ch, p, h) in enumerate(zip(text, probs, hidden)):
+        best = int(p.argmax())
+        rows.append({"step": t + 1, "input": repr(ch), "hidden state h": "[" + ", ".join(f"{v:+.2f}" for v in h) + "]",
+                     "most confident": repr(vocab.chars[best]), "confidence": float(p[best]),
+                     "target": repr(target[t]), "P(target)": float(p[vocab.index(target[t])])})
+    return table(rows, f"model.step, one character at a time: {text!r} -> {target!r}")
+
+
+def helo_figure(before: CharRNN, after: CharRNN, run: RunResult, text: str = "hell", target: str = "ello",
+                path: Any = None) -> None:
+    """The post's diagram, as numbers: output confidences for each input step before and after training
+    (target outlined), and the loss falling to near zero."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    vocab = run.vocab
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    for ax, model, label in ((axes[0], before, "before training"), (axes[1], after, "after training")):
+        probs, _ = step_through(model, vocab, text)  # (T, V)
+        grid = probs.T  # rows: characters, columns: steps
+        ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        for v in range(grid.shape[0]):
+            for t in range(grid.shape[1]):
+                ax.text(t, v, f"{grid[v, t]:.2f}", ha="center", va="center", fontsize=10,
+                        color="white" if grid[v, t] > 0.6 else "black")
+        for t, ch in enumerate(target):
+            ax.add_patch(Rectangle((t - 0.5, vocab.index(ch) - 0.5), 1, 1, fill=False, ec="#31a354", lw=3))
+        loss = -np.mean([np.log(probs[t, vocab.index(ch)]) for t, ch in enumerate(target)])
+        ax.set_xticks(range(len(text)), [f"in '{a}'\nwant '{b}'" for a, b in zip(text, target)])
+        ax.set_yticks(range(len(vocab)), [f"'{c}'" for c in vocab.chars])
+        ax.set_title(f"{label}: loss {loss:.3f}", fontsize=11)
+        ax.set_ylabel("confidence in next character" if label.startswith("before") else "")
+    loss_figure(run, ax=axes[2])
+    axes[2].set_title("training loss on 'hello'", fontsize=11)
+    axes[2].set_yscale("log")
+    fig.suptitle("output confidences for the input 'hell' (green: the character that should come next)", fontsize=11)
+    fig.tight_layout()
+    show_figure(fig, path)
+
+
+def sample_sentence(sample: str, expected: str) -> str:
+    """Whether a (greedy) sample spells what the training text says."""
+    same = sample == expected
+    return (f"Sampled greedily from {expected[0]!r}: {sample!r}, {'exactly' if same else 'not'} the training "
+            f"sequence {expected!r}.")
+
+
+# --------------------------------------------------------------------------- the post's RNN in numpy
 
 
 def one_hot(index: int, size: int) -> np.ndarray:
@@ -233,7 +336,7 @@ def confidence_sentence(probs: np.ndarray, chars: Sequence[str], inputs: str, ta
     low = min(p)
     return (f"Probability of the correct next letter at each step: {text}. The two 'l' inputs ask for different "
             f"answers ('l', then 'o'), which only the hidden state can tell apart; the lowest is {low:.2f}, so the "
-            f"network {'does' if low > 0.5 else 'does not yet'} use its memory for it.")
+            f"network {'does' if low > CONFIDENT else 'does not yet'} use its memory for it.")
 
 
 def step_sentence(difference: float, text: str) -> str:
@@ -251,7 +354,7 @@ def training_sentence(losses: Sequence[float], rnn: MinRNN, chars: Sequence[str]
             f"(want {text[1:]!r}).")
 
 
-def loss_figure(losses: Sequence[float], title: str = "numpy RNN on 'hello'") -> Any:
+def numpy_loss_figure(losses: Sequence[float], title: str = "numpy RNN on 'hello'") -> Any:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -263,3 +366,27 @@ def loss_figure(losses: Sequence[float], title: str = "numpy RNN on 'hello'") ->
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- the section's claims
+
+
+def claims(confidence_after: np.ndarray, chars: Sequence[str], step_difference: float, update: SingleUpdate,
+           steps_compared: int = len("hellohello")) -> list[Claim]:
+    """The section's three claims: the trained network predicts "hello", the post's step is the RNN's forward
+    pass (``step_difference`` over ``steps_compared`` steps), and one update raises the correct scores."""
+    chars = list(chars)
+    lowest = min(confidence_after[t, chars.index(ch)] for t, ch in enumerate("ello"))
+    return [
+        Claim.of(PREDICTS_HELLO, confidence_sentence(confidence_after, chars, "hell", "ello"),
+                 "held" if lowest > CONFIDENT else "not",
+                 f"held when the correct next letter's probability is above {CONFIDENT:g} at every step", lowest, 4),
+        Claim.of(STEP_IS_FORWARD, step_sentence(step_difference, "hellohello"),
+                 "held" if step_difference < SAME_COMPUTATION else "not",
+                 f"held when no score of the two differs by more than {SAME_COMPUTATION:g}", step_difference,
+                 steps_compared),
+        Claim.of(ONE_UPDATE, update.sentence(),
+                 "held" if update.raised == len(update.targets) else ("partly" if update.raised else "not"),
+                 "held when the update raises the correct score at every step, partly when at some", update.raised,
+                 len(update.targets)),
+    ]

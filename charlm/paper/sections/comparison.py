@@ -1,10 +1,12 @@
-"""RNN vs GRU vs LSTM at 1-3 layers with matched parameter counts: the companion paper's Table 1, small.
+"""10 comparison: RNN vs GRU vs LSTM at 1-3 layers with matched parameter counts, the companion paper's Table 1
+small, and how often their gates saturate (its Figure 3).
 
 Karpathy, Johnson & Fei-Fei (2015) trained the three cell types at one to three layers with parameter
 budgets matched, on War and Peace and the Linux kernel, and compared test losses. Here every model of a
 grid gets the same budget (the parameter count of an LSTM with ``lstm_size`` units at that depth), the
 hidden size of the other cells solved to meet it, and the same training: same batch shape, same number of
-iterations, so each sees the same characters.
+iterations, so each sees the same characters. They call a gate left-saturated when its activation is below
+0.1 and right-saturated above 0.9 (:mod:`charlm.analysis.gates` measures it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
+from charlm.analysis import gates
+from charlm.analysis.display import Shown, stack, table
 from charlm.errors import CharlmError
+from charlm.paper import results
+from charlm.paper.claims import PAPER, Claim, Said, pct
+from charlm.paper.notebook import Corpus
+
+# --------------------------------------------------------------------------- what the paper says, and the rules
+
+GATED_BEAT_RNN = Said("LSTM and GRU reach a lower loss than the vanilla RNN at matched parameter counts", PAPER,
+                      quoted=False)
+DEPTH_HELPS = Said("two or more layers reach a lower loss than one", PAPER, quoted=False)
+WINS_RULE = "held when it wins every comparison, partly when it wins some"
+
+# The paper's saturation thresholds (Figure 3): below LEFT a gate is left-saturated, above RIGHT right-saturated.
+LEFT, RIGHT = 0.1, 0.9
+REMEMBERING = Said("some LSTM forget gates are right-saturated most of the time: cells that remember (our reading of "
+                   "Figure 3)", PAPER, quoted=False)
+# "Most of the time": a unit right-saturated on more than this share of the characters.
+MOST_OF_THE_TIME = 0.5
+FIRST_LAYER_CALMER = Said("the first layer's gates are saturated less often than the higher layers' (our reading of "
+                          "Figure 3)", PAPER, quoted=False)
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer (PyTorch stores them stacked)
 
@@ -112,8 +137,6 @@ def train_grid(models: Sequence[GridModel], texts: dict[str, str], train: dict[s
     return rows
 
 
-
-
 def record_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows without the trained models: what goes into the results record."""
     return [{k: v for k, v in r.items() if k not in ("model", "vocab")} for r in rows]
@@ -124,17 +147,15 @@ def gate_saturation(rows: Sequence[dict[str, Any]], held_out: dict[str, str], ch
     measured on the first ``chars`` characters of that data set's held-out text."""
     import torch
 
-    from charlm.analysis.gates import GATE_NAMES, saturation
-
     deepest: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         key = (r["dataset"], r["cell"])
-        if r["cell"] in GATE_NAMES and r["layers"] >= deepest.get(key, {"layers": 0})["layers"]:
+        if r["cell"] in gates.GATE_NAMES and r["layers"] >= deepest.get(key, {"layers": 0})["layers"]:
             deepest[key] = r
     out = {}
     for (dataset, cell), r in deepest.items():
         ids = torch.tensor(r["vocab"].encode(held_out[dataset][:chars], what=f"the {dataset} text"))
-        out[f"{dataset} {cell.upper()} {r['layers']}x{r['rnn_size']}"] = saturation(r["model"], ids)
+        out[f"{dataset} {cell.upper()} {r['layers']}x{r['rnn_size']}"] = gates.saturation(r["model"], ids, LEFT, RIGHT)
     return out
 
 
@@ -177,11 +198,9 @@ def figure(rows: Sequence[dict[str, Any]], key: str = "test_loss", title: str = 
     return fig
 
 
-def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[str, list[dict[str, Any]]]:
+def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[str, list[Claim]]:
     """The paper's two findings checked on our grid: gated cells (LSTM, GRU) beat the vanilla RNN, and depth
-    of at least 2 beats one layer. Returns the sentence and the claims rows."""
-    from charlm.analysis.claims import PAPER, claim
-
+    of at least 2 beats one layer. Returns the sentence and the claims; a claim's number is its share of wins."""
     sentences, out = [], []
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     gated_wins, gated_total, deep_wins, deep_total = 0, 0, 0, 0
@@ -207,8 +226,64 @@ def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[st
     deep = (f"2+ layers beat 1 layer in {deep_wins} of {deep_total} (cell, data set) pairs" if deep_total else
             "not measured: this profile trains one depth only")
     sentence = "; ".join(sentences) + f". At matched parameters, {gated}; {deep}."
-    out.append(claim("(the paper, in our words) LSTM and GRU reach a lower loss than the vanilla RNN at matched "
-                     "parameter counts", gated, verdict(gated_wins, gated_total), PAPER))
-    out.append(claim("(the paper, in our words) two or more layers reach a lower loss than one", deep,
-                     verdict(deep_wins, deep_total), PAPER))
+    out.append(Claim.of(GATED_BEAT_RNN, gated, verdict(gated_wins, gated_total), WINS_RULE,
+                        gated_wins / gated_total if gated_total else None, gated_total))
+    out.append(Claim.of(DEPTH_HELPS, deep, verdict(deep_wins, deep_total), WINS_RULE,
+                        deep_wins / deep_total if deep_total else None, deep_total))
     return sentence, out
+
+
+def published_tables(*corpora: Corpus) -> Shown:
+    """The paper's test losses on each of our data sets: the whole text, their model sizes."""
+    return stack([table(results.published_losses(c.name), f"their figures on {c.name}: the whole text, their model sizes")
+                  for c in corpora])
+
+
+# --------------------------------------------------------------------------- gate saturation
+
+
+def saturation_sentence(sat: dict[str, gates.Saturation]) -> str:
+    """The paper's observations, checked: LSTM forget gates right-saturated (remembering) in some units, and
+    the first layer's gates rarely saturated compared with the last's."""
+    parts = []
+    for name, s in sat.items():
+        rows = s.summary()
+        key = "forget" if s.kind == "lstm" else "update"
+        gate_rows = [r for r in rows if r["gate"] == key]
+        first, last = gate_rows[0], gate_rows[-1]
+        parts.append(f"{name}: {s.kind.upper()} {key} gates are right-saturated {100 * first[s.right_key]:.0f}% "
+                     f"of the time in layer 1 and {100 * last[s.right_key]:.0f}% in layer {last['layer']}; "
+                     f"{100 * first['units never saturated']:.0f}% of layer-1 gate units never saturate")
+    return "; ".join(parts) + "."
+
+
+def _saturated_share(layer: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean share of time a gate unit of this layer spends saturated either way."""
+    return float(np.mean([(left + right).mean() for left, right in layer.values()]))
+
+
+def saturation_claims(sat: dict[str, gates.Saturation]) -> list[Claim]:
+    """Two readings of the paper's Figure 3, checked: some LSTM forget gates stay open (right-saturated) most of
+    the time, and the first layer's gates are saturated less than the last layer's."""
+    lstm = {name: s for name, s in sat.items() if s.kind == "lstm"}
+    remembering = {name: max(float((right > MOST_OF_THE_TIME).mean()) for layer in s.layers
+                             for right in [layer["forget"][1]])
+                   for name, s in lstm.items()}
+    best = max(remembering.values(), default=0.0)
+    any_right = any(layer["forget"][1].max() > 0 for s in lstm.values() for layer in s.layers)
+    ours = ("; ".join(f"{name}: up to {100 * v:.0f}% of a layer's forget-gate units right-saturated more than half "
+                      "the time" for name, v in remembering.items()) or "no LSTM measured")
+    units = sum(len(layer["forget"][1]) for s in lstm.values() for layer in s.layers)
+    rows = [Claim.of(REMEMBERING, ours, "held" if best > 0 else ("partly" if any_right else "not"),
+                     f"held when some forget-gate unit is right-saturated on more than {pct(MOST_OF_THE_TIME)} of the "
+                     "characters, partly when one ever is", best, units)]
+    deep = {name: (_saturated_share(s.layers[0]), _saturated_share(s.layers[-1]))
+            for name, s in sat.items() if len(s.layers) > 1}
+    fewer = sum(first < last for first, last in deep.values())
+    ours = ("; ".join(f"{name}: saturated {100 * a:.0f}% of the time in layer 1, {100 * b:.0f}% in the last"
+                      for name, (a, b) in deep.items()) or "no model deeper than one layer")
+    verdict = "not" if not deep or not fewer else ("held" if fewer == len(deep) else "partly")
+    rows.append(Claim.of(FIRST_LAYER_CALMER, ours, verdict,
+                         "held when every model's first layer is saturated less than its last, partly when some is",
+                         fewer / len(deep) if deep else None, len(deep)))
+    return rows

@@ -1,0 +1,83 @@
+"""05 LaTeX: the algebraic geometry samples, their environments, and whether they compile.
+
+The post trained on the Stacks project's LaTeX source and found samples that "almost compile", with the
+mistake of a ``\\begin{proof}`` closed by ``\\end{lemma}``. Here environments are paired on the samples and on
+held-out text, and complete blocks of both go through pdflatex (:mod:`charlm.analysis.latex`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from charlm.analysis import latex as tex
+from charlm.analysis import textstats
+from charlm.analysis.display import Shown, esc
+from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, pct, ratio_rule
+from charlm.paper.notebook import Corpus, closure_table, reference_pieces
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+# "We downloaded the raw Latex source file (a 16MB file)"
+POST_CHARS = 16_000_000
+
+MISMATCHED_ENVIRONMENT = Said("the model opens a `\\begin{proof}` environment but then ends it with a "
+                              "`\\end{lemma}`.", POST + "#algebraic-geometry-latex")
+# Held when the samples make the post's mistake at least this many times.
+MISMATCHES_HELD = 1
+
+ALMOST_COMPILES = Said("Amazingly, the resulting sampled Latex *almost* compiles.", POST + "#algebraic-geometry-latex")
+# The share of complete sampled blocks that compile, as a multiple of real held-out blocks' share.
+COMPILES_HELD, COMPILES_PARTLY = 0.5, 0.2
+
+# --------------------------------------------------------------------------- environments
+
+
+def environment_closure(samples: Sequence[str], reference: str, prime: str = "") -> Shown:
+    r"""\begin{X} ... \end{X} in LaTeX samples vs real text; mismatches like proof/lemma listed."""
+    ours = textstats.pool([textstats.latex_environment_closure(s) for s in samples])
+    real = textstats.pool([textstats.latex_environment_closure(p) for p in reference_pieces(reference, samples, prime)])
+    shown = closure_table({r"\begin{X} ... \end{X}": (ours, real)}, r"how often \begin{X} is closed by \end{X}")
+    if ours["examples"]:
+        pairs = ", ".join(f"\\begin{{{a}}} … \\end{{{b}}}" for a, b in ours["examples"])
+        shown = Shown(shown.html + f"<p>mismatched in the samples: <code>{esc(pairs)}</code></p>",
+                      shown.plain + f"\nmismatched in the samples: {pairs}")
+    return Measured([shown], {"samples": ours, "real": real}, [environment_claim(ours, real)])
+
+
+def environment_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
+    """The post's mistake (an environment closed by another's \\end), counted; held when the samples make it."""
+    pairs = ", ".join(f"{a}/{b}" for a, b in ours.get("examples", [])[:3])
+    return Claim.of(
+        MISMATCHED_ENVIRONMENT,
+        f"{pct(ours['rate'])} of the samples' {ours['attempts']} \\begin/\\end attempts close right (real held-out "
+        f"text {pct(real['rate'])}); {ours['mismatched']} are closed by another environment's \\end"
+        + (f" ({pairs})" if pairs else ""), "held" if ours["mismatched"] >= MISMATCHES_HELD else "not",
+        f"held when at least {MISMATCHES_HELD} sampled environment is closed by another's \\end",
+        ours["mismatched"], ours["attempts"])
+
+
+# --------------------------------------------------------------------------- through pdflatex
+
+
+def measure_compiles(samples: Sequence[str], corpus: Corpus, prime: str = "", path: Any = None) -> Shown:
+    """Blocks of the samples and of held-out text through pdflatex; the longest compiled sample block rendered."""
+    if tex.tex_engine() is None:
+        skipped = tex.skipped()
+        return Measured([skipped], skipped.data, [])
+    ours = tex.compile_share(samples)
+    # Real blocks from one held-out stretch: pieces as short as the samples hold too few complete blocks.
+    stretch = reference_pieces(corpus.split("test"), ["x" * 100_000], prime)
+    real = tex.compile_share(stretch, limit=max(10, ours["judged"]))
+    parts = [tex.compile_table(ours, real), tex.rendered(ours["longest_compiled"], path)]
+    return Measured(parts, {"samples": ours, "real": real}, [latex_claim(ours, real)])
+
+
+def latex_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
+    """'Almost compiles', judged by the share of blocks that compile beside real held-out blocks' share."""
+    sentence = (f"{ours['compiled']} of {ours['judged']} complete sampled blocks ({pct(ours['share'])}) compile "
+                f"with pdflatex in a Stacks-like preamble; real held-out blocks: {real['compiled']} of "
+                f"{real['judged']} ({pct(real['share'])})"
+                + (f"; the samples' commonest error: {next(iter(ours['errors']))}" if ours["errors"] else ""))
+    return Claim.of(ALMOST_COMPILES, sentence, by_ratio(ours["share"], real["share"], COMPILES_HELD, COMPILES_PARTLY),
+                    ratio_rule("the share of complete blocks that compile", COMPILES_HELD, COMPILES_PARTLY),
+                    ours["share"], ours["judged"])

@@ -1,0 +1,327 @@
+"""09 neurons: looking inside the War and Peace model, and the post's Wikipedia and Linux cells.
+
+The post's last sections show (a) text coloured by one cell's activation (a cell that switches on inside
+quotes, one that counts the position in a line) and (b) under each character the model's top five guesses
+for the next one. Here those two views on held-out text, every cell scored against simple properties of the
+text (:mod:`charlm.analysis.viz`, fitted on one half and scored on the other, against the search's chance
+level), the counting baseline beside the LSTM as the paper set it, and the cells of the models notebooks 04
+(Wikipedia: URLs, ``[[ ]]``) and 06 (Linux: comments, bracket depth) trained, where their runs exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from charlm.analysis import viz
+from charlm.analysis.display import Shown, Table
+from charlm.analysis.viz import CellRanking, NgramComparison, Trace
+from charlm.paper import results
+from charlm.paper.claims import PAPER, POST, Claim, Said
+from charlm.paper.notebook import Corpus, Section, load_trained
+from charlm.run import RunResult
+
+# --------------------------------------------------------------------------- what the post says, and the rules
+
+_NEURONS = POST + "#visualizing-the-predictions-and-the-neuron-firings-in-the-rnn"
+# Our bar for a unit that tracks a property on held-out text (and beats the search's chance level too).
+MIN_BALANCED_ACCURACY, MIN_CORRELATION = 0.8, 0.5
+
+QUOTE_CELL = Said("one of its cells gradually tuned itself during training to become a quote detection cell", _NEURONS)
+# The best quote cell's held-out balanced accuracy must beat 0.5 and the search's chance level by this much.
+QUOTE_MARGIN = 0.05
+
+FIVE_PERCENT = Said("about 5% of them turn out to have learned quite interesting and interpretible algorithms",
+                    _NEURONS)
+# "About 5%": held for a share of interpretable cells between these two; partly for any share above zero.
+FIVE_PERCENT_LOW, FIVE_PERCENT_HIGH = 0.025, 0.10
+
+BEATS_NGRAM = Said("the LSTM reaches a lower loss than a 20-gram model on the same text", PAPER, quoted=False)
+NGRAM_RULE = ("held when the LSTM's validation loss is below the highest-order n-gram's and the best n-gram's, "
+              "partly when below the highest-order one's only")
+
+# --------------------------------------------------------------------------- the two views, the cell search
+
+
+def trace_held_out(run: RunResult, corpus: Corpus, chars: int) -> Trace:
+    """``chars`` characters of the validation split, from a paragraph start, through the model (top-5 guesses)."""
+    return viz.trace(run.model, run.vocab, viz.excerpt(corpus.split("val"), chars), top_k=5)
+
+
+def topk_view(tr: Trace, stop: int) -> viz.Html:
+    """The post's view (b): the model's five guesses under each of the first ``stop`` characters."""
+    return viz.topk_html(tr, stop=stop)
+
+
+def search_cells(tr: Trace) -> tuple[dict[str, np.ndarray], CellRanking]:
+    """The properties of the traced text, and every unit scored against each on held-out text."""
+    labels = viz.property_labels(tr.text)
+    return labels, viz.rank_cells(tr, labels)
+
+
+def best_cells_view(tr: Trace, ranking: CellRanking, labels: Mapping[str, np.ndarray], length: int) -> viz.Html:
+    """The post's view (a) for each property's best cell, over ``length`` held-out characters."""
+    return viz.best_cells_html(tr, ranking, labels, length)
+
+
+def heatmap(tr: Trace, ranking: CellRanking, labels: Mapping[str, np.ndarray], length: int, path: Any = None) -> Any:
+    """The best-ranked units of the most telling layer over ``length`` held-out characters (saved to ``path``)."""
+    return viz.ranked_heatmap(tr, ranking, length, path=path, labels=labels)
+
+
+def interpretable_sentence(ranking: CellRanking) -> str:
+    """The post's "about 5%" beside the share of cells that pass our bar on held-out text."""
+    found = ranking.interpretable(MIN_BALANCED_ACCURACY, MIN_CORRELATION, kind="cell")
+    return (f"{found['count']} of {found['total']} cells ({100 * found['share']:.1f}%) track some property on held-out "
+            f"text (balanced accuracy >= {MIN_BALANCED_ACCURACY} or correlation >= {MIN_CORRELATION}, and above "
+            f"chance); the post estimated about 5%. The bar is ours, so the share is comparable only in size.")
+
+
+def combined_view(tr: Trace, ranking: CellRanking, prop: str = "in_quotes", stop: int | None = None) -> Any:
+    """The post's combined picture: the text coloured by the best cell for ``prop`` (or, if that property was
+    not scored, the best cell of any), with the model's top-5 guesses under each character."""
+    best = ranking.best()
+    chosen = best.get(prop) or max(best.values(), key=lambda r: r.lift, default=None)
+    if chosen is None:
+        return viz.topk_html(tr, stop=stop)
+    return viz.topk_html(tr, stop=stop, cell=(chosen.layer, chosen.unit, chosen.kind),
+                     title=f"text coloured by {chosen.name} (best for {chosen.property}), top-5 guesses below")
+
+
+# "the model is extremely confident about the next letter": more sure of its first guess than this.
+EXTREMELY_CONFIDENT = 0.9
+
+
+def topk_shares(tr: Trace) -> dict[str, Any]:
+    """Over the traced characters after the first: how often the one that came was the model's first guess, or
+    among its top k, and how often it was more than EXTREMELY_CONFIDENT sure of its first guess."""
+    ids = np.array([tr.vocab.index(ch) for ch in tr.text[1:]])  # (T-1,) what came after each position
+    guesses = tr.topk_ids[:-1]  # (T-1, k): guesses made after text[:t+1] for text[t+1]
+    return {"positions": len(ids), "k": guesses.shape[1], "first": float((guesses[:, 0] == ids).mean()),
+            "in_top": float((guesses == ids[:, None]).any(axis=1).mean()),
+            "confident": float((tr.topk_probs[:-1, 0] > EXTREMELY_CONFIDENT).mean())}
+
+
+def topk_sentence(tr: Trace) -> str:
+    """:func:`topk_shares` said in a sentence beside the post's words."""
+    m = topk_shares(tr)
+    return (f"Over {m['positions']:,} held-out characters the one that came was the model's first guess "
+            f"{100 * m['first']:.0f}% of the time and among its top {m['k']} {100 * m['in_top']:.0f}%; it was more than "
+            f"{100 * EXTREMELY_CONFIDENT:.0f}% sure of its first guess at {100 * m['confident']:.0f}% of positions (the "
+            "post: stretches where \"the model is extremely confident about the next letter\").")
+
+
+# --------------------------------------------------------------------------- the n-gram baseline
+
+PUBLISHED_TITLE = "published (Karpathy, Johnson & Fei-Fei 2015, test split, whole text, 80/10/10)"
+
+
+def ngram_comparison(run: RunResult, corpus: Corpus, lstm_sample: str, orders: Any, sample_orders: Any,
+                     sample_length: int, seed: int = 0) -> NgramComparison:
+    """Kneser-Ney n-grams of each order fitted on the training split beside the LSTM on the validation split,
+    with the paper's figures on this data set."""
+    return viz.ngram_comparison(corpus.split("train"), corpus.split("val"), run.val_loss, orders, dataset=corpus.name,
+                                published=results.published_losses(corpus.name), published_title=PUBLISHED_TITLE,
+                                lstm_sample=lstm_sample, sample_orders=sample_orders, sample_length=sample_length,
+                                seed=seed)
+
+
+def lstm_vs_ngram(comparison: NgramComparison) -> tuple[str, Claim]:
+    """The paper's point, said plainly: does the LSTM beat the highest-order n-gram on the same text? A loss is
+    reported as a negative result, not raised. The claim's number is the n-gram's loss minus the LSTM's."""
+    grams = [r for r in comparison.rows if r["model"] != "LSTM" and r.get("order")]
+    if not grams:
+        return "no n-gram was fitted", Claim.of(BEATS_NGRAM, "no n-gram fitted", "not", NGRAM_RULE)
+    top = max(grams, key=lambda r: r["order"])
+    best = comparison.best_ngram
+    lstm = comparison.lstm_loss
+    beats_top, beats_best = lstm < top["val_loss"], lstm < best["val_loss"]
+    sentence = (f"At this profile the LSTM {'beats' if beats_top else 'does not beat'} the {top['order']}-gram: "
+                f"{lstm:.3f} vs {top['val_loss']:.3f} nats/char on the same validation text "
+                f"({'better' if beats_top else 'worse'} by {abs(top['val_loss'] - lstm):.3f}); the best n-gram "
+                f"(order {best['order']}, {best['val_loss']:.3f}) is {'behind' if beats_best else 'ahead of'} it. "
+                + ("Published on this data set (whole text, test split): "
+                   + "; ".join(f"{r['model']}: {r['test loss (nats/char)']:g}" for r in comparison.published) + ". "
+                   if comparison.published else "")
+                + "Our n-grams are interpolated Kneser-Ney, a stronger baseline than the unsmoothed maximum-likelihood "
+                "counts of Goldberg's 2015 reply.")
+    verdict = "held" if beats_top and beats_best else ("partly" if beats_top else "not")
+    return sentence, Claim.of(BEATS_NGRAM, sentence, verdict, NGRAM_RULE, top["val_loss"] - lstm)
+
+
+# --------------------------------------------------------------------------- saved, checked, recorded
+
+
+def save_views(views: Mapping[str, str], sec: Section) -> dict[str, str]:
+    """Save each view as a page beside the section's figures (``<figures>/<section>_<name>.html``): {name: path}."""
+    return {name: str(viz.save_html(fragment, sec.figure_path(name).with_suffix(".html"), f"{sec.name}: {name}"))
+            for name, fragment in views.items()}
+
+
+def record_extra(tr: Trace, ranking: CellRanking, comparison: NgramComparison, html_files: Mapping[str, str],
+                 checks: Table | None = None) -> dict[str, Any]:
+    """What the neurons section adds to its results record."""
+    return {
+        "trace": {"chars": len(tr), "loss": tr.loss, "held_out_from": ranking.split},
+        "best_cells": {p: r.as_dict() for p, r in ranking.best().items()},
+        "skipped_properties": dict(ranking.skipped),
+        "interpretable": {k: {key: v for key, v in ranking.interpretable(kind=k).items() if key != "units"}
+                          for k in tr.kinds},
+        "ngram": comparison.as_dict(),
+        # results.PUBLISHED sets the paper's 20-gram beside this one (our validation split).
+        "ngram20_loss": comparison.loss_of_order(20),
+        "html": dict(html_files),
+        "checks": checks.rows if checks is not None else [],
+    }
+
+
+def checks(ranking: CellRanking, comparison: NgramComparison, html_files: Mapping[str, str]) -> Table:
+    """What the section should show, checked: each row says whether it held (``ok``); a claim that fails is a
+    negative result in the table, not an error. A saved page that does not parse is a bug and raises."""
+    rows = []
+    for name, path in html_files.items():
+        viz.check_html(Path(path))
+        rows.append({"claim": f"{Path(path).name} is well-formed HTML", "value": "parsed", "ok": True})
+    high = [r for r in comparison.rows if r["order"] is not None and r["order"] >= 5]
+    uni = comparison.unigram_loss
+    ok = bool(high) and uni is not None and min(r["val_loss"] for r in high) < uni
+    rows.append({"claim": "an n-gram of order 5+ beats the unigram", "ok": ok,
+                 "value": f"{min(r['val_loss'] for r in high):.3f} < {uni:.3f}" if high and uni is not None else "n/a"})
+    beats = lstm_vs_ngram(comparison)[1]
+    top = max((r for r in comparison.rows if r["model"] != "LSTM" and r.get("order")), key=lambda r: r["order"],
+              default=None)
+    rows.append({"claim": "the LSTM beats the highest-order n-gram", "ok": beats.verdict != "not",
+                 "value": f"{comparison.lstm_loss:.3f} vs {top['val_loss']:.3f}" if top else "no n-gram fitted"})
+    quote = ranking.best().get("in_quotes")
+    found = _quote_cell_text(quote) if quote is not None else ranking.skipped.get("in_quotes", "not scored")
+    rows.append({"claim": f"the best quote cell beats chance by {QUOTE_MARGIN}", "ok": _quote_cell_found(quote),
+                 "value": found})
+    failed = [r["claim"] for r in rows if not r["ok"]]
+    footer = ("negative results at this size: " + "; ".join(failed)) if failed else "every check held"
+    return Table(rows, "checked", footer, align="left")
+
+
+def _quote_cell_found(quote: Any) -> bool:
+    return quote is not None and quote.score > 0.5 + QUOTE_MARGIN and quote.lift > QUOTE_MARGIN
+
+
+def _quote_cell_text(quote: Any) -> str:
+    return f"{quote.score:.3f} vs chance {quote.chance:.3f} ({quote.name})"
+
+
+def claims(comparison: NgramComparison, ranking: CellRanking, traced: int) -> list[Claim]:
+    """The section's claims on the War and Peace model (cells searched on ``traced`` held-out characters): the
+    LSTM against the n-gram, the quote cell against chance, the share of interpretable cells against "about 5%"."""
+    found = [lstm_vs_ngram(comparison)[1]]
+    quote = ranking.best().get("in_quotes")
+    found.append(Claim.of(
+        QUOTE_CELL, "best quote cell on held-out text: " + (_quote_cell_text(quote) if quote else "not scored"),
+        "held" if _quote_cell_found(quote) else "not",
+        f"held when the best quote cell's held-out balanced accuracy is above 0.5 and above its chance level by "
+        f"{QUOTE_MARGIN:g}", None if quote is None else quote.score, traced))
+    interp = ranking.interpretable(MIN_BALANCED_ACCURACY, MIN_CORRELATION, kind="cell")
+    if interp["total"]:
+        share = interp["share"]
+        verdict = "held" if FIVE_PERCENT_LOW <= share <= FIVE_PERCENT_HIGH else ("partly" if share > 0 else "not")
+        found.append(Claim.of(
+            FIVE_PERCENT, f"{100 * share:.1f}% of cells pass the bar", verdict,
+            f"held for a share of cells passing our bar (balanced accuracy >= {MIN_BALANCED_ACCURACY} or correlation "
+            f">= {MIN_CORRELATION}, above chance) between {100 * FIVE_PERCENT_LOW:g}% and {100 * FIVE_PERCENT_HIGH:g}%, "
+            "partly for any share above zero", share, interp["total"]))
+    return found
+
+
+# --------------------------------------------------------------------------- 04's and 06's cells
+
+# The properties each model's cells are searched for, and what the post (Wikipedia) or the paper (Linux) said a
+# cell of that model does; a property with no words here is searched and shown, without a claim row.
+SEARCHES: dict[str, tuple[str, ...]] = {
+    "04_wikipedia": ("in_url", "in_wiki_link", "in_www", "bracket_depth"),
+    "06_linux": ("in_comment", "in_quotes", "in_if_condition", "bracket_depth", "brace_depth"),
+}
+CELLS_SAID = {
+    ("04_wikipedia", "in_url"): Said("seems to get very excited about URLs and turns off outside of the URLs", _NEURONS),
+    ("04_wikipedia", "in_wiki_link"): Said("gets very excited when the RNN is inside the [[ ]] markdown environment "
+                                           "and turns off outside of it", _NEURONS),
+    ("04_wikipedia", "in_www"): Said("relatively silent but sharply turns off right after the first \"w\" in the "
+                                     "\"www\" sequence", _NEURONS),
+    ("06_linux", "in_comment"): Said("a cell of the Linux model turns on inside comments", PAPER, quoted=False),
+    ("06_linux", "in_quotes"): Said("a cell of the Linux model turns on inside quotes (strings)", PAPER, quoted=False),
+    ("06_linux", "in_if_condition"): Said("a cell of the Linux model activates inside if statements", PAPER,
+                                          quoted=False),
+    ("06_linux", "bracket_depth"): Said("a cell of the Linux model tracks the depth of nested brackets", PAPER,
+                                        quoted=False),
+}
+# A best cell beats chance when its held-out score is this far above the search's chance level.
+BEATS_CHANCE = 0.05
+
+
+@dataclass
+class OtherRun:
+    section: str
+    path: Path
+    trace: Trace
+    ranking: CellRanking
+    labels: dict[str, np.ndarray]
+
+
+def other_runs(sec: Section, chars: int) -> dict[str, OtherRun]:
+    """04's and 06's runs where their notebooks write them in this reproduction (or in its checkpoint_dir), each
+    traced on ``chars`` characters of its own validation split and its cells searched."""
+    found = {}
+    for name in SEARCHES:
+        path = sec.sibling(name).latest_run()
+        if path is not None:
+            found[name] = trace_run(name, path, chars, sec.mirror)
+    return found
+
+
+def trace_run(section: str, path: str | Path, chars: int, mirror: str | None = None) -> OtherRun:
+    """Trace ``chars`` held-out characters (of the text the run trained on) through its best weights and search
+    its cells for the section's properties."""
+    run, corpus = load_trained(path, mirror)
+    tr = viz.trace(run.model, run.vocab, viz.excerpt(corpus.split("val"), chars), top_k=5)
+    labels = {k: v for k, v in viz.property_labels(tr.text).items() if k in SEARCHES.get(section, ())}
+    return OtherRun(section, Path(path), tr, viz.rank_cells(tr, labels), labels)
+
+
+def search_table(runs: Mapping[str, OtherRun], sec: Section) -> Shown:
+    """One row per model and property: its best cell on held-out text against chance, or why it was skipped."""
+    if not runs:
+        message = (f"no Wikipedia or Linux run in {sec._relative(sec.runs_dir)} or the checkpoint_dir: run notebooks "
+                   "04 and 06 first (python -m charlm.reproduce runs them in order), or pass checkpoint_dir")
+        return Shown(f"<p>{message}</p>", message, [])
+    rows = []
+    for name, run in runs.items():
+        best = run.ranking.best()
+        for prop in SEARCHES.get(name, ()):
+            r = best.get(prop)
+            rows.append({"model": name, "property": prop, "characters traced": len(run.trace),
+                         "best cell": r.name if r else None,
+                         "held-out score": r.score if r else None, "chance": r.chance if r else None,
+                         "beats chance": bool(r and r.lift > BEATS_CHANCE),
+                         "note": "" if r else run.ranking.skipped.get(prop, "not scored")})
+    return Table(rows, "the post's Wikipedia and Linux cells, searched for on held-out text", align="left")
+
+
+def other_claims(rows: list[dict[str, Any]]) -> list[Claim]:
+    """Claims on the cells :func:`search_table` scored: held above our bar and chance, partly when only above
+    chance, not otherwise. Properties too rare in the traced text give no claim."""
+    out = []
+    for r in rows:
+        said = CELLS_SAID.get((r["model"], r["property"]))
+        if said is None or r["best cell"] is None:
+            continue
+        depth = r["property"].endswith("_depth")
+        bar = MIN_CORRELATION if depth else MIN_BALANCED_ACCURACY
+        above = r["beats chance"]
+        verdict = "held" if above and r["held-out score"] >= bar else ("partly" if above else "not")
+        ours = (f"{r['model']}: {r['best cell']} scores {r['held-out score']:.3f} on held-out text "
+                f"(chance {r['chance']:.3f})")
+        rule = (f"held when the best cell's held-out {'correlation' if depth else 'balanced accuracy'} is at least "
+                f"{bar:g} and beats chance by {BEATS_CHANCE:g}, partly when it only beats chance")
+        out.append(Claim.of(said, ours, verdict, rule, r["held-out score"], r["characters traced"]))
+    return out

@@ -256,6 +256,7 @@ def test_loss_pieces_matches_brute_force_reference() -> None:
     pieces = [  # (context, text): no context, a short one, a long one, unseen characters on both sides
         ("", "The cat sat on the mat. "),
         ("a", "dog spoke to her sister!"),
+        ("he ", "cat sat. "),  # shorter than order-1 but more than half of it
         ("My old friend walked past the river. The k", "ing dreamed of a red door."),
         ("Ω# q", "x the garden wall Ω"),
     ]

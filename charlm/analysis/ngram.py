@@ -318,8 +318,9 @@ class NGramModel:
         self.vocab = vocab
         self._levels = levels  # levels[k-1] holds order k
         points = np.array([ord(c) for c in vocab], dtype=np.uint32)
-        self._sort = np.argsort(points).astype(compact_dtype(len(vocab) + 1))  # vocab index of the i-th smallest
-        self._sorted_points = points[np.argsort(points)]
+        order = np.argsort(points)
+        self._sort = order.astype(compact_dtype(len(vocab) + 1))  # vocab index of the i-th smallest code point
+        self._sorted_points = points[order]
 
     # ---- construction -------------------------------------------------------------------------------------
 
@@ -386,7 +387,7 @@ class NGramModel:
     def _nll(self, text: str, context: str, bar=None) -> float:
         """Summed negative log-likelihood (nats) of ``text``, each character after the order-1 before it in
         ``context + text``."""
-        prefix = context[len(context) - (self.order - 1) :] if self.order > 1 and context else ""
+        prefix = context[max(0, len(context) - (self.order - 1)) :] if self.order > 1 else ""
         codes = self._encode(prefix + text)
         total = 0.0
         for begin in range(len(prefix), len(codes), SCORE_CHUNK):  # chunks overlap by the order-1 chars before

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "charlm"
 # Budgets from the plan: the companion stays lighter than the engine it drives, the top level stays scannable.
 # 1,400 until the book and the README's generated results (issue 12) added 150 lines.
 PAPER_LINES = 1550
-TOP_LEVEL_MODULES = 12  # __init__ and __main__ are the package itself, not modules of it
+TOP_LEVEL_MODULES = 14  # __init__ and __main__ are the package itself; config and distributed joined in issue 18
 
 
 def _lint_imports() -> Path:

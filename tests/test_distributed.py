@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from charlm.distributed import Distributed, from_env
+from charlm.errors import CharlmError
 from charlm.run import train
 from charlm.trainer import TrainConfig
 from helpers import make_text
@@ -33,6 +35,28 @@ def torchrun(text_file: Path, out: Path, *extra: str) -> subprocess.CompletedPro
 def saved_curve(out: Path) -> tuple[list[float], list[tuple[int, float]]]:
     state = torch.load(out / "last" / "trainer.pt", weights_only=True)["train_state"]
     return state["train_losses"], [tuple(v) for v in state["val_losses"]]
+
+
+def test_torchrun_environment_is_read_and_checked():
+    alone = from_env({})
+    assert (alone.rank, alone.world_size, alone.enabled, alone.is_main) == (0, 1, False, True)
+    second = from_env({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    assert (second.rank, second.world_size, second.enabled, second.is_main) == (1, 2, True, False)
+    with pytest.raises(CharlmError, match="does not fit WORLD_SIZE"):
+        from_env({"RANK": "2", "WORLD_SIZE": "2"})
+
+
+def test_one_process_rows_are_those_of_the_job():
+    """gather_rows and own_rows are inverses: rank r's row i is row i*world + r of the single-process state."""
+    state = torch.arange(2 * 6 * 3, dtype=torch.float32).reshape(2, 6, 3)  # (layers, streams, hidden)
+    owned = [Distributed(r, 3, r).own_rows(state) for r in range(3)]
+    assert [o[0, :, 0].tolist() for o in owned] == [[0.0, 9.0], [3.0, 12.0], [6.0, 15.0]]
+
+    class Gathered(Distributed):  # all_gather as three ranks would answer it
+        def all_gather(self, value):
+            return owned
+
+    assert torch.equal(Gathered(0, 3, 0).gather_rows(owned[0]), state)
 
 
 @pytest.mark.slow

@@ -83,7 +83,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
     with pytest.raises(CharlmError, match=r"loss is NaN at iteration 26.*last checkpoint is kept"):
         train(text, tmp_path / "run", SMALL, config(max_iters=100), callbacks=[PoisonAt(25)], progress="none")
     ckpt = load_checkpoint(tmp_path / "run", prefer="last")
-    assert ckpt.info["iteration"] == 20
+    assert ckpt.info.iteration == 20
     assert all(torch.isfinite(p).all() for p in ckpt.model.parameters())
 
 
@@ -96,7 +96,7 @@ def test_request_stop_saves_a_resumable_checkpoint(tmp_path):
     text = make_text(30_000)
     stopped = train(text, tmp_path / "run", SMALL, config(max_iters=40), callbacks=[StopAt()], progress="none")
     assert stopped.state.stop_reason == "interrupted" and stopped.state.iteration == 13
-    assert load_checkpoint(tmp_path / "run", prefer="last").info["iteration"] == 13
+    assert load_checkpoint(tmp_path / "run", prefer="last").info.iteration == 13
     resumed = train(text, tmp_path / "run", resume=True, progress="none")
     assert resumed.state.iteration == 40
 
@@ -136,20 +136,39 @@ def test_checkpoint_survives_a_crash_between_renames(tmp_path):
     (run / "last").rename(run / "last.old")  # the state a crash between the two renames leaves
     (run / "last.tmp").mkdir()  # and a half-written staging directory
     assert find_checkpoint(run, prefer="last") == run / "last.old"
-    assert load_checkpoint(run, prefer="last").info["iteration"] == 20
+    assert load_checkpoint(run, prefer="last").info.iteration == 20
 
 
-def test_checkpoint_written_on_gpu_loads_on_cpu(tmp_path):
-    """Weights are stored as CPU tensors and the device is chosen at load time, whatever the writer used."""
+def test_checkpoint_written_on_gpu_loads_and_resumes_on_cpu(tmp_path):
+    """A trainer.pt whose tensors are stored as cuda:0 ones (torch.save records each storage's device; a tagger
+    registered for the save writes the tag a GPU run's file has): torch.load refuses it on a machine without
+    CUDA, charlm maps it to the CPU, and the run resumes there."""
     text = make_text(20_000)
-    train(text, tmp_path / "run", SMALL, config(max_iters=20), progress="none")
-    cfg_file = tmp_path / "run" / "best" / "config.json"
-    info = json.loads(cfg_file.read_text())
-    info["device"] = "cuda:0"
-    cfg_file.write_text(json.dumps(info))
-    ckpt = load_checkpoint(tmp_path / "run", device="cpu", with_trainer_state=True)
-    assert next(ckpt.model.parameters()).device.type == "cpu"
-    assert ckpt.trainer_state["batcher"]["cursor"] >= 0
+    run = tmp_path / "run"
+    train(text, run, SMALL, config(max_iters=20), progress="none")
+    trainer_file = run / "last" / "trainer.pt"
+    saved = torch.load(trainer_file, weights_only=True)
+
+    def as_cuda(storage):
+        return "cuda:0" if storage.device.type == "cpu" else None
+
+    torch.serialization.register_package(0, as_cuda, lambda storage, location: None)
+    try:
+        torch.save(saved, trainer_file)
+    finally:
+        registry = torch.serialization._package_registry
+        registry[:] = [entry for entry in registry if entry[1] is not as_cuda]
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(trainer_file, weights_only=True)  # the file really claims a GPU
+    for name in ("last", "best"):
+        cfg_file = run / name / "config.json"
+        cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "device": "cuda:0"}))
+    ckpt = load_checkpoint(run, device="cpu", prefer="last", with_trainer_state=True)
+    assert next(ckpt.model.parameters()).device.type == "cpu" and ckpt.info.device == "cuda:0"
+    assert {t.device.type for t in ckpt.trainer_state["carried"]} == {"cpu"}
+    resumed = train(text, run, resume=True, overrides={"max_iters": 30, "device": "cpu"}, progress="none")
+    assert resumed.state.iteration == 30 and len(resumed.state.train_losses) == 30
 
 
 def test_learning_rate_schedule_follows_char_rnn():
@@ -177,8 +196,8 @@ def test_a_limit_given_on_resume_replaces_the_runs_limits(tmp_path):
 
 
 def test_an_evaluation_between_loss_reads_never_checkpoints_a_diverged_model(tmp_path):
-    """Losses reach the host every log_interval steps; a checkpoint due in between (eval 25, log 10) reads them
-    first (Trainer.state_dict), so the NaN of iteration 22 stops training before NaN weights are saved."""
+    """Losses reach the host every log_interval steps; an evaluation due in between (eval 25, log 10) reads them
+    first, so the NaN of iteration 22 stops training before NaN weights are validated or saved."""
     text = make_text(30_000)
     with pytest.raises(CharlmError, match=r"loss is NaN at iteration 22"):
         train(text, tmp_path / "run", SMALL, config(max_iters=100, eval_interval=25, log_interval=10),

@@ -391,6 +391,9 @@ class Trainer:
         try:
             state = TrainState(**saved["train_state"])
             self.optimizer.load_state_dict(saved["optimizer"])
+            for param, moments in self.optimizer.state.items():  # torch checks the count of tensors, not shapes
+                if any(torch.is_tensor(m) and m.dim() and m.shape != param.shape for m in moments.values()):
+                    raise ValueError("optimizer state of another shape")
             self.batcher.load_state_dict(saved["batcher"])
             carried = saved["carried"]
             if carried is not None:
@@ -417,6 +420,8 @@ class Trainer:
         if part.shape[1] != self.config.batch_size:
             raise CharlmError(f"the checkpoint carries {part.shape[1]} streams but the batch size is "
                               f"{self.config.batch_size}; resume with the run's --batch-size")
+        if part.shape != (self.model.config.num_layers, self.config.batch_size, self.model.config.rnn_size):
+            raise ValueError("carried state of another model")
         return self.group.own_rows(part).float().to(self.device)
 
 

@@ -47,9 +47,9 @@ def iteration_seen(metrics: Path, iteration: int) -> bool:
                if line.strip())
 
 
-def stop_case(corpus: Path, out: Path, eval_interval: int, signal_at: int, wait: float) -> None:
+def stop_case(corpus: Path, out: Path, eval_interval: int, signal_at: int, wait: float, extra: list[str]) -> None:
     cmd = [sys.executable, "-m", "charlm", "train", str(corpus), "--out", str(out), "--max-seconds", "3600",
-           "--eval-interval", str(eval_interval), "--progress", "none"]
+           "--eval-interval", str(eval_interval), "--progress", "none", *extra]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -77,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=150, help="megabytes of text")
     parser.add_argument("--wait", type=float, default=5.0, help="seconds of training before the signal")
+    parser.add_argument("--train-args", default="", help="more charlm train options (the test: a tiny model)")
     args = parser.parse_args()
     os.environ.setdefault("CHARLM_THREADS", "1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,9 +85,9 @@ def main() -> None:
         corpus.write_text(synthetic_text(args.mb), encoding="utf-8")
         chars = corpus.stat().st_size
         print(f"{chars / 1e6:.0f} MB synthetic text ({chars:,} characters; validation split {chars // 20:,}), "
-              f"charlm train defaults, CHARLM_THREADS={os.environ['CHARLM_THREADS']}", flush=True)
-        stop_case(corpus, Path(tmp) / "run1", 100_000_000, 10, args.wait)
-        stop_case(corpus, Path(tmp) / "run2", 50, 50, 1.0)
+              f"charlm train defaults {args.train_args}, CHARLM_THREADS={os.environ['CHARLM_THREADS']}", flush=True)
+        stop_case(corpus, Path(tmp) / "run1", 100_000_000, 10, args.wait, args.train_args.split())
+        stop_case(corpus, Path(tmp) / "run2", 50, 50, 1.0, args.train_args.split())
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     print(f"peak resident memory of a trainer: {peak / 1e9:.2f} GB ({peak / chars:.1f} bytes per character)")
 

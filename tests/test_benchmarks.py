@@ -47,3 +47,9 @@ def test_bench_ngram_finds_its_corpus_as_the_package_does():
     mirror_text("names.txt.xz")  # skips without the offline mirror
     out = run("bench_ngram.py", "--corpus", "names", "--orders", "1-2", "--chars", "5000")
     assert out.startswith("names: train 4,500 chars") and re.search(r"best: order [12] at \d\.\d{4} nats/char", out), out
+
+
+def test_bench_stop_reports_the_seconds_to_exit():
+    out = run("bench_stop.py", "--mb", "2", "--wait", "0", "--train-args", "--rnn-size 16 --num-layers 1 --seq-length 8")
+    exits = re.findall(r"exit 143 after (\d+\.\d\d) s; last/ at iteration (\d+), validated: False", out)
+    assert len(exits) == 2 and int(exits[1][1]) >= 50, out

@@ -203,3 +203,124 @@ def test_an_evaluation_between_loss_reads_never_checkpoints_a_diverged_model(tmp
         train(text, tmp_path / "run", SMALL, config(max_iters=100, eval_interval=25, log_interval=10),
               callbacks=[PoisonAt(21)], progress="none")
     assert not (tmp_path / "run" / "last").exists()  # nothing was saved: no evaluation came before the NaN
+
+
+# --------------------------------------------------------------------------- char-rnn's recipe as options
+
+
+def test_init_range_draws_every_initial_weight_from_its_interval_and_forget_bias_sets_the_gate():
+    from charlm.model import ModelConfig
+    from charlm.run import initial_model
+
+    model_config = ModelConfig(vocab_size=30, model="lstm", rnn_size=16, num_layers=2)
+    default = initial_model(model_config, config())  # PyTorch's: uniform +-1/sqrt(16) for the LSTM
+    charrnn = initial_model(model_config, config(init_range=0.08, forget_bias=1.0))
+    largest = lambda m, skip=(): max(p.abs().max().item() for n, p in m.named_parameters() if n not in skip)  # noqa: E731
+    assert largest(default) > 0.2
+    biases = {f"rnn.bias_ih_l{k}" for k in range(2)}
+    assert 0.079 < largest(charrnn, skip=biases) <= 0.08  # every other parameter drawn from +-0.08, edges reached
+    for k in range(2):
+        bias = getattr(charrnn.rnn, f"bias_ih_l{k}").detach()
+        assert torch.equal(bias[16:32], torch.ones(16)) and bias[:16].abs().max() <= 0.08  # gates: i, f, g, o
+
+
+def test_a_new_run_starts_from_the_initial_weights_its_options_ask_for(tmp_path):
+    from charlm.run import initial_model
+
+    text = make_text(20_000)
+    cfg = config(max_iters=1, init_range=0.08, learning_rate=1e-9, eval_interval=1)
+    run = train(text, tmp_path / "run", SMALL, cfg, progress="none")
+    drawn = initial_model(run.model.config, cfg)
+    for (name, p), q in zip(run.model.named_parameters(), drawn.parameters()):
+        torch.testing.assert_close(p.detach().cpu(), q.detach(), atol=1e-7, rtol=0, msg=name)  # one step of 1e-9
+    assert load_checkpoint(tmp_path / "run").info.train_config.init_range == 0.08
+
+
+@pytest.mark.parametrize("mode", ["value", "norm"])
+def test_grad_clip_mode_clamps_elements_or_scales_the_norm(mode):
+    from charlm.model import CharRNN, ModelConfig
+    from charlm.trainer import Trainer
+    from charlm.vocab import Vocab
+
+    text = make_text(5_000)
+    vocab = Vocab.from_text(text)
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(len(vocab), "lstm", 16, 1))
+    trainer = Trainer(model, vocab, {"train": vocab.encode(text)}, config(grad_clip=0.01, grad_clip_mode=mode),
+                      device=torch.device("cpu"), precision="fp32")
+    trainer.train_step()
+    grads = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    if mode == "value":  # char-rnn: grad_params:clamp(-grad_clip, grad_clip)
+        assert grads.abs().max().item() == pytest.approx(0.01) and (grads.abs() >= 0.01 - 1e-9).sum() > 10
+        assert grads.norm().item() > 0.05  # each element clamped, the norm left far above the limit
+    else:
+        assert grads.norm().item() == pytest.approx(0.01, rel=1e-4) and grads.abs().max().item() < 0.01
+
+
+def test_rmsprop_smoothing_is_decay_rate_as_char_rnn_computes_it():
+    """One RMSProp step from zero state, char-rnn's optim.rmsprop: m = (1 - alpha) g^2; x -= lr g / (sqrt(m) + 1e-8)."""
+    from charlm.model import CharRNN, ModelConfig
+    from charlm.trainer import Trainer
+    from charlm.vocab import Vocab
+
+    text = make_text(5_000)
+    vocab = Vocab.from_text(text)
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(len(vocab), "lstm", 16, 1))
+    before = model.head.weight.detach().clone()
+    cfg = config(optimizer="rmsprop", decay_rate=0.5, learning_rate=1e-3, grad_clip=0)
+    trainer = Trainer(model, vocab, {"train": vocab.encode(text)}, cfg, device=torch.device("cpu"), precision="fp32")
+    assert trainer.optimizer.param_groups[0]["alpha"] == 0.5
+    trainer.train_step()
+    g = model.head.weight.grad
+    expected = before - 1e-3 * g / ((1 - 0.5) * g * g).sqrt().add(1e-8)
+    torch.testing.assert_close(model.head.weight.detach(), expected, atol=1e-7, rtol=1e-5)
+
+
+def test_the_recipe_options_are_cli_flags_under_char_rnns_names():
+    from charlm.cli import build_parser
+
+    args = build_parser().parse_args(["train", "f.txt", "--out", "r", "--init-range", "0.08", "--forget-bias", "1",
+                                      "--grad-clip-mode", "value", "--decay-rate", "0.9", "--grad-clip", "5"])
+    assert (args.init_range, args.forget_bias, args.grad_clip_mode, args.decay_rate, args.grad_clip) == \
+        (0.08, 1.0, "value", 0.9, 5.0)
+    defaults = build_parser().parse_args(["train", "f.txt", "--out", "r"])
+    assert (defaults.init_range, defaults.forget_bias, defaults.grad_clip_mode) == (0.0, None, "norm")
+
+
+# --------------------------------------------------------------------------- model selection
+
+
+class NoiseAt(Callback):
+    """Shake the weights after one iteration, so that a later validation is worse than an earlier one."""
+
+    def __init__(self, iteration: int, scale: float) -> None:
+        self.iteration, self.scale = iteration, scale
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.state.iteration == self.iteration:
+            with torch.no_grad():
+                generator = torch.Generator().manual_seed(0)
+                for p in trainer.model.parameters():
+                    p.add_(torch.randn(p.shape, generator=generator) * self.scale)
+
+
+@pytest.mark.parametrize("to_disk", [True, False])
+def test_the_test_loss_is_the_best_validation_checkpoints_and_says_which(tmp_path, to_disk):
+    from charlm.trainer import evaluate
+
+    text = make_text(40_000)
+    out = tmp_path / "run" if to_disk else None
+    result = train(text, out, SMALL, config(max_iters=40, eval_interval=10, learning_rate=1e-2),
+                   callbacks=[NoiseAt(31, 0.3)], progress="none")
+    losses = dict(result.state.val_losses)
+    assert losses[40] > min(losses.values())  # the last weights are not the best ones
+    assert result.best_iteration == min(losses, key=losses.get) < 40 and result.val_loss == min(losses.values())
+    assert evaluate(result.model, result.splits["val"], 8, 20) == pytest.approx(losses[result.best_iteration])
+    test = result.test_loss()
+    if to_disk:
+        best = load_checkpoint(out, device="cpu")
+        assert best.info.best_iteration == best.info.iteration == result.best_iteration
+        assert test == pytest.approx(evaluate(best.model, result.splits["test"], 8, 20))
+        last = load_checkpoint(out, device="cpu", prefer="last").model
+        assert test < evaluate(last, result.splits["test"], 8, 20)

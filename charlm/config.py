@@ -6,7 +6,6 @@ config.json that may have been edited by hand. A mistake is one CharlmError line
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -233,7 +232,3 @@ class RunInfo:
     def finished(self) -> bool:
         """Whether training ran to one of its limits (not interrupted, not failed)."""
         return self.stop_reason in LIMIT_STOPS
-
-
-def is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

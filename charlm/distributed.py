@@ -53,7 +53,7 @@ class Distributed:
         try:
             yield
         except RuntimeError as err:  # torch.distributed's errors (DistBackendError, DistNetworkError) derive from it
-            if not self.enabled or isinstance(err, CharlmError):
+            if not self.enabled:
                 raise
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
             raise PeerLost(f"another process of the torchrun job stopped ({first}); rank {self.rank} stops too. "

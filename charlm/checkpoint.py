@@ -147,23 +147,6 @@ def save_checkpoint(path: str | Path, model: CharRNN, info: RunInfo,
     return target
 
 
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl; a line that does not parse (the torn last line a full disk or a power
-    loss leaves) is dropped, since the checkpoint, not this log, is the run's state."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("iteration"), int):
-            records.append(record)
-    return records
-
-
 def _lines_backward(f: io.BufferedReader, size: int, chunk: int = 1 << 16):
     """(offset, line, ended by a newline) for each line of a file, last line first, reading from the end."""
     end, tail = size, b""

@@ -170,8 +170,9 @@ def _plan_resume(text: str, out: Path, model: ModelConfig | dict[str, Any] | Non
     if config is not None:
         raise CharlmError("resume=True continues the run's own TrainConfig; pass changes as overrides={...}")
     given = model.to_dict() if isinstance(model, ModelConfig) else dict(model or {})
+    check_keys("model setting(s)", given, ModelConfig.__dataclass_fields__)
     for name, value in sorted(given.items()):
-        if getattr(info.model, name, value) != value:
+        if getattr(info.model, name) != value:
             raise CharlmError(f"{_flag(name)} cannot change on --resume (the checkpoint's model has "
                               f"{getattr(info.model, name)!r}); leave it out, or start a new --out")
     if fractions is not None and check_fractions(fractions) != info.data.fractions:

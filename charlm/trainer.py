@@ -346,12 +346,12 @@ class Trainer:
         have been read. Every rank calls it (the carried state is gathered); rank 0 writes."""
         st = self.state
         names = ("last", "best") if not self.has_validation or st.best_iteration == st.iteration else ("last",)
-        trainer_state = self.state_dict()
         self._saved = (st.iteration, st.stop_reason)
-        if self.out_dir is None:
+        if self.out_dir is None:  # the same on every rank
             if "best" in names:
                 self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             return
+        trainer_state = self.state_dict()
         if not self.group.is_main:
             return
         info = self.run_info()

@@ -38,6 +38,7 @@ from charlm import datasets
 from charlm.analysis import textstats
 from charlm.analysis.display import Shown, esc, loss_figure, rows_of_text, show, show_figure, stack, table, warning
 from charlm.checkpoint import find_checkpoint, read_info
+from charlm.config import DataInfo
 from charlm.data import split_ids
 from charlm.device import machine_description
 from charlm.errors import CharlmError, check_keys
@@ -212,11 +213,11 @@ class Section:
 
     def _load(self, corpus: Corpus, path: Path) -> RunResult:
         data = trained_on(path)
-        same_text = data.get("sha256") == text_fingerprint(corpus.text)
+        same_text = data is not None and data.sha256 == text_fingerprint(corpus.text)
         if not same_text:
             show(warning(f"checkpoint {path} was trained on another text than this {corpus.name} "
                          f"({len(corpus.text):,} chars): its validation split may overlap what it trained on"))
-        fractions = tuple(data["fractions"]) if same_text and data.get("fractions") else corpus.fractions
+        fractions = data.fractions if same_text else tuple(corpus.fractions)  # type: ignore[union-attr]
         if fractions != tuple(corpus.fractions):
             # The baselines and measures beside the LSTM cut the text by corpus.fractions: they must cut it as
             # the checkpoint's run did, or its training text would count as held out.
@@ -314,22 +315,22 @@ def _checkpoint_in(checkpoint_dir: Path | None, section: str) -> Path | None:
 # --------------------------------------------------------------------------- a run's own record of its text
 
 
-def trained_on(path: str | Path) -> dict[str, Any]:
-    """What a run's checkpoint says it trained on: data set (``source``), ``chars``, ``sha256``, ``fractions``.
-    The one place this layer reads a checkpoint's metadata."""
-    return read_info(path, prefer="last").get("data") or {}
+def trained_on(path: str | Path) -> DataInfo | None:
+    """What a run's checkpoint says it trained on (data set ``source``, ``chars``, ``sha256``, ``fractions``), or
+    None when it does not say. The one place this layer reads a checkpoint's metadata."""
+    return read_info(path, prefer="last").data
 
 
 def load_trained(path: str | Path, mirror: str | None = None) -> tuple[RunResult, Corpus]:
     """A run and the text it trained on, rebuilt from what its checkpoint says: its data set cut to the
     characters it saw, split as it was split."""
     data = trained_on(path)
-    if not data.get("source") or not data.get("chars"):
+    if data is None or not data.source or not data.chars:
         raise CharlmError(f"{path}: the checkpoint does not name the data set it trained on; load it with "
                           "charlm.run.load_run and the text instead")
-    corpus = load_corpus(data["source"], mirror, data["chars"], data.get("fractions"))
-    if text_fingerprint(corpus.text) != data.get("sha256"):
-        raise CharlmError(f"the {data['source']} text here differs from the one the checkpoint trained on ({path}); "
+    corpus = load_corpus(data.source, mirror, data.chars, data.fractions)
+    if text_fingerprint(corpus.text) != data.sha256:
+        raise CharlmError(f"the {data.source} text here differs from the one the checkpoint trained on ({path}); "
                           "prepare the same data set (python data/download.py) or pass the text yourself")
     return load_run(path, corpus.text, corpus.fractions), corpus
 

@@ -18,7 +18,7 @@ post is their one-hot vector.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -29,6 +29,7 @@ from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper.claims import POST, Claim, Said
 from charlm.run import RunResult
+from charlm.run import initial_model as run_initial_model
 
 # --------------------------------------------------------------------------- what the post says, and the rules
 
@@ -49,10 +50,8 @@ ONE_UPDATE = Said("one parameter update raises the correct characters' scores (2
 
 
 def initial_model(run: RunResult, seed: int) -> CharRNN:
-    """The weights training started from: the same seed and config rebuild them exactly (as charlm.run does)."""
-    torch.manual_seed(seed)
-    return CharRNN(ModelConfig(vocab_size=len(run.vocab), **{k: v for k, v in run.model.config.to_dict().items()
-                                                            if k != "vocab_size"})).eval()
+    """The weights training started from: the same seed and config rebuild them exactly (charlm.run's own)."""
+    return run_initial_model(run.model.config, replace(run.train_config, seed=seed)).eval()
 
 
 @torch.no_grad()

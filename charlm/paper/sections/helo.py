@@ -26,7 +26,7 @@ import torch
 
 from charlm.analysis.display import Shown, loss_figure, show_figure, table
 from charlm.errors import CharlmError
-from charlm.model import CharRNN, ModelConfig
+from charlm.model import CharRNN
 from charlm.paper.claims import POST, Claim, Said
 from charlm.run import RunResult
 from charlm.run import initial_model as run_initial_model

@@ -3,6 +3,10 @@
 A split is viewed as ``batch_size`` contiguous streams laid side by side; each batch is the next ``seq_length``
 characters of every stream. Row b of batch i+1 continues row b of batch i, so the hidden state the model ends
 a batch with is the right state to start the next one with: truncated backpropagation through time.
+
+The streams are views of the ids as given, in their own type (a corpus is encoded to
+``Vocab.compact_dtype``: one byte per character for up to 256 characters); a batch becomes int64, what the
+embedding takes, only when it is handed out, so a corpus costs its compact ids and nothing more per character.
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ import torch
 from charlm.errors import CharlmError, check_int
 
 SPLIT_NAMES = ("train", "val", "test")
+
+
+def _as_streams(ids: np.ndarray, end: int) -> torch.Tensor:
+    """``ids[:end]`` as a tensor sharing their memory (integer ids of any width are kept as they are)."""
+    data = np.asarray(ids[:end])
+    if data.dtype.kind not in "iu":
+        data = data.astype(np.int64)  # e.g. a list of ints or a range: small inputs of tests and tools
+    return torch.from_numpy(np.ascontiguousarray(data))
 
 
 def split_ids(ids: np.ndarray, fractions: tuple[float, float, float] = (0.90, 0.05, 0.05)) -> dict[str, np.ndarray]:
@@ -36,8 +48,8 @@ class StreamBatcher:
     state of their own streams.
     """
 
-    x: torch.Tensor  # (B, n_batches * T): row b is stream b
-    y: torch.Tensor  # (B, n_batches * T): x shifted by one character
+    x: torch.Tensor  # (B, n_batches * T): row b is stream b, in the ids' own (compact) type
+    y: torch.Tensor  # (B, n_batches * T): x shifted by one character (a view of the same memory)
     seq_length: int
     cursor: int = 0  # index of the next batch within the epoch
     epoch: int = 0  # completed passes over the split
@@ -56,7 +68,7 @@ class StreamBatcher:
             )
         stream_len = n_batches * seq_length
         used = batch_size * stream_len
-        data = torch.from_numpy(np.ascontiguousarray(ids[: used + 1], dtype=np.int64))
+        data = _as_streams(ids, used + 1)
         return cls(x=data[:used].view(batch_size, stream_len), y=data[1 : used + 1].view(batch_size, stream_len),
                    seq_length=seq_length)
 
@@ -68,8 +80,9 @@ class StreamBatcher:
         return self.x.shape[1] // self.seq_length
 
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``i`` as int64 (B, T) inputs and targets (a copy of B x T ids; int64 ids are not copied)."""
         cols = slice(i * self.seq_length, (i + 1) * self.seq_length)
-        return self.x[:, cols], self.y[:, cols]  # (B, T), (B, T)
+        return self.x[:, cols].long(), self.y[:, cols].long()
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """The next batch and whether it starts a new pass (then the carried state must be reset)."""
@@ -115,7 +128,7 @@ class EvalBatches:
     last stream come as a final one-row batch that continues that stream (so it takes the state's last row).
     """
 
-    x: torch.Tensor  # (B, S): row b is stream b
+    x: torch.Tensor  # (B, S): row b is stream b, in the ids' own (compact) type; batches are handed out as int64
     y: torch.Tensor  # (B, S)
     tail_x: torch.Tensor  # (1, R), R < B: the characters after the last stream
     tail_y: torch.Tensor  # (1, R)
@@ -144,9 +157,9 @@ class EvalBatches:
 
     def __iter__(self):
         for start in range(0, self.x.shape[1], self.seq_length):
-            yield self.x[:, start : start + self.seq_length], self.y[:, start : start + self.seq_length]
+            yield self.x[:, start : start + self.seq_length].long(), self.y[:, start : start + self.seq_length].long()
         if self.tail_y.numel():
-            yield self.tail_x, self.tail_y
+            yield self.tail_x.long(), self.tail_y.long()
 
 
 def check_eval_args(batch_size: int, seq_length: int) -> tuple[int, int]:
@@ -164,7 +177,7 @@ def eval_batcher(ids: np.ndarray, batch_size: int, seq_length: int, split: str =
     streams = max(1, min(batch_size, targets // seq_length))
     stream_len = targets // streams
     used = streams * stream_len
-    data = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
+    data = _as_streams(ids, len(ids))
     return EvalBatches(x=data[:used].view(streams, stream_len), y=data[1 : used + 1].view(streams, stream_len),
                        tail_x=data[used:-1].view(1, -1), tail_y=data[used + 1 :].view(1, -1),
                        seq_length=min(seq_length, stream_len))

@@ -146,7 +146,7 @@ def _train(text: str, out: Path | None, fresh: tuple[Vocab, ModelConfig, TrainCo
         vocab, model_config, config = fresh
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed reproduces
         net = CharRNN(model_config)
-    splits = split_ids(vocab.encode(text), fractions)
+    splits = split_ids(vocab.encode(text, dtype=vocab.compact_dtype), fractions)  # 1 byte a character up to 256
     # Under torchrun every rank evaluates its share and gathers checkpoint state; only rank 0 writes and prints.
     main_process = distributed_from_env().is_main
     all_callbacks: list[Callback] = [Evaluator(config.eval_interval)]
@@ -210,7 +210,7 @@ def load_run(path: str | Path, text: str, fractions: Sequence[float] | None = No
     state.stop_reason = "loaded checkpoint"
     fractions = tuple(fractions or info.get("data", {}).get("fractions") or (0.90, 0.05, 0.05))
     try:
-        ids = best.vocab.encode(text, what="this text")
+        ids = best.vocab.encode(text, what="this text", dtype=best.vocab.compact_dtype)
     except CharlmError as err:
         raise CharlmError(f"checkpoint {best.path} does not fit this text: {err}") from None
     config = TrainConfig.from_dict({k: v for k, v in info.get("train_config", {}).items()

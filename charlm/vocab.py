@@ -2,6 +2,10 @@
 
 The vocabulary is made of Unicode characters, not bytes: char-rnn split UTF-8 into bytes, so its models could
 emit half a character and its users met that constantly with accented or Chinese text.
+
+A corpus is held as compact ids: ``Vocab.compact_dtype`` is the smallest type that holds every id (uint8 up to
+256 characters, uint16 up to 65,536), and encoding works through the text a chunk at a time, so turning a text
+into ids needs the ids and a few megabytes, never a UTF-32 copy or int64 ids of the whole corpus.
 """
 
 from __future__ import annotations
@@ -13,6 +17,31 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from charlm.errors import CharlmError
+
+ENCODE_CHUNK = 1 << 20  # characters per step of encoding: its temporaries stay a few MB at any corpus size
+
+
+def compact_dtype(n_symbols: int) -> np.dtype:
+    """The smallest integer type holding ids 0..n_symbols-1 (torch has all three: uint8, uint16, int32)."""
+    if n_symbols <= 2**8:
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint16 if n_symbols <= 2**16 else np.int32)
+
+
+def lookup_chunks(text: str, sorted_points: np.ndarray, what: str = "text"):
+    """Yield ``(start, pos, known)`` for consecutive chunks of ``text``: ``pos`` the index of each character's code
+    point in ``sorted_points`` (clipped), ``known`` whether it is there. The one vectorised text-to-index walk of
+    the vocabulary and the n-gram; a lone surrogate (how Python passes on an undecodable byte) is an error."""
+    for start in range(0, len(text), ENCODE_CHUNK):
+        piece = text[start : start + ENCODE_CHUNK]
+        try:
+            points = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+        except UnicodeEncodeError as err:
+            at = start + err.start
+            raise CharlmError(f"{what} holds an invalid character at position {at} (an undecodable byte "
+                              f"{text[at]!r}); give it as valid UTF-8") from None
+        pos = np.minimum(np.searchsorted(sorted_points, points), len(sorted_points) - 1)
+        yield start, pos, sorted_points[pos] == points
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
@@ -84,25 +113,26 @@ class Vocab:
     def index(self, char: str) -> int:
         return self._stoi[char]
 
-    def encode(self, text: str, what: str = "text") -> np.ndarray:
-        """Map text to int64 ids; a character outside the vocabulary is an error that names it."""
-        # Vectorised through code points: a 100 MB corpus encodes in about a second.
-        try:
-            codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        except UnicodeEncodeError as err:  # a lone surrogate: how Python passes on an invalid byte in argv
-            raise CharlmError(f"{what} holds an invalid character at position {err.start} (an undecodable byte "
-                              f"{text[err.start]!r}); give it as valid UTF-8") from None
-        ids = np.searchsorted(self._codepoints, codepoints)
-        ids_clipped = np.minimum(ids, len(self.chars) - 1)
-        unknown = self._codepoints[ids_clipped] != codepoints
-        if unknown.any():
-            pos = int(np.argmax(unknown))
-            char = text[pos]
-            raise CharlmError(
-                f"{what} contains {char!r} (U+{ord(char):04X}) at position {pos}, a character the model never saw "
-                f"in training; remove it or use only characters of its {len(self)}-character vocabulary"
-            )
-        return ids_clipped.astype(np.int64)
+    @property
+    def compact_dtype(self) -> np.dtype:
+        """The smallest integer type holding this vocabulary's ids: what a corpus is stored as."""
+        return compact_dtype(len(self))
+
+    def encode(self, text: str, what: str = "text", dtype: np.dtype | type = np.int64) -> np.ndarray:
+        """Map text to ids of ``dtype`` (``compact_dtype`` for a corpus); a character outside the vocabulary is an
+        error that names it and its position."""
+        # Vectorised through code points a chunk at a time: a 100 MB corpus encodes in about a second.
+        ids = np.empty(len(text), dtype=dtype)
+        for start, pos, known in lookup_chunks(text, self._codepoints, what):
+            if not known.all():
+                at = start + int(np.argmin(known))
+                char = text[at]
+                raise CharlmError(
+                    f"{what} contains {char!r} (U+{ord(char):04X}) at position {at}, a character the model never "
+                    f"saw in training; remove it or use only characters of its {len(self)}-character vocabulary"
+                )
+            ids[start : start + len(pos)] = pos
+        return ids
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         return "".join(self.chars[int(i)] for i in ids)

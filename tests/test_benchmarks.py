@@ -47,3 +47,16 @@ def test_bench_ngram_finds_its_corpus_as_the_package_does():
     mirror_text("names.txt.xz")  # skips without the offline mirror
     out = run("bench_ngram.py", "--corpus", "names", "--orders", "1-2", "--chars", "5000")
     assert out.startswith("names: train 4,500 chars") and re.search(r"best: order [12] at \d\.\d{4} nats/char", out), out
+
+
+def test_bench_memory_reports_bytes_per_character():
+    out = run("bench_memory.py", "--chars", "300000")
+    assert re.search(r"^\s+300,000 chars \(300,000 bytes\): peak RSS [\d,]+ MiB", out, flags=re.MULTILINE), out
+    assert re.search(r"^training data at peak: -?\d+\.\d\d bytes per character", out, flags=re.MULTILINE), out
+
+
+def test_bench_ngram_runs_the_cli_on_a_synthetic_text():
+    out = run("bench_ngram.py", "--synthetic", "200000", "--orders", "2")
+    assert out.startswith("synthetic text: 200,000 chars"), out
+    assert re.search(r"order 2: exit 0, first line after [\d.]+ s, [\d.]+ s in all, peak RSS [\d.]+ GiB\n"
+                     r"  order 2 on 180,000 chars: needs at most \d+ MiB .*\n  order 2: held-out loss \d\.\d{4}", out), out

@@ -239,7 +239,10 @@ def test_names_zip(server: Server, tmp_path: Path) -> None:
         z.writestr("names/README", "Names Corpus, Version 1.3\n")
     server.state.files["/names.zip"] = buf.getvalue()
     text = prepare(replace(SOURCES["names"], url=server.url("/names.zip")), root=tmp_path, **QUIET)
-    assert text.read_text() == "Aamir\nAaron\nAbagael\nMary-Jo\nLa Verne\n"
+    # male then female, headers dropped, then the documented shuffle: line i goes where sha256("2015:i") sorts
+    source = ["Aamir", "Aaron", "Abagael", "Mary-Jo", "La Verne"]
+    order = sorted(range(5), key=lambda i: hashlib.sha256(f"2015:{i}".encode()).digest())
+    assert text.read_text() == "".join(source[i] + "\n" for i in order) != "".join(n + "\n" for n in source)
     assert (text.parent / "names-README.txt").read_text().startswith("Names Corpus")
 
 
@@ -370,8 +373,8 @@ def test_every_mirror_data_set_prepares_and_verifies(tmp_path: Path, capsys: pyt
         assert datasets.status(name, tmp_path)["verified"], name
         assert meta["source"] == f"mirror:{entry.file}" and meta["source_sha256"] == entry.sha256
         assert meta["splits"]["test"][1] == meta["chars"] and meta["partial"] is (name == "wikipedia")
-        if name == "warandpeace":
-            assert meta["bytes"] == entry.size - 3 and not text.read_bytes().startswith(b"\xef\xbb\xbf")
+        if name in ("warandpeace", "names"):  # their recipes change the text: tested on their own below
+            assert meta["sha256"] != entry.sha256 and meta["recipe"] == 2
         else:
             assert meta["bytes"] == entry.size and meta["sha256"] == entry.sha256
     assert "NOT comparable" in datasets.meta("wikipedia", tmp_path)["note"]
@@ -416,3 +419,118 @@ def test_download_py_runs_as_a_script(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "tinyshakespeare" in done.stdout and f"(data root: {tmp_path})" in done.stdout
+
+
+# ------------------------------------------------------------------------------- what each recipe makes
+
+
+GUTENBERG = (
+    "\ufeffThe Project Gutenberg EBook of A Tale, by Someone\r\n\r\nThis eBook is for the use of anyone\r\n\r\n"
+    "*** START OF THIS PROJECT GUTENBERG EBOOK A TALE ***\r\n\r\n\r\n\r\n"
+    "    CHAPTER I\r\n\r\nIt was a dark night.\r\nThe end.\r\n\r\n\r\n"
+    "End of the Project Gutenberg EBook of A Tale, by Someone\r\n\r\n"
+    "*** END OF THIS PROJECT GUTENBERG EBOOK A TALE ***\r\n\r\n1.A. By reading this Project Gutenberg-tm work\r\n"
+)
+
+
+def test_gutenberg_text_loses_header_and_licence(server: Server, tmp_path: Path) -> None:
+    server.state.files["/pg.txt"] = GUTENBERG.encode("utf-8")
+    text = prepare(replace(SOURCES["warandpeace"], url=server.url("/pg.txt")), root=tmp_path, **QUIET)
+    body = "    CHAPTER I\n\nIt was a dark night.\nThe end.\n"  # the indentation of the first line is text
+    assert text.read_text(encoding="utf-8") == body
+    lf = GUTENBERG.removeprefix("\ufeff").replace("\r\n", "\n")
+    before, after = lf.index("    CHAPTER I"), len(lf) - lf.index("The end.") - len("The end.")
+    assert f"header ({before:,} chars" in datasets.meta("warandpeace", tmp_path)["note"]
+    assert f"licence ({after:,} chars" in datasets.meta("warandpeace", tmp_path)["note"]
+    # Newer editions say THE, and some have no closing credit line.
+    newer = GUTENBERG.replace("THIS PROJECT", "THE PROJECT").replace("End of the Project Gutenberg EBook of A Tale, by Someone\r\n", "")
+    server.state.files["/pg2.txt"] = newer.encode("utf-8")
+    text = prepare(replace(SOURCES["warandpeace"], url=server.url("/pg2.txt")), root=tmp_path / "newer", **QUIET)
+    assert text.read_text(encoding="utf-8") == body
+    server.state.files["/pg3.txt"] = GUTENBERG.replace("*** END OF", "END OF").encode("utf-8")
+    with pytest.raises(CharlmError, match=r"^no '\*\*\* END OF \.\.\. PROJECT GUTENBERG EBOOK' line in this Project Gutenberg file"):
+        prepare(replace(SOURCES["warandpeace"], url=server.url("/pg3.txt")), root=tmp_path / "broken", **QUIET)
+    assert leftovers(tmp_path / "broken") == []
+
+
+def test_prepared_war_and_peace_has_no_project_gutenberg_line(tmp_path: Path) -> None:
+    mirror = real_mirror()
+    text = prepare(SOURCES["warandpeace"], root=tmp_path, mirror=mirror, **QUIET).read_text(encoding="utf-8")
+    assert [line for line in text.splitlines() if "gutenberg" in line.lower()] == []
+    assert text.startswith("An Anonymous Volunteer, and David Widger\n") and text.endswith("we are not\nconscious.\n")
+    original = lzma.open(mirror / "war_and_peace.txt.xz").read().decode("utf-8").removeprefix("\ufeff")
+    assert sum("Project Gutenberg" in line for line in original.splitlines()) > 50
+    # The text is kept whole; what is cut is the header (521 chars before the START line, issue 16's count), the
+    # START line, blank lines, and from the closing credit on (the licence: 18,497 chars from the END line).
+    at = original.index(text[:-1])
+    head, tail = original[:at], original[at + len(text) - 1 :]
+    assert head.index("*** START OF THIS PROJECT GUTENBERG EBOOK") == 521 and head.rstrip("\n").endswith("***")
+    assert tail.lstrip("\n").startswith("End of the Project Gutenberg EBook of War and Peace")
+    assert len(tail) - tail.index("*** END OF THIS PROJECT GUTENBERG EBOOK") == 18_497
+
+
+def test_an_older_recipe_is_prepared_again(tmp_path: Path) -> None:
+    mirror = fake_mirror(tmp_path / "mirror", BODY, sha256(BODY))
+    prepare(SOURCES["tinyshakespeare"], root=tmp_path, mirror=mirror, **QUIET)
+    assert datasets.meta("tinyshakespeare", tmp_path)["recipe"] == 1
+    said: list[str] = []
+    newer = replace(SOURCES["tinyshakespeare"], recipe=2)
+    prepare(newer, root=tmp_path, mirror=mirror, progress=False, http=FAST, say=said.append)
+    assert said and datasets.meta("tinyshakespeare", tmp_path)["recipe"] == 2
+    said.clear()
+    prepare(newer, root=tmp_path, mirror=mirror, progress=False, http=FAST, say=said.append)
+    assert said == []  # now current: not prepared again
+
+
+def test_download_py_prepares_char_rnn_war_and_peace_from_the_mirror(tmp_path: Path) -> None:
+    mirror = real_mirror()
+    env = {**os.environ, "CHARLM_DATA_DIR": str(tmp_path), "CHARLM_DATA_MIRROR": str(mirror)}
+    done = subprocess.run([sys.executable, "data/download.py", "warpeace_input", "--quiet"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    entry = datasets.read_manifest(mirror)["warpeace_input"]
+    meta = datasets.meta("warpeace_input", tmp_path)
+    data = (tmp_path / "warpeace_input" / "input.txt").read_bytes()
+    assert meta["sha256"] == sha256(data) == entry.sha256 == SOURCES["warpeace_input"].text_sha256
+    text = data.decode("utf-8")
+    assert meta["chars"] == len(text) == 3_196_211 and len(set(text)) == 82
+    # The paper's "3,258,246 characters, K = 87" counts the bytes of this text with a BOM and CRLF line ends.
+    as_served = b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n")
+    assert len(as_served) == 3_258_245 and len(set(as_served)) == 87
+
+
+def test_char_rnn_file_as_served_prepares_to_the_pinned_text(server: Server, tmp_path: Path) -> None:
+    clean = 'Well, Prince, so Genoa and Lucca\nare now "family estates".\n\nconscious.'
+    src = replace(SOURCES["warpeace_input"], text_sha256=sha256(clean.encode()))
+    server.state.files["/warpeace_input.txt"] = b"\xef\xbb\xbf" + (clean + "\n\n").replace("\n", "\r\n").encode()
+    text = prepare(replace(src, url=server.url("/warpeace_input.txt")), root=tmp_path, **QUIET)
+    assert text.read_text(encoding="utf-8") == clean  # BOM, CRLF and the final line ends gone
+    assert "2 trailing whitespace characters at the end of the file dropped" in datasets.meta("warpeace_input", tmp_path)["note"]
+    server.state.files["/other.txt"] = (clean + " Another edition.").encode()
+    with pytest.raises(CharlmError, match=r"checksum mismatch for warpeace_input: the prepared text should have sha256"):
+        prepare(replace(src, url=server.url("/other.txt")), root=tmp_path / "other", **QUIET)
+    assert leftovers(tmp_path / "other") == []
+
+
+def test_names_are_shuffled_so_validation_spans_the_alphabet(tmp_path: Path) -> None:
+    mirror = real_mirror()
+    prepared = prepare(SOURCES["names"], root=tmp_path, mirror=mirror, **QUIET).read_text(encoding="utf-8")
+    source = lzma.open(mirror / "names.txt.xz").read().decode("utf-8")
+    assert sorted(prepared.splitlines()) == sorted(source.splitlines())  # a permutation: nothing added or lost
+    a, b = datasets.meta("names", tmp_path)["splits"]["val"]
+    val = prepared[a:b].splitlines()[1:-1]  # whole lines only
+    initials = {name[0] for name in val}
+    assert len(val) > 300 and len(initials) >= 20 and {"A", "J", "M"} <= initials  # unshuffled: female R-Z only
+    male = set(source.splitlines()[:2943])
+    assert 0.2 < sum(name in male for name in val) / len(val) < 0.6  # both lists, not the female R-Z tail
+    # Neighbours share an initial about as often as random pairs do (sorted: almost always).
+    same = [x[0] == y[0] for x, y in zip(prepared.splitlines(), prepared.splitlines()[1:])]
+    assert sum(same) / len(same) < 0.15 and sum(same) / len(same) > 0.02
+
+
+def test_the_posts_source_is_pinned_to_the_mirrored_commit() -> None:
+    manifest = datasets.read_manifest(real_mirror())
+    post = SOURCES["rnn_effectiveness_post"]
+    assert post.expected.sha256 == manifest["rnn_effectiveness_post"].sha256
+    assert post.expected.size == manifest["rnn_effectiveness_post"].size
+    assert manifest["rnn_effectiveness_post"].origin.split("@")[1] in post.url

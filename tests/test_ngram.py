@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from charlm.errors import CharlmError
+from charlm.analysis import ngram
 from charlm.analysis.ngram import NGramModel, configure_parser, nats_to_bits, order_sweep, run
 
 SUBJECTS = ["the cat", "a dog", "my old friend", "the king", "her sister"]
@@ -184,11 +185,16 @@ def test_order_above_text_length_still_normalised() -> None:
 
 
 def test_order_sweep_rows() -> None:
-    rows = order_sweep(sentences(500, seed=1), sentences(50, seed=2), [1, 3])
+    train, held_out = sentences(500, seed=1), sentences(50, seed=2)
+    rows = order_sweep(train, held_out, [1, 3])
     assert [r["order"] for r in rows] == [1, 3]
     assert set(rows[0]) == {"order", "loss_nats", "bits_per_char", "fit_seconds", "eval_seconds"}
     assert rows[1]["loss_nats"] < rows[0]["loss_nats"]
     assert rows[0]["bits_per_char"] == pytest.approx(nats_to_bits(rows[0]["loss_nats"]))
+    # the one scoring definition: the held-out text is predicted after the training text that precedes it
+    model = NGramModel.fit(train, 3, sorted(set(train)))
+    assert rows[1]["loss_nats"] == pytest.approx(model.loss(held_out, context=train), abs=1e-12)
+    assert rows[1]["loss_nats"] != pytest.approx(model.loss(held_out), abs=1e-9)
 
 
 def test_run_prints_held_out_loss(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -203,6 +209,12 @@ def test_run_prints_held_out_loss(tmp_path: Path, capsys: pytest.CaptureFixture[
     match = re.fullmatch(pattern, lines[0])
     assert match, lines[0]
     assert abs(int(match.group(3).replace(",", "")) - held_out) <= 1
+    # scored as the notebooks score: the val split after the training split that precedes it
+    text = file.read_text(encoding="utf-8")
+    n = len(text)
+    train, val = text[: round(n * 0.9)], text[round(n * 0.9) : round(n * 0.9) + round(n * 0.05)]
+    want = NGramModel.fit(train, 4).loss(val, context=train)
+    assert float(match.group(1)) == pytest.approx(want, abs=5e-5) and want != pytest.approx(NGramModel.fit(train, 4).loss(val), abs=1e-4)
     assert float(match.group(2)) == pytest.approx(nats_to_bits(float(match.group(1))), abs=2e-4)
     assert len("\n".join(lines[1:])) >= 40  # the sample (may contain newlines)
 
@@ -233,3 +245,121 @@ def test_tiny_shakespeare_order_5_beats_unigram() -> None:
     rows = order_sweep(train, val, [1, 5])
     assert rows[0]["loss_nats"] > 3.0  # unigram entropy of Shakespeare is about 3.3 nats
     assert rows[1]["loss_nats"] < 1.8
+
+
+# ---- scoring pieces, each after its own context ----------------------------------------------------------
+
+
+def test_loss_pieces_matches_brute_force_reference() -> None:
+    text = sentences(15, seed=4)
+    vocab = sorted(set(text))
+    pieces = [  # (context, text): no context, a short one, a long one, unseen characters on both sides
+        ("", "The cat sat on the mat. "),
+        ("a", "dog spoke to her sister!"),
+        ("he ", "cat sat. "),  # shorter than order-1 but more than half of it
+        ("My old friend walked past the river. The k", "ing dreamed of a red door."),
+        ("Ω# q", "x the garden wall Ω"),
+    ]
+    for order in (1, 2, 5):
+        model, ref = NGramModel.fit(text, order, vocab), ReferenceKN(text, order, vocab)
+
+        def p(context: str, w: str) -> float:
+            return ref.next_prob(context, w if w in vocab else "\x00")  # \x00 = <unk>
+
+        nll = [-math.log(p(ctx + piece[:i], piece[i])) for ctx, piece in pieces for i in range(len(piece))]
+        want = sum(nll) / sum(len(piece) for _, piece in pieces)  # weighted by characters, not a mean of means
+        assert model.loss_pieces(pieces) == pytest.approx(want, abs=1e-9)
+        assert model.loss_pieces(pieces[2:3]) == pytest.approx(model.loss(pieces[2][1], context=pieces[2][0]), abs=1e-12)
+        assert model.loss_pieces([("", ""), *pieces]) == pytest.approx(want, abs=1e-9)  # an empty piece adds nothing
+    with pytest.raises(CharlmError, match="empty"):
+        model.loss_pieces([("abc", "")])
+
+
+def test_long_pieces_are_scored_across_chunk_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, held_out = sentences(300, seed=1), sentences(30, seed=2)
+    model = NGramModel.fit(train, 6)
+    whole = model.loss(held_out, context=train)
+    monkeypatch.setattr(ngram, "SCORE_CHUNK", 37)  # many chunks, each overlapping the order-1 before it
+    assert model.loss(held_out, context=train) == pytest.approx(whole, abs=1e-12)
+    assert model.loss_pieces([(train, held_out[:500]), (train + held_out[:500], held_out[500:])]) == pytest.approx(whole, abs=1e-12)
+
+
+# ---- memory: estimated before fitting, refused in one line ------------------------------------------------
+
+
+def traced_peak(fit) -> tuple[int, NGramModel]:
+    """Peak bytes numpy allocated while ``fit()`` ran (numpy reports its buffers to tracemalloc): exact, not RSS."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        model = fit()
+        return tracemalloc.get_traced_memory()[1], model
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", ["sentences", "noise", "repeated"])
+def test_memory_estimate_bounds_what_fitting_allocates(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(0)
+    text = {"sentences": sentences(6000, seed=5),
+            "noise": "".join(rng.choice("abcdefghij klmnopqrstuvwxyz.,\n") for _ in range(150_000)),
+            "repeated": "the same line again\n" * 7000}[kind]
+    monkeypatch.setattr(ngram, "SAMPLE_CHARS", 1 << 14)  # so the sampled estimate is used at this size too
+    for order in (1, 4, 12, 20):
+        width = len(set(text)) + 1
+        sampled = ngram.estimate_memory(text, order, width)
+        bound = ngram.memory_estimate(len(text), order, width)
+        peak, model = traced_peak(lambda: NGramModel.fit(text, order))
+        assert peak <= sampled.total <= bound.total, (order, peak, sampled, bound)
+        assert model.nbytes <= sampled.tables <= bound.tables
+        assert ngram.distinct_estimate(text, order) is not None
+
+
+def test_fit_refuses_what_does_not_fit_in_one_line() -> None:
+    text = sentences(2000, seed=1)
+    need = ngram.memory_estimate(len(text), 20, len(set(text)) + 1)
+    with pytest.raises(CharlmError) as err:
+        NGramModel.fit(text, 20, max_bytes=need.total - 1)
+    message = str(err.value)
+    match = re.search(r"lower the order \(order (\d+) needs at most", message)
+    assert "\n" not in message and message.startswith(f"an order-20 n-gram model of {len(text):,} characters") and match
+    fitting = int(match.group(1))
+    assert ngram.memory_estimate(len(text), fitting, len(set(text)) + 1).total <= need.total - 1
+    assert ngram.memory_estimate(len(text), fitting + 1, len(set(text)) + 1).total > need.total - 1
+    assert NGramModel.fit(text, 20, max_bytes=need.total).order == 20
+    available = ngram.available_memory()
+    assert available is None or available > 0
+
+
+def test_cli_reports_the_estimate_and_refuses_before_counting(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    file = tmp_path / "corpus.txt"
+    file.write_text(sentences(3000, seed=1), encoding="utf-8")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "charlm", "ngram", str(file), "--order", "20", "--max-memory", "0.001"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    estimate, error = done.stderr.splitlines()
+    assert re.fullmatch(r"order 20 on [\d,]+ chars: needs at most \d+ MiB \(counting \d+ MiB, tables \d+ MiB\); "
+                        r"1 MiB allowed by --max-memory", estimate), estimate
+    assert error.startswith("error: an order-20 n-gram model of") and "allowed by --max-memory" in error
+    ok = subprocess.run([sys.executable, "-m", "charlm", "ngram", str(file), "--order", "3"], capture_output=True,
+                        text=True, timeout=120)
+    assert ok.returncode == 0 and re.match(r"order 3 on [\d,]+ chars: needs at most .* available", ok.stderr), ok.stderr
+    assert ok.stdout.startswith("order 3: held-out loss")
+
+
+def test_progress_bars_on_large_inputs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    text = sentences(400, seed=1)
+    NGramModel.fit(text, 3, progress=True).loss(text[:2000], progress=True)
+    assert capsys.readouterr().err == ""  # small: no bars
+    monkeypatch.setattr(ngram, "PROGRESS_MIN_CHARS", 1000)
+    model = NGramModel.fit(text, 3, progress=True)
+    model.loss(text[:2000], context=text, progress=True)
+    err = capsys.readouterr().err
+    assert f"counting {len(text):,} chars" in err and "3/3" in err and "distinct 3-grams" in err
+    assert "scoring" in err and "2.00k/2.00k" in err

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from charlm.data import StreamBatcher, eval_batcher, split_ids
 from charlm.errors import CharlmError
@@ -90,3 +91,52 @@ def test_text_shorter_than_one_batch_is_a_clear_error():
         StreamBatcher.from_ids(np.arange(100), 50, 50)
     small = eval_batcher(np.arange(30), 50, 50)  # held-out splits shrink the batch instead
     assert small.batch_size == 1 and small.seq_length == 29
+
+
+def test_compact_ids_by_vocabulary_size():
+    ascii_text = "hello, world\n"
+    assert Vocab.from_text(ascii_text).compact_dtype == np.uint8
+    wide = "".join(chr(0x4E00 + i) for i in range(300))  # 300 CJK characters: more than a byte can number
+    assert Vocab.from_text(wide).compact_dtype == np.uint16
+    huge = Vocab.from_list(chr(0x10000 + i) for i in range(70_000))
+    assert huge.compact_dtype == np.int32
+    for text in (ascii_text, wide):
+        vocab = Vocab.from_text(text)
+        compact = vocab.encode(text, dtype=vocab.compact_dtype)
+        assert compact.dtype == vocab.compact_dtype and np.array_equal(compact, vocab.encode(text))
+        assert vocab.decode(compact) == text
+
+
+def test_encoding_in_chunks_names_the_right_position(monkeypatch):
+    import charlm.vocab
+
+    monkeypatch.setattr(charlm.vocab, "ENCODE_CHUNK", 7)  # many chunks: positions must be global, not per chunk
+    vocab = Vocab.from_text("abcdefgh ")
+    text = "abc defgh abc de" * 3
+    assert vocab.decode(vocab.encode(text, dtype=np.uint8)) == text
+    with pytest.raises(CharlmError, match=r"'Z' \(U\+005A\) at position 23"):
+        vocab.encode(text[:23] + "Z" + text[24:])
+    with pytest.raises(CharlmError, match="invalid character at position 18"):
+        vocab.encode(text[:18] + "\udcff" + text[19:])
+
+
+def test_batches_are_int64_views_of_compact_ids():
+    ids = (np.arange(4001) % 200).astype(np.uint8)  # what vocab.encode(text, dtype=vocab.compact_dtype) gives
+    wide = ids.astype(np.int64)
+    compact = StreamBatcher.from_ids(ids, batch_size=4, seq_length=10)
+    reference = StreamBatcher.from_ids(wide, batch_size=4, seq_length=10)
+    # the streams are the ids themselves, one byte a character: no int64 copy of the split is ever made
+    assert compact.x.dtype == torch.uint8 and np.shares_memory(compact.x.numpy(), ids)
+    for i in (0, 1, len(compact) - 1):
+        for got, want in zip(compact.batch(i), reference.batch(i)):
+            assert got.dtype == torch.int64 and torch.equal(got, want)
+    shard = compact.shard(1, 2)
+    assert shard.batch(3)[0].dtype == torch.int64 and torch.equal(shard.batch(3)[0], reference.shard(1, 2).batch(3)[0])
+    for ids_of_split in (ids[:1234], ids[:1234].astype(np.uint16)):
+        evals = eval_batcher(ids_of_split, 8, 50)
+        assert np.shares_memory(evals.x.numpy(), ids_of_split)
+        batches = list(evals)
+        want = list(eval_batcher(ids[:1234].astype(np.int64), 8, 50))
+        assert len(batches) == len(want) and all(x.dtype == torch.int64 and torch.equal(x, wx) and torch.equal(y, wy)
+                                                 for (x, y), (wx, wy) in zip(batches, want))
+        assert sum(y.numel() for _, y in batches) == evals.num_targets == 1233

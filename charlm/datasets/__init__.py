@@ -5,15 +5,16 @@ A prepared data set is ``<root>/<name>/input.txt`` (UTF-8, the text the trainer 
 
     name, title, source ("<url>" | "mirror:<file>" | "builtin:hello"), source_sha256, verified_against,
     sha256, bytes, chars (of input.txt), licence, partial (True only for the enwik6 prefix), note,
-    variant ("subset" | "full", linux only), splits
+    recipe (version of how input.txt is made), variant ("subset" | "full", linux only), splits
 
 ``splits`` always holds ``train``, ``val`` and ``test`` as ``[start, end)`` character offsets into
 input.txt (what a trainer slicing the decoded text needs), plus the ``fractions`` and ``by`` ("char" or
 "byte") they were cut from and a ``convention`` sentence. Enwik8's standard split is by bytes
 (90M/5M/5M), so for wikipedia the byte cut points are converted to character offsets.
 
-Verified means: input.txt hashes to meta.json's sha256, and the source was checked against a pinned
-hash or the mirror's MANIFEST.tsv when it was prepared (``verified_against`` says which).
+Verified means: input.txt hashes to meta.json's sha256, it was made by the current recipe, and the source was
+checked against a pinned hash or the mirror's MANIFEST.tsv when it was prepared (``verified_against`` says which);
+where the prepared text itself is pinned (``warpeace_input``), it matches that hash too.
 """
 
 from charlm.datasets.cli import main

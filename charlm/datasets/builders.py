@@ -37,8 +37,10 @@ def _build_helo(src: Source, ctx: Context, out: Path) -> Built:
 
 def _build_file(src: Source, ctx: Context, out: Path) -> Built:
     raw, sha = _fetch(src, ctx, expected=src.expected)
-    notes = src.transform(raw, out)
-    raw.unlink()
+    try:
+        notes = src.transform(raw, out)
+    finally:
+        raw.unlink()  # a transform that refuses the file leaves no verified-looking download behind
     return Built(source=src.url, source_sha256=sha, verified_against=_against(src.expected), notes=tuple(notes))
 
 
@@ -177,10 +179,17 @@ def _build_names(src: Source, ctx: Context, out: Path) -> Built:
     except (zipfile.BadZipFile, KeyError) as err:
         archive.unlink()
         raise CharlmError(f"{src.url} is not the NLTK names zip ({err}); the download was removed, run again") from err
-    out.write_text("".join(f"{n}\n" for names in lists for n in names), encoding="utf-8")
+    # The same file as the mirror's names.txt; the transform (the seeded shuffle) then works on either alike.
+    raw = ctx.workdir / "names.txt"
+    raw.write_text("".join(f"{n}\n" for names in lists for n in names), encoding="utf-8")
+    try:
+        notes = src.transform(raw, out)
+    finally:
+        raw.unlink()
     if readme:
         # The corpus licence asks that its README travel with the lists.
         out.with_name("names-README.txt").write_bytes(readme)
     archive.unlink()
     return Built(source=src.url, source_sha256=sha, verified_against=_against(src.expected),
-                 notes=(f"male.txt ({len(lists[0])}) then female.txt ({len(lists[1])}), header comments and blank lines dropped",))
+                 notes=(f"male.txt ({len(lists[0])}) then female.txt ({len(lists[1])}), header comments and blank "
+                        "lines dropped", *notes))

@@ -61,8 +61,10 @@ def _from_mirror(src: Source, entry: MirrorEntry, mirror: Path, ctx: Context, ou
         raise CharlmError(
             f"checksum mismatch for {src.name}: {problem} (mirror {packed}); nothing was prepared, re-copy the mirror file"
         )
-    notes = src.transform(raw, out)
-    raw.unlink()
+    try:
+        notes = src.transform(raw, out)
+    finally:
+        raw.unlink()
     return Built(
         source=f"mirror:{entry.file}", source_sha256=entry.sha256, verified_against="mirror MANIFEST.tsv sha256 and size",
         notes=tuple(n for n in (src.mirror_note, *notes) if n), partial=src.mirror_partial,

@@ -6,12 +6,15 @@ from charlm.datasets.builders import _build_enwik8, _build_file, _build_helo, _b
 from charlm.datasets.http import Expected
 from charlm.datasets.paulgraham import _build_paulgraham
 from charlm.datasets.spec import ENWIK8_SPLITS, HELO_SPLITS, Source
-from charlm.datasets.text import _copy, _strip_bom_crlf, _transcode
+from charlm.datasets.text import _char_rnn_text, _copy, _gutenberg, _shuffle_names, _transcode
 from charlm.errors import CharlmError
 
 NAMES: tuple[str, ...] = (
-    "helo", "tinyshakespeare", "shakespeare", "paulgraham", "warandpeace", "wikipedia", "latex", "linux", "names",
+    "helo", "tinyshakespeare", "shakespeare", "paulgraham", "warandpeace", "warpeace_input", "wikipedia", "latex", "linux",
+    "names", "rnn_effectiveness_post",
 )
+# The post's source at the commit the mirror holds (karpathy/karpathy.github.io; the post last changed 2021-02-10).
+POST_COMMIT = "0c39d94ec1a22ec0e650adc2b530a347f09899e9"
 
 
 def _source(name: str, sources: dict[str, Source]) -> Source:
@@ -41,8 +44,14 @@ SOURCES: dict[str, Source] = {
                mirror_note="mirror: 199 essays (2021 snapshot of rafaelmarino/paul_graham_corpus), not a fresh crawl"),
         Source("warandpeace", "Tolstoy, War and Peace (Project Gutenberg #2600)",
                "https://www.gutenberg.org/cache/epub/2600/pg2600.txt",
-               "public domain in the USA; the Project Gutenberg licence is inside the text",
-               _build_file, _strip_bom_crlf, "war_and_peace"),
+               "public domain in the USA (the Project Gutenberg licence is cut from the prepared text)",
+               _build_file, _gutenberg, "war_and_peace", recipe=2),
+        Source("warpeace_input", "War and Peace as char-rnn's warpeace_input.txt: the text of the post and of "
+               "Karpathy, Johnson & Fei-Fei (2015)",
+               "http://cs.stanford.edu/people/karpathy/char-rnn/warpeace_input.txt", "public domain",
+               _build_file, _char_rnn_text, "warpeace_input",
+               # The served file is not pinned (it is the BOM + CRLF form); the text it prepares to is.
+               text_sha256="b0fc81c399971eaf738c8be89809e6a0d95c151749112b04f06b6af648d8a39f"),
         Source("wikipedia", "enwik8: the first 10^8 bytes of English Wikipedia's XML dump of 2006-03-03 (Hutter prize)",
                "http://mattmahoney.net/dc/enwik8.zip", "Wikipedia text, GNU Free Documentation License",
                _build_enwik8, _copy, "enwik8_prefix",
@@ -60,10 +69,18 @@ SOURCES: dict[str, Source] = {
                Expected(sha256="0f2f7d44979bc8f71c4fc5d3308c03499c26a824dd311fdf6eef4dee0d7d5991",
                         md5="a86916bd12798220da9eb4a1eec3616d"),
                mirror_note="mirror: include/linux/, kernel/, mm/ of Linux 4.0 (20 MB); the post used the whole tree (474 MB, --full)"),
-        Source("names", "Names Corpus v1.3 (NLTK corpora/names): male then female names, one a line",
+        Source("names", "Names Corpus v1.3 (NLTK corpora/names): male and female names, one a line, shuffled (seeded)",
                "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/names.zip",
                "(c) 1991 Mark Kantrowitz, additions by Bill Ross; free to use with credit, redistribute only with its README",
-               _build_names, _copy, "names"),
+               _build_names, _shuffle_names, "names", recipe=2),
+        Source("rnn_effectiveness_post", "the post itself: the Markdown source of 'The Unreasonable Effectiveness "
+               "of Recurrent Neural Networks' (2015-05-21)",
+               f"https://raw.githubusercontent.com/karpathy/karpathy.github.io/{POST_COMMIT}/_posts/"
+               "2015-05-21-rnn-effectiveness.markdown",
+               "(c) Andrej Karpathy; for local research use only (quote checks, the post's closing experiment), "
+               "do not redistribute",
+               _build_file, _copy, "rnn_effectiveness_post",
+               Expected(sha256="85b34fcfbd4ea8f826575c5e237dcd8834f525c89332c14295c1f42a37776087", size=53579)),
     )
 }
 assert tuple(SOURCES) == NAMES

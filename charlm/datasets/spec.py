@@ -63,3 +63,6 @@ class Source:
     splits: Splits = DEFAULT_SPLITS
     mirror_note: str = ""
     mirror_partial: bool = False
+    # Bumped when how input.txt is made changes: a copy prepared by an older recipe is prepared again.
+    recipe: int = 1
+    text_sha256: str | None = None  # pinned hash of the prepared input.txt itself, whatever path made it

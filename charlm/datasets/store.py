@@ -62,11 +62,16 @@ def _install(src: Source, d: Path, tmp: Path, built: Built) -> None:
     f_train, f_val, _ = src.splits.fractions
     byte_marks = (round(size * f_train), round(size * (f_train + f_val))) if src.splits.by == "byte" else ()
     sha, n_bytes, n_chars, at = scan(tmp, byte_marks)
+    if src.text_sha256 and sha != src.text_sha256:
+        raise CharlmError(
+            f"checksum mismatch for {src.name}: the prepared text should have sha256 {src.text_sha256}, got {sha} "
+            f"(from {built.source}); nothing was prepared, prepare it from the mirror (--mirror) or report it"
+        )
     note = "; ".join(built.notes)
     meta = {
         "name": src.name, "title": src.title, "source": built.source, "source_sha256": built.source_sha256,
         "verified_against": built.verified_against, "sha256": sha, "bytes": n_bytes, "chars": n_chars,
-        "licence": src.licence, "partial": built.partial, "note": note,
+        "licence": src.licence, "partial": built.partial, "note": note, "recipe": src.recipe,
         "splits": _splits(src.splits, n_chars, at, built.char_marks), **built.extra,
     }
     # input.txt first: a crash before meta.json leaves a hash mismatch, i.e. "not verified", never a false "good".
@@ -84,6 +89,10 @@ def _load_meta(d: Path) -> dict | None:
 def _is_verified(d: Path, src: Source, meta: dict | None) -> bool:
     text = d / "input.txt"
     if meta is None or not text.is_file() or text.stat().st_size != meta.get("bytes"):
+        return False
+    if meta.get("recipe", 1) != src.recipe:
+        return False  # prepared the way an older charlm did (e.g. with Gutenberg's licence still in): prepare again
+    if src.text_sha256 and meta.get("sha256") != src.text_sha256:
         return False
     if meta.get("source") == src.url and src.expected.sha256 and meta.get("source_sha256") != src.expected.sha256:
         return False  # prepared from a source that no longer matches the pinned hash

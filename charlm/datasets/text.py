@@ -1,9 +1,10 @@
-"""Streaming file work: transcoding to UTF-8, BOM/CRLF clean-up, hashing and character counting."""
+"""File work: transcoding to UTF-8, BOM/CRLF clean-up, Gutenberg boilerplate, shuffled lines, hashing, counting."""
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 import shutil
 from pathlib import Path
 from typing import BinaryIO, Sequence
@@ -39,6 +40,81 @@ def _strip_bom_crlf(raw: Path, out: Path) -> list[str]:
     if crlf:
         notes.append(f"{crlf} CRLF line ends converted to LF")
     return notes
+
+
+# Project Gutenberg frames every e-text with these two lines (old files say THIS, newer ones THE); what is
+# before the first is its header, what is after the second its licence.
+GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (?:THE|THIS) PROJECT GUTENBERG EBOOK[^\n]*\n", re.MULTILINE | re.IGNORECASE)
+GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (?:THE|THIS) PROJECT GUTENBERG EBOOK", re.MULTILINE | re.IGNORECASE)
+# The closing credit some editions put just above the END marker ("End of the Project Gutenberg EBook of ...").
+GUTENBERG_CLOSING = re.compile(r"^End of (?:the )?Project Gutenberg[^\n]*\s*\Z", re.MULTILINE | re.IGNORECASE)
+BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")  # used with match(text, pos): anchored at pos
+
+
+def gutenberg_body(text: str) -> tuple[str, int, int]:
+    """The e-text between Project Gutenberg's START and END markers, and how many characters were cut before/after.
+
+    Cut: everything up to and including the ``*** START OF ...`` line; everything from the ``*** END OF ...`` line
+    on; the ``End of (the) Project Gutenberg ...`` line right above the END marker; the blank lines that border
+    the text. What is left ends with exactly one line end.
+    """
+    start, end = GUTENBERG_START.search(text), GUTENBERG_END.search(text)
+    if start is None or end is None or end.start() < start.end():
+        missing = "'*** START OF ... PROJECT GUTENBERG EBOOK'" if start is None else "'*** END OF ... PROJECT GUTENBERG EBOOK'"
+        raise CharlmError(f"no {missing} line in this Project Gutenberg file; its format changed, please report it")
+    stop = end.start()
+    closing = GUTENBERG_CLOSING.search(text, start.end(), stop)
+    if closing:
+        stop = closing.start()
+    head = BLANK_LINES.match(text, start.end()).end()  # type: ignore[union-attr]  (matches the empty string too)
+    kept = text[head:stop].rstrip()
+    return kept + "\n", head, len(text) - head - len(kept)
+
+
+def _read_utf8(raw: Path) -> str:
+    try:
+        return raw.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CharlmError(f"{raw.name} is not valid UTF-8 near byte {err.start}; the source changed, please report it") from None
+
+
+def _gutenberg(raw: Path, out: Path) -> list[str]:
+    """A Project Gutenberg e-text: BOM and CRLF as ``_strip_bom_crlf``, then only the text between its markers."""
+    notes = _strip_bom_crlf(raw, out)
+    body, before, after = gutenberg_body(_read_utf8(out))
+    out.write_text(body, encoding="utf-8", newline="\n")
+    return notes + [f"Project Gutenberg header ({before:,} chars: all through the '*** START OF' line) and licence "
+                    f"({after:,} chars: all from the 'End of the Project Gutenberg' or '*** END OF' line on) cut"]
+
+
+def _char_rnn_text(raw: Path, out: Path) -> list[str]:
+    """char-rnn's text files as served with a BOM and CRLF: both removed, and line ends at the very end of the file
+    (where copies differ) dropped, so every copy of the same text prepares to the same bytes."""
+    notes = _strip_bom_crlf(raw, out)
+    text = _read_utf8(out)
+    body = text.rstrip()
+    if len(body) < len(text):
+        notes.append(f"{len(text) - len(body)} trailing whitespace characters at the end of the file dropped")
+    out.write_text(body, encoding="utf-8", newline="\n")
+    return notes
+
+
+# The names corpus shuffle: line i (0-based, in the source's order) goes where sha256(f"{seed}:{i}") sorts. Defined
+# by sha256 alone, so the same on every Python and numpy version.
+NAMES_SHUFFLE_SEED = 2015
+
+
+def shuffled_lines(lines: Sequence[str], seed: int = NAMES_SHUFFLE_SEED) -> list[str]:
+    """``lines`` in the seeded order above (a permutation: nothing is added, dropped or merged)."""
+    order = sorted(range(len(lines)), key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).digest())
+    return [lines[i] for i in order]
+
+
+def _shuffle_names(raw: Path, out: Path) -> list[str]:
+    lines = _read_utf8(raw).splitlines()
+    out.write_text("".join(f"{line}\n" for line in shuffled_lines(lines)), encoding="utf-8", newline="\n")
+    return [f"{len(lines)} lines shuffled (line i goes where sha256('{NAMES_SHUFFLE_SEED}:i') sorts), so that "
+            "the contiguous splits are not alphabetical runs"]
 
 
 def _cut(chunk: bytes, pos: int, marks: Sequence[int], i: int) -> tuple[list[bytes], int]:

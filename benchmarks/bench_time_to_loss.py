@@ -25,6 +25,7 @@ import torch
 from charlm import datasets
 from charlm.data import StreamBatcher, split_ids
 from charlm.model import CharRNN, ModelConfig, detach_state
+from charlm.checkpoint import read_info
 from charlm.trainer import evaluate
 from charlm.vocab import Vocab
 
@@ -61,13 +62,13 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - start
-        info = json.loads(Path(f"{tmp}/run/best/config.json").read_text())
+        info = read_info(f"{tmp}/run", prefer="best")
         records = [json.loads(line) for line in Path(f"{tmp}/run/metrics.jsonl").read_text().splitlines()]
         curve = [(r["iteration"], r["val_loss"]) for r in records if r["event"] == "val"]
     plain, steps = plain_loop(corpus.read_text(encoding="utf-8"), args.seconds)
-    print(f"charlm train --max-seconds {args.seconds:.0f}: best val loss {info['best_val_loss']:.4f} nats/char "
-          f"({info['best_val_loss'] / math.log(2):.4f} bits) at iteration {info['iteration']}, wall {wall:.0f}s")
-    print(f"  precision {info['precision']}, {info['train_config']['batch_size']}x{info['train_config']['seq_length']}; "
+    print(f"charlm train --max-seconds {args.seconds:.0f}: best val loss {info.best_val_loss:.4f} nats/char "
+          f"({info.best_val_loss / math.log(2):.4f} bits) at iteration {info.best_iteration}, wall {wall:.0f}s")
+    print(f"  precision {info.precision}, {info.train_config.batch_size}x{info.train_config.seq_length}; "
           f"val loss by iteration (does not depend on load): "
           + ", ".join(f"{it}: {loss:.4f}" for it, loss in curve))
     print(f"plain PyTorch loop (fp32), {args.seconds:.0f}s: val loss {plain:.4f} nats/char after {steps} steps")

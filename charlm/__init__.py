@@ -3,7 +3,7 @@
 Layers, top to bottom (each imports only those below it; tests/test_architecture.py checks it):
 ``cli``/``reproduce`` (entry points) > ``charlm.paper`` (the companion) > ``charlm.analysis`` (measuring text and
 models) > ``charlm.datasets`` (the corpora) > the engine, this package's top-level modules: vocab, data, model,
-trainer, callbacks, checkpoint, sampler, device, run, errors.
+config, trainer, callbacks, checkpoint, sampler, device, distributed, run, errors.
 """
 
 from charlm.errors import CharlmError

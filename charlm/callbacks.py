@@ -1,140 +1,14 @@
-"""The trainer's callbacks: evaluation, checkpoints, metrics, periodic samples and progress."""
+"""The trainer's watchers: periodic samples and progress (evaluation, checkpoints and metrics are the loop's own)."""
 
 from __future__ import annotations
 
-import json
 import math
 import sys
-import time
-from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
-from charlm.checkpoint import disk_error, save_checkpoint
 from charlm.errors import check_int
 from charlm.sampler import sample
-from charlm.trainer import Callback, Trainer, evaluate
-
-# Stops after which the weights must not be trusted: nothing is evaluated or saved, the last checkpoint stays.
-UNSAFE_STOPS = ("diverged", "aborted", "failed")
-
-
-class Evaluator(Callback):
-    """Loss on the whole validation split every ``interval`` iterations and once at the end."""
-
-    def __init__(self, interval: int) -> None:
-        self.interval = interval
-
-    def _run(self, trainer: Trainer) -> None:
-        st, cfg = trainer.state, trainer.config
-        st.val_loss = evaluate(trainer.model, trainer.splits["val"], cfg.batch_size, cfg.seq_length,
-                               trainer.device, dist=trainer.dist)
-        st.best_val_loss = st.val_loss if st.best_val_loss is None else min(st.best_val_loss, st.val_loss)
-        st.val_losses.append((st.iteration, st.val_loss))
-        trainer.fire("on_evaluate")
-
-    def on_step_end(self, trainer: Trainer) -> None:
-        if trainer.has_validation and trainer.state.iteration % self.interval == 0:
-            self._run(trainer)
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        st = trainer.state
-        already = st.val_losses and st.val_losses[-1][0] == st.iteration
-        if trainer.has_validation and st.stop_reason not in UNSAFE_STOPS and st.iteration > 0 and not already:
-            self._run(trainer)
-
-
-class Checkpointer(Callback):
-    """``last`` after every evaluation and at the end; ``best`` whenever validation loss improves.
-
-    A diverged or aborted run writes nothing, so the last good checkpoint stays on disk.
-    """
-
-    def __init__(self, out_dir: str | Path, info: dict[str, Any] | None = None) -> None:
-        self.out_dir = Path(out_dir)
-        self.info = info or {}
-        self.saved_at: tuple[int, str | None] | None = None  # (iteration, stop reason) of the last save
-
-    def _info(self, trainer: Trainer) -> dict[str, Any]:
-        st = trainer.state
-        return {**self.info, "train_config": trainer.config.to_dict(), "iteration": st.iteration,
-                "epoch": st.epoch, "train_loss": st.train_loss, "val_loss": st.val_loss,
-                "best_val_loss": st.best_val_loss, "elapsed_seconds": st.elapsed, "device": str(trainer.device),
-                "stop_reason": st.stop_reason, "precision": trainer.precision, "world_size": trainer.dist.world_size}
-
-    def _save(self, trainer: Trainer, names: Sequence[str]) -> None:
-        info, state = self._info(trainer), trainer.state_dict()  # every rank: state_dict gathers all streams
-        if not trainer.is_main:
-            self.saved_at = (trainer.state.iteration, trainer.state.stop_reason)
-            return
-        for name in names:
-            save_checkpoint(self.out_dir / name, trainer.model, trainer.vocab, info, state)
-        self.saved_at = (trainer.state.iteration, trainer.state.stop_reason)
-
-    def on_evaluate(self, trainer: Trainer) -> None:
-        st = trainer.state
-        improved = st.val_loss is not None and st.val_loss <= st.best_val_loss
-        self._save(trainer, ("last", "best") if improved else ("last",))
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        st = trainer.state
-        if st.stop_reason in UNSAFE_STOPS or st.iteration == 0 or self.saved_at == (st.iteration, st.stop_reason):
-            return
-        # Without a validation split there is no "best": the final weights are the ones to sample from.
-        self._save(trainer, ("last",) if trainer.has_validation else ("last", "best"))
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl; a line that does not parse (the torn last line a full disk or a power
-    loss leaves) is dropped, since the checkpoint, not this log, is the run's state."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("iteration"), int):
-            records.append(record)
-    return records
-
-
-class MetricsLogger(Callback):
-    """Append one JSON line per logged step and evaluation to ``metrics.jsonl`` (plottable, tail-able)."""
-
-    def __init__(self, path: str | Path, interval: int = 10) -> None:
-        self.path = Path(path)
-        self.interval = interval
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        # A resumed run continues the file; lines written after the checkpoint it resumes from are dropped.
-        resumed_at = trainer.state.iteration
-        kept = [r for r in read_metrics(self.path) if r.get("iteration", 0) <= resumed_at] if resumed_at > 0 else []
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-        except OSError as err:
-            raise disk_error(err, self.path) from None
-
-    def _write(self, record: dict[str, Any]) -> None:
-        try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-        except OSError as err:
-            raise disk_error(err, self.path) from None
-
-    def on_step_end(self, trainer: Trainer) -> None:
-        st = trainer.state
-        if st.iteration % self.interval == 0:
-            self._write({"event": "train", "iteration": st.iteration, "epoch": round(st.epoch, 4),
-                         "loss": st.train_loss, "lr": st.learning_rate, "chars_per_second": round(st.chars_per_second),
-                         "elapsed": round(st.elapsed, 3), "time": time.time()})
-
-    def on_evaluate(self, trainer: Trainer) -> None:
-        st = trainer.state
-        self._write({"event": "val", "iteration": st.iteration, "epoch": round(st.epoch, 4), "val_loss": st.val_loss,
-                     "best_val_loss": st.best_val_loss, "elapsed": round(st.elapsed, 3), "time": time.time()})
+from charlm.trainer import Callback, Trainer
 
 
 class SampleEvery(Callback):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -19,21 +20,27 @@ _HELP = {
     "batch_size": "streams trained side by side", "learning_rate": "initial learning rate",
     "learning_rate_decay": "multiply the rate by this every epoch ...",
     "learning_rate_decay_after": "... from this epoch on", "decay_rate": "RMSProp's smoothing",
-    "grad_clip": "clip the global gradient norm to this; 0 disables", "max_epochs": "stop after this many epochs "
+    "grad_clip": "clip gradients to this (see --grad-clip-mode); 0 disables",
+    "grad_clip_mode": "norm: scale all gradients to a global norm of at most --grad-clip; value: clamp each "
+    "element to +-grad-clip, as char-rnn", "init_range": "0 keeps PyTorch's initial weights; char-rnn draws every "
+    "parameter uniformly from +-0.08", "forget_bias": "LSTM forget gates' initial input bias (char-rnn: 1); unset "
+    "keeps the initialiser's", "max_epochs": "stop after this many epochs "
     "(50 when no limit is given)", "max_iters": "stop after this many iterations", "max_seconds": "stop after "
     "this many seconds of training", "eval_interval": "iterations between validation passes and checkpoints",
     "log_interval": "iterations between loss reads (metrics.jsonl lines, stop checks)",
     "device": "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps",
-    "precision": "auto: bf16 on CPUs with native bf16 units, else fp32 (the fastest measured on CUDA); tf32: CUDA only; evaluation is always fp32",
+    "precision": "auto: bf16 on CPUs with native bf16 units, else fp32 (the fastest measured on CUDA); tf32: CUDA "
+    "only; evaluation is always fp32",
     "seed": "the initial weights, the batches' dropout and sampling while training: same seed, same run",
     "optimizer": "adam, or rmsprop as char-rnn", "explode_factor": "stop when the loss exceeds this times the first loss",
 }
 _NOT_OPTIONS = {"vocab_size"}  # taken from the text
 
 
-def add_dataclass_options(group: argparse._ArgumentGroup, config_class: type) -> list[str]:
+def add_dataclass_options(group: argparse._ArgumentGroup, config_class: type, suppress: bool = False) -> list[str]:
     """One option per field of ``config_class`` under char-rnn's name (rnn_size -> --rnn-size), with the
-    dataclass's default and type; the values are checked by the dataclass itself, not here. Returns the
+    dataclass's default, type and choices (a field's ``choices`` metadata, or its Literal); the values are checked
+    by the dataclass itself, not here. ``suppress`` leaves options not given out of the namespace. Returns the
     field names."""
     import dataclasses
     import typing
@@ -44,10 +51,11 @@ def add_dataclass_options(group: argparse._ArgumentGroup, config_class: type) ->
         if f.name in _NOT_OPTIONS:
             continue
         flag = "--" + f.name.replace("_", "-")
-        kind, default = hints[f.name], f.default
+        kind, default = hints[f.name], argparse.SUPPRESS if suppress else f.default
         args = typing.get_args(kind)
-        if typing.get_origin(kind) is typing.Literal:
-            group.add_argument(flag, choices=args, default=default, help=_HELP.get(f.name))
+        choices = f.metadata.get("choices") or (args if typing.get_origin(kind) is typing.Literal else None)
+        if choices:
+            group.add_argument(flag, choices=choices, default=default, help=_HELP.get(f.name))
         elif kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=_HELP.get(f.name))
         else:
@@ -58,58 +66,62 @@ def add_dataclass_options(group: argparse._ArgumentGroup, config_class: type) ->
     return names
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_train(sub: argparse._SubParsersAction, suppress: bool = False) -> None:
+    from charlm.config import TrainConfig
+    from charlm.data import DEFAULT_FRACTIONS
     from charlm.model import ModelConfig
-    from charlm.trainer import TrainConfig
 
     p = sub.add_parser("train", help="train a model on a text file", description="Train a character-level RNN.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("file", help="UTF-8 text file (see --encoding)")
     p.add_argument("--out", required=True, help="run directory: checkpoints best/ and last/, metrics.jsonl")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint; limits, --device, --precision and the "
+                        "intervals given apply, other settings cannot change")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the finished or resumable charlm run in --out (a folder holding anything else "
                         "is never replaced)")
     p.add_argument("--encoding", default="utf-8", help="the file's text encoding")
-    m = p.add_argument_group("model (ignored with --resume)")
-    p.set_defaults(model_fields=add_dataclass_options(m, ModelConfig))
-    t = p.add_argument_group("training (limits are totals over the run; with --resume only limits given here apply)")
-    p.set_defaults(train_fields=add_dataclass_options(t, TrainConfig))
-    t.add_argument("--train-frac", type=float, default=0.90, help="share of the text trained on")
-    t.add_argument("--val-frac", type=float, default=0.05, help="share held out for validation; the rest is test")
+    m = p.add_argument_group("model")
+    p.set_defaults(model_fields=add_dataclass_options(m, ModelConfig, suppress))
+    t = p.add_argument_group("training (limits are totals over the run; --resume says what it may change)")
+    p.set_defaults(train_fields=add_dataclass_options(t, TrainConfig, suppress))
+    unset = argparse.SUPPRESS if suppress else None
+    t.add_argument("--train-frac", type=float, default=unset or DEFAULT_FRACTIONS[0], help="share of the text trained on")
+    t.add_argument("--val-frac", type=float, default=unset or DEFAULT_FRACTIONS[1],
+                   help="share held out for validation; the rest is test")
     t.add_argument("--sample-every", type=int, metavar="N",
                    help="print a 200-character sample every N iterations, while training")
     t.add_argument("--progress", choices=("bar", "log", "none"), default="bar")
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import torch.distributed
-
+    from charlm import distributed
     from charlm.callbacks import SampleEvery
-    from charlm.device import distributed_from_env
-    from charlm.run import LIMITS, train
-    from charlm.trainer import TrainConfig
+    from charlm.config import TrainConfig
+    from charlm.run import train
     from charlm.vocab import read_text
 
-    limits = {k: getattr(args, k) for k in LIMITS if getattr(args, k) is not None}
-    model = {k: getattr(args, k) for k in args.model_fields}
-    config = TrainConfig(**{k: getattr(args, k) for k in args.train_fields})
-    # Built before reading the text: a bad option is reported at once, whatever the size of the file.
-    main_process = distributed_from_env().is_main  # under torchrun, rank 0 speaks for the job
+    given = args.given  # the options on the command line; with --resume only these are changes
+    model = {k: getattr(args, k) for k in args.model_fields if not args.resume or k in given}
+    settings = {k: getattr(args, k) for k in args.train_fields if not args.resume or k in given}
+    # Checked before reading the text: a bad option is reported at once, whatever the size of the file.
+    config = TrainConfig(**settings)
+    fractions = None
+    if not args.resume or {"train_frac", "val_frac"} & given:
+        fractions = (args.train_frac, args.val_frac, max(0.0, 1.0 - args.train_frac - args.val_frac))
+    main_process = distributed.from_env().is_main  # under torchrun, rank 0 speaks for the job
     sampler = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
         if args.sample_every is not None and main_process else None
     text = read_text(args.file, args.encoding)
-    test_frac = max(0.0, 1.0 - args.train_frac - args.val_frac)
-    result = train(text, args.out, model, config, fractions=(args.train_frac, args.val_frac, test_frac),
-                   resume=args.resume, overwrite=args.overwrite, overrides=limits if args.resume else None,
-                   progress=args.progress, callbacks=[sampler] if sampler else (), source=str(Path(args.file).resolve()))
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()  # every rank is done: the trainer ended on a barrier
+    result = train(text, args.out, model, None if args.resume else config, fractions=fractions, resume=args.resume,
+                   overwrite=args.overwrite, overrides=settings if args.resume else None, progress=args.progress,
+                   callbacks=[sampler] if sampler else (), source=str(Path(args.file).resolve()))
     st = result.state
     code = 128 + (result.signal or signal.SIGINT) if st.stop_reason == "interrupted" else 0
     if not main_process:
         return code
-    val = f"{st.best_val_loss:.4f}" if st.best_val_loss is not None else "n/a"
+    val = f"{st.best_val_loss:.4f} (iteration {st.best_iteration})" if st.best_val_loss is not None else "n/a"
     saved = f"checkpoints in {args.out}" if (Path(args.out) / "last").is_dir() else "no checkpoint written"
     print(f"stopped ({st.stop_reason}) at iteration {st.iteration}, epoch {st.epoch:.2f}, after {st.elapsed:.1f}s; "
           f"best val loss {val} nats/char; {saved}", file=sys.stderr)
@@ -203,11 +215,13 @@ COMMANDS = {"train": (_add_train, _run_train), "sample": (_add_sample, _run_samp
             "eval": (_add_eval, _run_eval), "ngram": (_add_ngram, _run_ngram)}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(suppress: bool = False) -> argparse.ArgumentParser:
+    """The command line; with ``suppress`` train's options that are not given stay out of the namespace (how
+    --resume tells a flag given from a default)."""
     parser = argparse.ArgumentParser(prog="charlm", description="Character-level RNN language models.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add, _ in COMMANDS.values():
-        add(sub)
+    for name, (add, _) in COMMANDS.items():
+        add(sub, suppress) if name == "train" else add(sub)
     return parser
 
 
@@ -217,7 +231,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(out, "reconfigure"):
             out.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        args.given = set(vars(build_parser(suppress=True).parse_args(argv)))
     return run_command(lambda: COMMANDS[args.command][1](args))
 
+def entry() -> None:
+    """The `charlm` command (and `python -m charlm`): main(), then exit without the interpreter's teardown.
+    Importing torch makes that teardown take 0.4-0.9 s on this project's machine, longer than everything else a
+    stop signal asks for (a training step and a checkpoint); every file has been written, synced and closed by
+    then, and stdout and stderr are flushed here."""
+    code = main()
+    for out in (sys.stdout, sys.stderr):
+        try:
+            out.flush()
+        except (OSError, ValueError):  # a closed pipe (`charlm sample | head`): nothing left to say
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

@@ -1,11 +1,10 @@
-"""Choosing the device, the precision, the CPU threads and the process group, in one place for training,
-sampling and loading."""
+"""Choosing the device, the precision and the CPU threads, in one place for training, sampling and loading
+(several processes: charlm.distributed)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -102,10 +101,10 @@ def resolve_precision(precision: str, device: torch.device, native_bf16: Callabl
         # descriptor for the LSTM forward propagation primitive"), and emulated bf16 would only be slower.
         raise CharlmError("precision bf16 needs a CPU with native bf16 units (the avx512_bf16 or amx_bf16 flag), "
                           "which this one lacks; use --precision fp32 (or auto)")
-    if precision == "tf32" and device.type != "cuda":
-        raise CharlmError("precision tf32 is a CUDA setting; on this device use --precision fp32 or bf16")
-    if precision == "fp16" and device.type == "cpu":
-        raise CharlmError("precision fp16 needs a GPU; on a CPU use --precision bf16 or fp32")
+    if (precision == "tf32" and device.type != "cuda") or (precision == "fp16" and device.type == "cpu"):
+        instead = "bf16 or fp32" if device.type == "cpu" and native_bf16() else "fp32"
+        need = "is a CUDA setting" if precision == "tf32" else "needs a GPU"
+        raise CharlmError(f"precision {precision} {need}; on this {device.type} use --precision {instead}")
     return precision
 
 
@@ -170,77 +169,3 @@ def configure_threads(environ: dict[str, str] | None = None) -> int:
             raise CharlmError(f"{THREADS_ENV}={value!r} is not a positive whole number; set it to e.g. 1, or unset it")
         torch.set_num_threads(threads)
     return torch.get_num_threads()
-
-
-# --- several processes (torchrun) ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Distributed:
-    """This process's place in a torchrun job; rank 0 of world 1 when run alone."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def all_reduce(self, values: torch.Tensor, op: str = "sum") -> torch.Tensor:
-        """Sum (or max) a tensor over all ranks in place; the identity for one process."""
-        if self.enabled:
-            import torch.distributed as dist
-
-            dist.all_reduce(values, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
-        return values
-
-    def all_gather(self, value: torch.Tensor) -> list[torch.Tensor]:
-        if not self.enabled:
-            return [value]
-        import torch.distributed as dist
-
-        gathered = [torch.empty_like(value) for _ in range(self.world_size)]
-        dist.all_gather(gathered, value.contiguous())
-        return gathered
-
-    def barrier(self) -> None:
-        if self.enabled:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-
-def distributed_from_env(environ: dict[str, str] | None = None) -> Distributed:
-    """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK (absent: one process)."""
-    env = os.environ if environ is None else environ
-    try:
-        world = int(env.get("WORLD_SIZE", "1"))
-        rank = int(env.get("RANK", "0"))
-        local = int(env.get("LOCAL_RANK", str(rank)))
-    except ValueError:
-        raise CharlmError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers; launch with torchrun") from None
-    if world < 1 or not 0 <= rank < world:
-        raise CharlmError(f"RANK {rank} does not fit WORLD_SIZE {world}; launch with torchrun")
-    return Distributed(rank, world, local)
-
-
-def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
-    """Join the torchrun job, if any: NCCL on CUDA (one GPU per local rank), gloo on CPU. Returns the device."""
-    dist_info = distributed_from_env()
-    device = resolve_device(device_name)
-    if not dist_info.enabled:
-        return dist_info, device
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        device = torch.device("cuda", dist_info.local_rank)
-        torch.cuda.set_device(device)
-    elif device.type == "mps":
-        raise CharlmError("torchrun with --device mps is not supported; use one process on Apple silicon")
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist_info, device

@@ -8,7 +8,7 @@ at every step, and the neuron visualisations need both.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal, NamedTuple, Union
+from typing import Literal, NamedTuple, Union, get_args
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from torch import nn
 from charlm.errors import CharlmError, check_float, check_int, check_keys
 
 CellType = Literal["rnn", "gru", "lstm"]
-CELL_TYPES: tuple[str, ...] = ("rnn", "gru", "lstm")
+CELL_TYPES: tuple[str, ...] = get_args(CellType)
 # LSTM: (h, c), each (num_layers, B, H); RNN and GRU: h, (num_layers, B, H).
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 
@@ -50,6 +50,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "ModelConfig":
         check_keys("model setting(s)", values, cls.__dataclass_fields__)
+        if "vocab_size" not in values:
+            raise CharlmError("the model settings lack vocab_size")
         return cls(**values)
 
 
@@ -79,6 +81,20 @@ class CharRNN(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def initialise(self, init_range: float = 0.0, forget_bias: float | None = None) -> "CharRNN":
+        """char-rnn's initialisation where asked for: every parameter uniform in [-init_range, init_range] (char-rnn
+        used 0.08; 0 keeps PyTorch's per-layer defaults), and the LSTM forget gates' input bias set to
+        ``forget_bias`` (char-rnn: 1, "to encourage remembering in the beginning"; None keeps it)."""
+        if init_range > 0:
+            for p in self.parameters():
+                p.uniform_(-init_range, init_range)
+        if forget_bias is not None and self.config.model == "lstm":
+            size = self.config.rnn_size
+            for layer in range(self.config.num_layers):  # PyTorch's gate order: input, forget, cell, output
+                getattr(self.rnn, f"bias_ih_l{layer}")[size : 2 * size] = forget_bias
+        return self
 
     def _inputs(self, idx: torch.Tensor) -> torch.Tensor:
         if self.embedding is not None:

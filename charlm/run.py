@@ -1,4 +1,9 @@
-"""One call from text to a trained, checkpointed model: what the CLI and the notebooks use."""
+"""One call from text to a trained, checkpointed model: what the CLI and the notebooks use.
+
+``train`` checks everything a run needs (settings, device, precision, split, that one batch fits) before it
+touches the run directory, applies the process-wide torch settings (threads, TF32, the seed, torchrun's process
+group), then locks the directory and runs the Trainer.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,29 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from charlm.callbacks import Checkpointer, Evaluator, MetricsLogger, Progress, SampleEvery
-from charlm.checkpoint import LOCK, RunDirectory, find_checkpoint, load_checkpoint, read_info
-from charlm.data import split_ids
-from charlm.device import distributed_from_env
+from charlm import distributed
+from charlm.callbacks import Progress, SampleEvery
+from charlm.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, read_info
+from charlm.config import LIMIT_STOPS, DataInfo, TrainConfig, check_fractions
+from charlm.data import DEFAULT_FRACTIONS, split_ids
+from charlm.device import configure_threads, resolve_precision, set_matmul_precision
 from charlm.errors import CharlmError, check_keys
 from charlm.model import CharRNN, ModelConfig
-from charlm.trainer import Callback, Trainer, TrainConfig, TrainState, evaluate
+from charlm.trainer import Callback, Trainer, TrainState, evaluate
 from charlm.vocab import Vocab
 
 # bar: tqdm; notebook: its Jupyter widget; log: a line every eval_interval/10; lines: about ten lines a run
 ProgressStyle = Literal["bar", "notebook", "log", "lines", "none"]
-LIMITS = ("max_epochs", "max_iters", "max_seconds")  # totals over the whole run, resumed parts included
+LIMITS = LIMIT_STOPS  # totals over the whole run, resumed parts included
+# What --resume may change, and why the rest may not: they are built into the state the run continues from.
+RESUMABLE = (*LIMITS, "device", "precision", "eval_interval", "log_interval", "explode_factor")
+_FIXED_BECAUSE = {
+    "batch_size": "the saved batch position and carried hidden state are laid out for it",
+    "seq_length": "the saved batch position counts windows of it",
+    "seed": "the random state continues from the checkpoint, not from the seed",
+    "init_range": "the weights were initialised when the run began",
+    "forget_bias": "the weights were initialised when the run began",
+}
 
 
 @dataclass
@@ -40,7 +56,15 @@ class RunResult:
 
     @property
     def val_loss(self) -> float | None:
+        """The lowest validation loss: of the weights in ``model`` (reached at ``best_iteration``)."""
         return self.state.best_val_loss
+
+    @property
+    def best_iteration(self) -> int | None:
+        """The iteration whose weights ``model`` holds when the run validated (model selection by validation
+        loss, as char-rnn's users sampled from the best checkpoint); None when no validation pass ran, and
+        ``model`` then holds the last weights."""
+        return self.state.best_iteration
 
     @property
     def n_params(self) -> int:
@@ -53,7 +77,8 @@ class RunResult:
         return f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else dev.type
 
     def test_loss(self) -> float | None:
-        """Loss on the test split with the weights in hand (the best checkpoint's, when one was written)."""
+        """Loss on the test split of the best-validation weights, those of iteration ``best_iteration`` (the
+        last weights only when no validation pass ran): the test split never chooses the model it scores."""
         if len(self.splits.get("test", ())) < 2:
             return None
         cfg = self.train_config
@@ -62,6 +87,11 @@ class RunResult:
 
 def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def data_info(text: str, fractions: Sequence[float], source: str | None = None) -> DataInfo:
+    """The record of the text a run trains on: what a resume and free_run_dir compare."""
+    return DataInfo(text_fingerprint(text), len(text), check_fractions(fractions), source)
 
 
 def _progress_callbacks(progress: ProgressStyle, log_interval: int) -> list[Callback]:
@@ -74,45 +104,39 @@ def _progress_callbacks(progress: ProgressStyle, log_interval: int) -> list[Call
     return [Progress("bar", notebook=progress == "notebook")]
 
 
-def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dict[str, Any] | None = None,
-          config: TrainConfig | None = None, *, fractions: tuple[float, float, float] = (0.90, 0.05, 0.05),
-          resume: bool = False, overwrite: bool = False, overrides: dict[str, Any] | None = None,
-          progress: ProgressStyle = "bar", sample_every: int | None = None, sample_at: Sequence[int] = (),
-          sample_length: int = 200, callbacks: Sequence[Callback] = (), source: str | None = None) -> RunResult:
-    """Train a CharRNN on ``text`` (cut into contiguous train/val/test by ``fractions``).
-
-    ``model`` is a ModelConfig or its fields without vocab_size. With ``out_dir``, checkpoints (last, best) and
-    metrics.jsonl are written there, under a lock no second trainer can take; ``resume=True`` continues the run
-    found there, with ``overrides`` applied to its training config (e.g. a larger max_iters). A directory that
-    holds an earlier run is replaced only with ``overwrite=True``; one holding anything else, never.
-    """
-    if overrides:
-        check_keys("override(s)", overrides, TrainConfig.__dataclass_fields__)
-    # A new run's settings are checked before the run directory is touched.
-    fresh = None if resume else _new_run(text, model, config, overrides)
-    sampler = (SampleEvery(interval=sample_every, at=sample_at, length=sample_length)
-               if sample_every is not None or sample_at else None)
-    if out_dir is None:
-        if resume:
-            raise CharlmError("resuming needs the run's --out directory")
-        return _train(text, None, fresh, fractions, progress, sampler, callbacks, source)
-    if not str(out_dir).strip():
-        raise CharlmError("--out is empty; give the run directory to write checkpoints to")
-    if not distributed_from_env().is_main:  # under torchrun rank 0 owns (locks, claims, writes) the run directory
-        return _train(text, Path(out_dir), fresh, fractions, progress, sampler, callbacks, source, overrides)
-    # Nothing is created in a folder that is not ours, nor in one with no run to resume (not even train.lock).
-    if resume and not (Path(out_dir) / LOCK).exists():
-        find_checkpoint(out_dir, prefer="last")
-    else:
-        RunDirectory(out_dir).refuse_foreign()
-    with RunDirectory(out_dir) as run_dir:
-        if not resume:
-            run_dir.claim_for_new_run(overwrite)
-        return _train(text, run_dir.path, fresh, fractions, progress, sampler, callbacks, source, overrides)
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def _new_run(text: str, model: ModelConfig | dict[str, Any] | None, config: TrainConfig | None,
-             overrides: dict[str, Any] | None) -> tuple[Vocab, ModelConfig, TrainConfig]:
+def resumed_config(saved: TrainConfig, overrides: dict[str, Any] | None) -> TrainConfig:
+    """The run's own settings with the changes --resume allows (limits, device, precision, intervals); any
+    other setting given with a different value is a CharlmError saying why it cannot change."""
+    changed = {k: v for k, v in (overrides or {}).items() if getattr(saved, k) != v}
+    for name in sorted(changed):
+        if name not in RESUMABLE:
+            why = _FIXED_BECAUSE.get(name, "the optimizer's state and schedule continue from the checkpoint")
+            raise CharlmError(f"{_flag(name)} cannot change on --resume ({why}; the run has {getattr(saved, name)!r}); "
+                              f"leave it out, or start a new --out to train with {changed[name]!r}")
+    values = saved.to_dict()
+    if any(k in (overrides or {}) for k in LIMITS):
+        values.update(dict.fromkeys(LIMITS))  # a new limit replaces the run's limits rather than adding to them
+    values.update(overrides or {})
+    return TrainConfig.from_dict(values)
+
+
+@dataclass
+class _Plan:
+    """Everything a run needs, checked before its directory is touched."""
+
+    vocab: Vocab
+    model: CharRNN
+    config: TrainConfig
+    data: DataInfo
+    checkpoint: Checkpoint | None  # the one resumed
+
+
+def _plan_new(text: str, model: ModelConfig | dict[str, Any] | None, config: TrainConfig | None,
+              overrides: dict[str, Any] | None, fractions: Sequence[float] | None, source: str | None) -> _Plan:
     vocab = Vocab.from_text(text)
     if isinstance(model, ModelConfig):
         if model.vocab_size != len(vocab):
@@ -123,50 +147,110 @@ def _new_run(text: str, model: ModelConfig | dict[str, Any] | None, config: Trai
     config = config or TrainConfig()
     if overrides:
         config = TrainConfig.from_dict({**config.to_dict(), **overrides})
-    return vocab, model_config, config
+    data = data_info(text, fractions if fractions is not None else DEFAULT_FRACTIONS, source)
+    return _Plan(vocab, initial_model(model_config, config), config, data, None)
 
 
-def _train(text: str, out: Path | None, fresh: tuple[Vocab, ModelConfig, TrainConfig] | None,
-           fractions: tuple[float, float, float], progress: ProgressStyle, sampler: SampleEvery | None,
-           callbacks: Sequence[Callback], source: str | None, overrides: dict[str, Any] | None = None) -> RunResult:
-    """Train a new run (``fresh``: its vocabulary and configs) or, without it, resume the one in ``out``."""
-    checkpoint = None
-    if fresh is None:
-        checkpoint = load_checkpoint(find_checkpoint(out, prefer="last"), prefer="last", with_trainer_state=True)
-        if checkpoint.info.get("data", {}).get("sha256") != text_fingerprint(text):
-            raise CharlmError(f"{out} was trained on a different text; resume with the same file, or start a new --out")
-        # Settings an older charlm saved and this one no longer has are dropped; the user's overrides are checked.
-        saved = {k: v for k, v in checkpoint.info["train_config"].items() if k in TrainConfig.__dataclass_fields__}
-        if overrides and any(k in overrides for k in LIMITS):
-            saved.update(dict.fromkeys(LIMITS))  # a new limit replaces the run's limits rather than adding to them
-        config = TrainConfig.from_dict({**saved, **(overrides or {})})
-        fractions = tuple(checkpoint.info["data"]["fractions"])  # type: ignore[assignment]
-        vocab, net = checkpoint.vocab, checkpoint.model
+def initial_model(model_config: ModelConfig, config: TrainConfig) -> CharRNN:
+    """The weights a new run starts from: drawn from the run's seed (the initial weights are part of what a seed
+    reproduces), by PyTorch's initialisers or char-rnn's (``init_range``, ``forget_bias``)."""
+    torch.manual_seed(config.seed)
+    return CharRNN(model_config).initialise(config.init_range, config.forget_bias)
+
+
+def _plan_resume(text: str, out: Path, model: ModelConfig | dict[str, Any] | None, config: TrainConfig | None,
+                 overrides: dict[str, Any] | None, fractions: Sequence[float] | None) -> _Plan:
+    checkpoint = load_checkpoint(find_checkpoint(out, prefer="last"), device="cpu", prefer="last",
+                                 with_trainer_state=True)
+    info = checkpoint.info
+    if info.train_config is None or info.data is None:
+        raise CharlmError(f"{checkpoint.path} was not written by `charlm train`, so it cannot be resumed; start a new run")
+    if info.data.sha256 != text_fingerprint(text):
+        raise CharlmError(f"{out} was trained on a different text; resume with the same file, or start a new --out")
+    if config is not None:
+        raise CharlmError("resume=True continues the run's own TrainConfig; pass changes as overrides={...}")
+    given = model.to_dict() if isinstance(model, ModelConfig) else dict(model or {})
+    check_keys("model setting(s)", given, ModelConfig.__dataclass_fields__)
+    for name, value in sorted(given.items()):
+        if getattr(info.model, name) != value:
+            raise CharlmError(f"{_flag(name)} cannot change on --resume (the checkpoint's model has "
+                              f"{getattr(info.model, name)!r}); leave it out, or start a new --out")
+    if fractions is not None and check_fractions(fractions) != info.data.fractions:
+        raise CharlmError(f"the split cannot change on --resume (the run was cut {list(info.data.fractions)}); leave "
+                          f"--train-frac and --val-frac out, or start a new --out")
+    return _Plan(checkpoint.vocab, checkpoint.model, resumed_config(info.train_config, overrides), info.data, checkpoint)
+
+
+def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dict[str, Any] | None = None,
+          config: TrainConfig | None = None, *, fractions: Sequence[float] | None = None, resume: bool = False,
+          overwrite: bool = False, overrides: dict[str, Any] | None = None, progress: ProgressStyle = "bar",
+          sample_every: int | None = None, sample_at: Sequence[int] = (), sample_length: int = 200,
+          callbacks: Sequence[Callback] = (), source: str | None = None) -> RunResult:
+    """Train a CharRNN on ``text``, cut into contiguous train/val/test by ``fractions`` (default 90/5/5).
+
+    ``model`` is a ModelConfig or its fields without vocab_size. With ``out_dir``, checkpoints (last, best) and
+    metrics.jsonl are written there, under a lock no second trainer can take; ``resume=True`` continues the run
+    found there with ``overrides`` applied to its settings: limits, device, precision and intervals apply, other
+    changes are refused (as are a different model or split). A directory that holds an earlier run is replaced
+    only with ``overwrite=True``; one holding anything else, never. Nothing is written before every setting has
+    been checked.
+    """
+    if overrides:
+        check_keys("override(s)", overrides, TrainConfig.__dataclass_fields__)
+    if out_dir is not None and not str(out_dir).strip():
+        raise CharlmError("--out is empty; give the run directory to write checkpoints to")
+    if resume and out_dir is None:
+        raise CharlmError("resuming needs the run's --out directory")
+    out = Path(out_dir) if out_dir is not None else None
+    group = distributed.from_env()
+    if out is not None and group.is_main:
+        RunDirectory(out).refuse_if_in_use()  # the answer a second trainer needs, before anything else
+    if resume:
+        plan = _plan_resume(text, out, model, config, overrides, fractions)  # type: ignore[arg-type]
     else:
-        vocab, model_config, config = fresh
-        torch.manual_seed(config.seed)  # the initial weights are part of what a seed reproduces
-        net = CharRNN(model_config)
-    splits = split_ids(vocab.encode(text, dtype=vocab.compact_dtype), fractions)  # 1 byte a character up to 256
-    # Under torchrun every rank evaluates its share and gathers checkpoint state; only rank 0 writes and prints.
-    main_process = distributed_from_env().is_main
-    all_callbacks: list[Callback] = [Evaluator(config.eval_interval)]
-    if out is not None:
-        info = {"data": {"sha256": text_fingerprint(text), "chars": len(text), "fractions": list(fractions),
-                         "source": source}}
-        all_callbacks += [Checkpointer(out, info)]
-        all_callbacks += [MetricsLogger(out / "metrics.jsonl", config.log_interval)] if main_process else []
-    if main_process:
-        all_callbacks += [c for c in (sampler,) if c] + _progress_callbacks(progress, max(config.eval_interval // 10, 1))
-    all_callbacks += list(callbacks)
-    trainer = Trainer(net, vocab, splits, config, all_callbacks)
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint.trainer_state)
+        plan = _plan_new(text, model, config, overrides, fractions, source)
+    cfg = plan.config
+    device = distributed.job_device(cfg.device, group)
+    precision = resolve_precision(cfg.precision, device)
+    splits = split_ids(plan.vocab.encode(text, dtype=plan.vocab.compact_dtype), plan.data.fractions)  # 1 byte a character up to 256
+    if out is not None and group.is_main:  # read-only: a folder that is not ours is refused before any work
+        RunDirectory(out).refuse_unowned(allow_other_files=resume)
+
+    # Process-wide settings, the caller's to make (the Trainer changes none).
+    configure_threads()
+    set_matmul_precision(device, precision)
+    distributed.join(group, device)
+    sampler = (SampleEvery(interval=sample_every, at=sample_at, length=sample_length)
+               if (sample_every is not None or sample_at) and group.is_main else None)
+    watchers: list[Callback] = [sampler] if sampler else []
+    if group.is_main:  # under torchrun rank 0 prints; every rank trains, evaluates its share and gathers state
+        watchers += _progress_callbacks(progress, max(cfg.eval_interval // 10, 1))
+    trainer = Trainer(plan.model, plan.vocab, splits, cfg, [*watchers, *callbacks], device=device,
+                      precision=precision, group=group, out_dir=out, data=plan.data)  # checks that a batch fits
+    if plan.checkpoint is not None:
+        trainer.load_state_dict(plan.checkpoint.trainer_state)  # type: ignore[arg-type]
+    else:
+        torch.manual_seed(cfg.seed)  # dropout masks depend on the seed alone, not on how the weights were drawn
     started = time.perf_counter()
-    state = trainer.fit()
-    result = RunResult(trainer.model, vocab, state, splits, out, config, time.perf_counter() - started,
+    if out is None or not group.is_main:  # under torchrun rank 0 owns (locks, claims, writes) the run directory
+        state = trainer.fit()
+    else:
+        with RunDirectory(out) as run_dir:
+            if plan.checkpoint is None:
+                run_dir.claim_for_new_run(overwrite)
+            elif read_info(out, prefer="last") != plan.checkpoint.info:
+                raise CharlmError(f"{out} changed while this trainer started (another trainer wrote it); run the "
+                                  f"command again")
+            state = trainer.fit()
+    result = RunResult(trainer.model, plan.vocab, state, splits, out, cfg, time.perf_counter() - started,
                        sampler.samples if sampler else [], signal=trainer.stop_signal)
-    if out is not None and (out / "best").exists() and trainer.has_validation:
-        result.model = load_checkpoint(out, device=trainer.device, prefer="best").model
+    if trainer.has_validation:  # model selection: the weights of the best validation loss, when a pass ran
+        if out is not None and (out / "best").is_dir():
+            result.model = load_checkpoint(out, device=trainer.device, prefer="best").model
+        elif trainer.best_weights is not None:
+            result.model.load_state_dict(trainer.best_weights)
+            result.model.eval()
+    group.finish()
     return result
 
 
@@ -175,18 +259,17 @@ def free_run_dir(base: str | Path, text: str, model: dict[str, Any], config: Tra
     """Where a run of these settings goes without touching any other: ``base``, else ``base.2``, ``.3`` ...; and
     whether that folder already holds a finished run of exactly these settings (training is seeded, so loading it
     gives what training again would). Notebooks use it so that a rerun never deletes a run."""
-    settings = {"model": ModelConfig(len(Vocab.from_text(text)), **model).to_dict(), "train_config": config.to_dict(),
-                "data": {"sha256": text_fingerprint(text), "chars": len(text), "fractions": list(fractions),
-                         "source": source}}
+    wanted_model = ModelConfig(len(Vocab.from_text(text)), **model)
+    wanted_data = data_info(text, fractions, source)
     base = Path(base)
     run_dir, n = base, 1
     while run_dir.exists():
         try:
             info = read_info(run_dir, prefer="last")
         except CharlmError:
-            info = {}
-        saved = {"model": info.get("model"), "train_config": info.get("train_config"), "data": info.get("data")}
-        if saved == settings and info.get("stop_reason") in ("max_iters", "max_epochs", "max_seconds"):
+            info = None
+        if info is not None and info.finished and (info.model, info.train_config, info.data) == \
+                (wanted_model, config, wanted_data):
             return run_dir, True
         n += 1
         run_dir = base.with_name(f"{base.name}.{n}")
@@ -204,16 +287,14 @@ def load_run(path: str | Path, text: str, fractions: Sequence[float] | None = No
                                 prefer="last", with_trainer_state=True).trainer_state or {}
         state = TrainState(**saved["train_state"])
         state.val_losses = [tuple(pair) for pair in state.val_losses]  # type: ignore[misc]
-    except CharlmError:  # a checkpoint copied without trainer.pt: the summary its config.json keeps
-        state = TrainState(iteration=int(info.get("iteration") or 0), best_val_loss=info.get("best_val_loss"),
-                           elapsed=float(info.get("elapsed_seconds") or 0.0))
+    except (CharlmError, KeyError, TypeError):  # a checkpoint copied without trainer.pt: config.json's summary
+        state = TrainState(iteration=info.iteration, best_val_loss=info.best_val_loss,
+                           best_iteration=info.best_iteration, elapsed=info.elapsed_seconds)
     state.stop_reason = "loaded checkpoint"
-    fractions = tuple(fractions or info.get("data", {}).get("fractions") or (0.90, 0.05, 0.05))
+    fractions = check_fractions(fractions or (info.data.fractions if info.data else DEFAULT_FRACTIONS))
     try:
         ids = best.vocab.encode(text, what="this text", dtype=best.vocab.compact_dtype)
     except CharlmError as err:
         raise CharlmError(f"checkpoint {best.path} does not fit this text: {err}") from None
-    config = TrainConfig.from_dict({k: v for k, v in info.get("train_config", {}).items()
-                                    if k in TrainConfig.__dataclass_fields__})
-    return RunResult(best.model, best.vocab, state, split_ids(ids, fractions), best.path.parent, config,  # type: ignore[arg-type]
-                     state.elapsed, loaded_from=best.path)
+    return RunResult(best.model, best.vocab, state, split_ids(ids, fractions), best.path.parent,
+                     info.train_config or TrainConfig(), state.elapsed, loaded_from=best.path)

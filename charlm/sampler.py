@@ -31,7 +31,12 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int | None, generator
     """Next character ids (N,) from logits (N, V)."""
     if temperature <= 0:
         return logits.argmax(dim=-1)  # temperature -> 0 is argmax: the post's "infinite loop about startups"
-    logits = logits / temperature
+    scaled = logits / temperature
+    if not torch.isfinite(scaled).all():
+        # A temperature so small (3.8e-288, found by tests/test_validation.py) that the division overflows, or that
+        # float32 holds as 0: sampling at it is taking the likeliest character, the limit as temperature -> 0.
+        return logits.argmax(dim=-1)
+    logits = scaled
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -1,7 +1,13 @@
-"""The training loop: truncated BPTT over contiguous streams, with everything else done by callbacks.
+"""The training loop: truncated BPTT over contiguous streams, in the order char-rnn's train.lua and nanoGPT's
+train.py run it.
 
-As in minGPT's trainer, the loop only steps the optimizer and tells callbacks what happened; evaluation,
-samples, checkpoints, metrics and progress are callbacks (charlm/callbacks.py).
+    every iteration       one optimizer step (its loss stays on the device)
+    every log_interval    read the losses: NaN and explosion checks, a metrics.jsonl line, stop agreement
+    every eval_interval   validate, then save last/ (and best/ when validation improved)
+    at the end            validate once more (not after a stop signal: it saves at once) and save
+
+Evaluation, checkpoints and metrics are the loop's own code; callbacks only watch (progress, samples, user hooks).
+Process-wide torch settings (threads, TF32, the seed, torchrun's process group) are the caller's: charlm.run.train.
 """
 
 from __future__ import annotations
@@ -11,81 +17,22 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from charlm.checkpoint import METRICS, MetricsLog, save_checkpoint
+from charlm.config import UNSAFE_STOPS, DataInfo, RunInfo, TrainConfig
 from charlm.data import StreamBatcher, eval_batcher
-from charlm.device import (PRECISIONS, Distributed, autocast, configure_threads, full_float32, init_distributed,
-                           needs_grad_scaler, resolve_precision, set_matmul_precision)
-from charlm.errors import CharlmError, check_float, check_int, check_keys
+from charlm.device import autocast, full_float32, needs_grad_scaler, resolve_device, resolve_precision
+from charlm.distributed import SINGLE, Distributed, PeerLost
+from charlm.errors import CharlmError
 from charlm.model import CharRNN, State, last_rows
 from charlm.vocab import Vocab
 
-
-@dataclass
-class TrainConfig:
-    # char-rnn's defaults, under char-rnn's names.
-    batch_size: int = 50
-    seq_length: int = 50
-    learning_rate: float = 2e-3
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    learning_rate_decay: float = 0.97  # multiply the rate by this every epoch ...
-    learning_rate_decay_after: int = 10  # ... from this epoch on
-    decay_rate: float = 0.95  # RMSProp's smoothing (char-rnn's -decay_rate)
-    grad_clip: float = 5.0  # clip the global gradient norm; 0 disables
-    max_epochs: float | None = None
-    max_iters: int | None = None
-    max_seconds: float | None = None
-    eval_interval: int = 1000  # iterations between evaluations on the validation split
-    log_interval: int = 10
-    seed: int = 123
-    device: str = "auto"
-    # auto: bf16 on CPUs with native bf16 units, TF32 on CUDA, else fp32 (charlm.device.resolve_precision)
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    explode_factor: float = 3.0  # stop when loss exceeds this times the first loss (char-rnn's guard)
-
-    def __post_init__(self) -> None:
-        # The one place training settings are checked: the CLI, the Python API and the notebooks all build one.
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise CharlmError(f"unknown optimizer '{self.optimizer}'; choose adam or rmsprop")
-        self.batch_size = check_int("batch_size", self.batch_size, 1)
-        self.seq_length = check_int("seq_length", self.seq_length, 1)
-        self.learning_rate = check_float("learning_rate", self.learning_rate, 0.0, above=True)
-        self.learning_rate_decay = check_float("learning_rate_decay", self.learning_rate_decay, 0.0, above=True,
-                                               maximum=1.0)
-        self.learning_rate_decay_after = check_int("learning_rate_decay_after", self.learning_rate_decay_after, 0)
-        self.decay_rate = check_float("decay_rate", self.decay_rate, 0.0, maximum=1.0)
-        self.grad_clip = check_float("grad_clip", self.grad_clip, 0.0)
-        if self.max_epochs is not None:
-            self.max_epochs = check_float("max_epochs", self.max_epochs, 0.0, above=True)
-        if self.max_iters is not None:
-            self.max_iters = check_int("max_iters", self.max_iters, 1)
-        if self.max_seconds is not None:
-            self.max_seconds = check_float("max_seconds", self.max_seconds, 0.0, above=True)
-        self.eval_interval = check_int("eval_interval", self.eval_interval, 1)
-        self.log_interval = check_int("log_interval", self.log_interval, 1)
-        self.seed = check_int("seed", self.seed, 0, 2**63 - 1)
-        if not isinstance(self.device, str) or not self.device:
-            raise CharlmError(f"device {self.device!r} must be auto, cpu, cuda or cuda:N")
-        self.explode_factor = check_float("explode_factor", self.explode_factor, 1.0, above=True)
-        if self.max_epochs is None and self.max_iters is None and self.max_seconds is None:
-            self.max_epochs = 50  # char-rnn's default
-        if self.precision not in PRECISIONS:
-            raise CharlmError(f"unknown precision '{self.precision}'; choose one of {', '.join(PRECISIONS)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        if "bf16" in values:  # checkpoints before --precision: bf16 was on by default
-            bf16 = values["bf16"]
-            values = {k: v for k, v in values.items() if k != "bf16"}
-            values.setdefault("precision", "auto" if bf16 else "fp32")
-        check_keys("training setting(s)", values, cls.__dataclass_fields__)
-        return cls(**values)
+__all__ = ["Callback", "TrainConfig", "TrainState", "Trainer", "evaluate", "learning_rate_at"]
 
 
 @dataclass
@@ -96,8 +43,10 @@ class TrainState:
     epoch: float = 0.0
     train_loss: float = math.nan  # of the last step, nats/char
     first_loss: float | None = None
-    val_loss: float | None = None  # of the last evaluation
+    val_loss: float | None = None  # of the last validation pass ...
+    val_iteration: int | None = None  # ... run at this iteration
     best_val_loss: float | None = None
+    best_iteration: int | None = None  # where best_val_loss was reached: the weights in best/
     learning_rate: float = 0.0
     elapsed: float = 0.0  # seconds of training, summed over resumed runs
     chars_per_second: float = 0.0
@@ -122,73 +71,83 @@ def learning_rate_at(config: TrainConfig, epoch_index: int) -> float:
 
 
 @torch.no_grad()
+def _evaluate(model: CharRNN, ids: np.ndarray, batch_size: int, seq_length: int, device: torch.device,
+              group: Distributed, stop: Callable[[], bool] | None = None) -> float | None:
+    """evaluate(); None when ``stop()`` turned true between two batches (the pass was abandoned)."""
+    batches = eval_batcher(ids, batch_size, seq_length)
+    sharded = group.can_shard(batches.batch_size)
+    batches = (group.shard(batches) if sharded else batches).to(device)
+    was_training = model.training
+    model.eval()
+    total, state = torch.zeros((), dtype=torch.float64, device=device), None
+    try:
+        with full_float32(device):  # even when called inside an autocast region or after TF32 was allowed
+            for xb, yb in batches:
+                if stop is not None and stop():
+                    return None
+                if state is not None and xb.shape[0] < batches.batch_size:
+                    state = last_rows(state, xb.shape[0])  # the tail batch continues the last stream
+                _, loss, state = model(xb, state, yb)
+                total += loss.double() * yb.numel()
+    finally:
+        model.train(was_training)
+    sums = torch.stack([total.cpu(), torch.tensor(float(batches.num_targets), dtype=torch.float64)])  # (loss sum, chars)
+    if sharded:
+        sums = group.all_reduce(sums.to(device)).cpu()
+    return float(sums[0] / sums[1])
+
+
 def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int = 50, seq_length: int = 50,
              device: torch.device | None = None, *, dist: Distributed | None = None) -> float:
     """Mean loss in nats/char over every character of a split after the first, state carried as in training.
 
     Always in float32, whatever precision the model trained in, so a reported loss does not depend on the
-    device. Under torchrun each rank scores its share of
-    the streams and the sums are all-reduced.
+    device. Under torchrun each rank scores its share of the streams and the sums are all-reduced.
     """
     device = device or next(model.parameters()).device
-    dist = dist or Distributed()
-    batcher = eval_batcher(ids, batch_size, seq_length)
-    sharded = dist.enabled and batcher.batch_size % dist.world_size == 0
-    if sharded:
-        batcher = batcher.shard(dist.rank, dist.world_size)
-    batcher = batcher.to(device)
-    was_training = model.training
-    model.eval()
-    total, state = torch.zeros((), dtype=torch.float64, device=device), None
-    with full_float32(device):  # even when called inside an autocast region or after TF32 was allowed
-        for xb, yb in batcher:
-            if state is not None and xb.shape[0] < batcher.batch_size:
-                state = last_rows(state, xb.shape[0])  # the tail batch continues the last stream
-            _, loss, state = model(xb, state, yb)
-            total += loss.double() * yb.numel()
-    model.train(was_training)
-    sums = torch.stack([total.cpu(), torch.tensor(float(batcher.num_targets), dtype=torch.float64)])  # (loss sum, chars)
-    if sharded:
-        sums = dist.all_reduce(sums.to(device)).cpu()
-    return float(sums[0] / sums[1])
+    return _evaluate(model, ids, batch_size, seq_length, device, dist or SINGLE)  # type: ignore[return-value]
 
 
 class Trainer:
+    """Trains ``model`` on ``splits["train"]``; with ``out_dir``, rank 0 writes checkpoints and metrics.jsonl there.
+
+    ``device`` and ``precision`` default to resolving ``config``'s; ``group`` is this process's place in a torchrun
+    job (charlm.distributed), which the caller has joined. ``data`` describes the text, for the checkpoints' record.
+    """
+
     def __init__(self, model: CharRNN, vocab: Vocab, splits: dict[str, np.ndarray], config: TrainConfig,
-                 callbacks: Sequence[Callback] = ()) -> None:
-        configure_threads()
+                 callbacks: Sequence[Callback] = (), *, device: torch.device | None = None,
+                 precision: str | None = None, group: Distributed = SINGLE, out_dir: str | Path | None = None,
+                 data: DataInfo | None = None) -> None:
         self.config = config
-        self.dist, self.device = init_distributed(config.device)  # one process unless launched by torchrun
-        self.precision = resolve_precision(config.precision, self.device)
-        set_matmul_precision(self.device, self.precision)
+        self.group = group
+        self.device = device if device is not None else resolve_device(config.device)
+        self.precision = precision or resolve_precision(config.precision, self.device)
         self.model = model.to(self.device)
         self.vocab = vocab
         self.splits = splits
         self.callbacks = list(callbacks)
-        if config.batch_size % self.dist.world_size:
-            raise CharlmError(f"batch size {config.batch_size} does not split into {self.dist.world_size} processes; "
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.data = data
+        if config.batch_size % group.world_size:
+            raise CharlmError(f"batch size {config.batch_size} does not split into {group.world_size} processes; "
                               f"choose a --batch-size divisible by torchrun's --nproc_per_node")
         batcher = StreamBatcher.from_ids(splits["train"], config.batch_size, config.seq_length, "train")
         # Each rank owns every world_size-th stream, so the global batch is the one a single process trains on.
-        self.batcher = batcher.shard(self.dist.rank, self.dist.world_size).to(self.device)
-        self.network = self._wrap(self.model)
+        self.batcher = group.shard(batcher).to(self.device)
+        self.network = group.wrap(self.model, self.device)
         self.optimizer = self._make_optimizer()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=needs_grad_scaler(self.device, self.precision))
         self.state = TrainState(learning_rate=config.learning_rate)
         self.carried: State | None = None  # hidden state handed from one batch to the next, float32, this rank's streams
-        self._stop_reason: str | None = None
+        self.metrics = MetricsLog(self.out_dir / METRICS) if self.out_dir is not None and group.is_main else None
+        self.best_weights: dict[str, torch.Tensor] | None = None  # without out_dir: the best/ weights, in memory
         self.stop_signal: int | None = None  # the signal that asked training to stop, if one did
+        self._stop_reason: str | None = None  # asked by request_stop or a signal, on this rank
+        self._agreed_stop: str | None = None  # under torchrun: the stop all ranks agreed on at the last read
         self._unread: list[torch.Tensor] = []  # losses of the steps since the last read, on the device
-        self._agreed_stop: str | None = None  # under torchrun: the stop request all ranks agreed on at the last read
         self._rate_mark = (0, 0.0)  # (iteration, elapsed) at the last read, for chars/s over the interval
-        torch.manual_seed(config.seed)
-
-    def _wrap(self, model: CharRNN) -> torch.nn.Module:
-        if not self.dist.enabled:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-
-        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self._saved: tuple[int, str | None] | None = None  # (iteration, stop reason) of the last save
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = self.model.parameters()
@@ -207,7 +166,7 @@ class Trainer:
     @property
     def is_main(self) -> bool:
         """Whether this process writes files (checkpoints, metrics, samples): rank 0, or the only process."""
-        return self.dist.is_main
+        return self.group.is_main
 
     def request_stop(self, reason: str) -> None:
         self._stop_reason = reason
@@ -216,64 +175,57 @@ class Trainer:
         for callback in self.callbacks:
             getattr(callback, hook)(self)
 
-    # --- resume ---------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """What resuming needs. Under torchrun every rank must call it (it gathers the carried state of all
-        streams, in the single-process row order); only rank 0 writes it."""
-        self.read_losses()
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "batcher": self.batcher.state_dict(),
-            "carried": self._gather_carried(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "scaler": self.scaler.state_dict(),
-            "train_state": asdict(self.state),
-        }
-
-    def _gather_carried(self) -> State | None:
-        if self.carried is None or not self.dist.enabled:
-            return self.carried
-
-        def gather(part: torch.Tensor) -> torch.Tensor:  # (L, B/world, H) on each rank -> (L, B, H)
-            stacked = torch.stack(self.dist.all_gather(part), dim=2)  # (L, B/world, world, H)
-            return stacked.reshape(part.shape[0], -1, part.shape[2])  # local row i of rank r is global row i*world + r
-
-        return tuple(gather(s) for s in self.carried) if isinstance(self.carried, tuple) else gather(self.carried)
-
-    def load_state_dict(self, saved: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.batcher.load_state_dict(saved["batcher"])
-        if saved.get("scaler"):
-            self.scaler.load_state_dict(saved["scaler"])
-        carried = saved["carried"]
-        rows = slice(self.dist.rank, None, self.dist.world_size)
-
-        def own(part: torch.Tensor) -> torch.Tensor:  # (L, B, H) -> this rank's streams, float32 on its device
-            if part.shape[1] != self.config.batch_size:
-                raise CharlmError(f"the checkpoint carries {part.shape[1]} streams but the batch size is "
-                                  f"{self.config.batch_size}; resume with the run's --batch-size")
-            return part[:, rows].float().to(self.device)
-
-        if carried is not None:
-            carried = tuple(own(s) for s in carried) if isinstance(carried, (tuple, list)) else own(carried)
-        self.carried = carried
-        torch.set_rng_state(saved["rng_cpu"].cpu())
-        if torch.cuda.is_available() and saved["rng_cuda"]:
-            torch.cuda.set_rng_state_all([s.cpu() for s in saved["rng_cuda"]])
-        self.state = TrainState(**saved["train_state"])
-        self.state.val_losses = [tuple(pair) for pair in self.state.val_losses]
-        self.state.stop_reason = None
-        self._rate_mark = (self.state.iteration, self.state.elapsed)
-
     # --- the loop -------------------------------------------------------------------------------------------
+    def fit(self) -> TrainState:
+        """Train until a limit is reached, a stop signal arrives (Ctrl-C, SIGTERM, SIGHUP), or the loss diverges."""
+        st, cfg = self.state, self.config
+        self._rate_mark = (st.iteration, st.elapsed)
+        with _StopOnSignal(self):
+            if self.metrics is not None:  # under the signal guard: a Ctrl-C now waits for the rewrite to finish
+                self.metrics.continue_at(st.iteration)
+            try:
+                self.fire("on_train_start")
+                while (reason := self._should_stop()) is None:
+                    start = time.perf_counter()
+                    self._unread.append(self.train_step())
+                    st.iteration += 1
+                    st.epoch = st.iteration / self.iters_per_epoch
+                    logged = st.iteration % cfg.log_interval == 0
+                    if logged:
+                        self.read_losses()  # on a GPU this waits for the queued steps: their time counts too
+                    st.elapsed += time.perf_counter() - start
+                    if logged:
+                        self._log_step()
+                    if st.iteration % cfg.eval_interval == 0 and self.has_validation:
+                        self.read_losses()  # a diverged model is never validated or saved
+                        if self.validate():  # False: a stop signal cut the pass short, and the end saves
+                            self.save()
+                    self.fire("on_step_end")
+                self.read_losses()
+                st.stop_reason = reason
+                self._finish()
+            except PeerLost:
+                st.stop_reason = "peer_lost"
+                self._save_alone()
+                raise
+            except CharlmError:
+                st.stop_reason = st.stop_reason or "failed"  # e.g. a checkpoint could not be written
+                raise
+            except BaseException:
+                st.stop_reason = "aborted"  # a second Ctrl-C or an error mid-step: the weights may be half-updated
+                raise
+            finally:
+                self.fire("on_train_end")
+        self.group.barrier()  # rank 0 has written its checkpoints before any rank reads them
+        return st
+
     def _should_stop(self) -> str | None:
         cfg, st = self.config, self.state
         if cfg.max_iters is not None and st.iteration >= cfg.max_iters:
             return "max_iters"
         if cfg.max_epochs is not None and st.iteration >= math.ceil(cfg.max_epochs * self.iters_per_epoch):
             return "max_epochs"
-        if self.dist.enabled:  # clocks and signals differ between ranks: act only on what all agreed at a read
+        if self.group.enabled:  # clocks and signals differ between ranks: act only on what all agreed at a read
             return self._agreed_stop
         if cfg.max_seconds is not None and st.elapsed >= cfg.max_seconds:
             return "max_seconds"
@@ -282,6 +234,7 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         """One optimizer step; returns the loss as a tensor on the device (reading it would wait for the step)."""
         cfg = self.config
+        position = self.batcher.state_dict()
         xb, yb, new_epoch = self.batcher.next_batch()
         if new_epoch:
             self.carried = None  # streams restart at their beginnings
@@ -289,13 +242,21 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.network.train()
-        with autocast(self.device, self.precision):
-            _, loss, state = self.network(xb, self.carried, yb)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        try:
+            with self.group.collective():  # DistributedDataParallel averages gradients inside backward()
+                with autocast(self.device, self.precision):
+                    _, loss, state = self.network(xb, self.carried, yb)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+        except PeerLost:
+            self.batcher.load_state_dict(position)  # the step did not happen: its batch is the next one again
+            raise
         if cfg.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            if cfg.grad_clip_mode == "value":  # char-rnn: grad_params:clamp(-grad_clip, grad_clip)
+                torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.grad_clip)
+            else:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         # Carried state in float32 whatever the autocast dtype, so checkpoints and evaluation never see bf16/fp16.
@@ -307,19 +268,14 @@ class Trainer:
         """Bring the unread losses to the host (one sync per log_interval steps, not one per step), averaged over
         ranks; check them for NaN and explosion; under torchrun agree on time and stop requests."""
         st, cfg = self.state, self.config
-        if self.dist.enabled:
-            stop = torch.tensor([st.elapsed, float(self._stop_reason is not None)], dtype=torch.float64,
-                                device=self.device)
-            stop = self.dist.all_reduce(stop, op="max").cpu()
-            st.elapsed = float(stop[0])
-            timed_out = cfg.max_seconds is not None and st.elapsed >= cfg.max_seconds
-            asked = (self._stop_reason or "interrupted") if stop[1] > 0 else None
-            self._agreed_stop = asked or ("max_seconds" if timed_out else None)
+        st.elapsed, asked = self.group.agree(st.elapsed, self._stop_reason is not None, self.device)
+        timed_out = cfg.max_seconds is not None and st.elapsed >= cfg.max_seconds
+        self._agreed_stop = ((self._stop_reason or "interrupted") if asked else None) or \
+            ("max_seconds" if timed_out else None)
         if not self._unread:
             return
-        losses = torch.stack(self._unread).float()  # (steps since the last read,)
+        losses = self.group.mean(torch.stack(self._unread).float()).tolist()  # the steps since the last read
         self._unread = []
-        losses = (self.dist.all_reduce(losses) / self.dist.world_size).tolist()
         first_iteration = st.iteration - len(losses) + 1
         for offset, loss in enumerate(losses):
             st.first_loss = loss if st.first_loss is None else st.first_loss
@@ -336,37 +292,137 @@ class Trainer:
             st.chars_per_second = steps * cfg.batch_size * cfg.seq_length / seconds
         self._rate_mark = (st.iteration, st.elapsed)
 
-    def fit(self) -> TrainState:
-        """Train until a limit is reached, a stop signal arrives (Ctrl-C, SIGTERM, SIGHUP), or the loss diverges;
-        callbacks see each event."""
+    def _log_step(self) -> None:
+        st = self.state
+        if self.metrics is not None:
+            self.metrics.append({"event": "train", "iteration": st.iteration, "epoch": round(st.epoch, 4),
+                                 "loss": st.train_loss, "lr": st.learning_rate,
+                                 "chars_per_second": round(st.chars_per_second), "elapsed": round(st.elapsed, 3),
+                                 "time": time.time()})
+
+    def validate(self) -> bool:
+        """Loss on the whole validation split; the best so far is remembered with its iteration. Returns False,
+        recording nothing, when a stop signal arrives during the pass (one process: a pass over a large split
+        takes seconds, and `docker stop` or Slurm allow only a few; under torchrun every rank finishes it)."""
         st, cfg = self.state, self.config
-        self._rate_mark = (st.iteration, st.elapsed)
-        self.fire("on_train_start")
-        with _StopOnSignal(self):
-            try:
-                while (reason := self._should_stop()) is None:
-                    start = time.perf_counter()
-                    self._unread.append(self.train_step())
-                    st.iteration += 1
-                    st.epoch = st.iteration / self.iters_per_epoch
-                    st.elapsed += time.perf_counter() - start
-                    if st.iteration % cfg.log_interval == 0:
-                        start = time.perf_counter()
-                        self.read_losses()  # on a GPU this waits for the queued steps: their time counts too
-                        st.elapsed += time.perf_counter() - start
-                    self.fire("on_step_end")
-                self.read_losses()
-                st.stop_reason = reason
-            except CharlmError:
-                st.stop_reason = st.stop_reason or "failed"  # e.g. a checkpoint could not be written
-                raise
-            except BaseException:
-                st.stop_reason = "aborted"  # a second Ctrl-C or an error mid-step: the weights may be half-updated
-                raise
-            finally:
-                self.fire("on_train_end")
-        self.dist.barrier()  # rank 0 has written its checkpoints before any rank reads them
-        return st
+        stop = None if self.group.enabled else (lambda: self.stop_signal is not None)
+        loss = _evaluate(self.model, self.splits["val"], cfg.batch_size, cfg.seq_length, self.device, self.group, stop)
+        if loss is None:
+            return False
+        st.val_loss, st.val_iteration = loss, st.iteration
+        st.val_losses.append((st.iteration, loss))
+        if st.best_val_loss is None or loss <= st.best_val_loss:
+            st.best_val_loss, st.best_iteration = loss, st.iteration
+        if self.metrics is not None:
+            self.metrics.append({"event": "val", "iteration": st.iteration, "epoch": round(st.epoch, 4),
+                                 "val_loss": loss, "best_val_loss": st.best_val_loss, "elapsed": round(st.elapsed, 3),
+                                 "time": time.time()})
+        self.fire("on_evaluate")
+        return True
+
+    def _finish(self) -> None:
+        """After a safe stop: validate the final weights (unless interrupted: the stop must be quick) and save."""
+        st = self.state
+        if st.iteration == 0 or st.stop_reason in UNSAFE_STOPS:
+            return
+        if st.stop_reason != "interrupted" and self.has_validation and st.val_iteration != st.iteration:
+            self.validate()
+        if self._saved != (st.iteration, st.stop_reason):
+            self.save()
+
+    # --- checkpoints ----------------------------------------------------------------------------------------
+    def run_info(self) -> RunInfo:
+        """The record every checkpoint of this run carries (its config.json): the one place it is built."""
+        st = self.state
+        return RunInfo(self.model.config, self.vocab, self.config, self.data, iteration=st.iteration, epoch=st.epoch,
+                       train_loss=st.train_loss if math.isfinite(st.train_loss) else None, val_loss=st.val_loss,
+                       val_iteration=st.val_iteration, best_val_loss=st.best_val_loss, best_iteration=st.best_iteration,
+                       elapsed_seconds=st.elapsed, device=str(self.device), precision=self.precision,
+                       world_size=self.group.world_size, stop_reason=st.stop_reason)
+
+    def save(self) -> None:
+        """Write last/ from the state in hand, and best/ when this iteration's validation is the best so far (or,
+        without a validation split, always: the final weights are then the ones to sample from). Losses must
+        have been read. Every rank calls it (the carried state is gathered); rank 0 writes."""
+        st = self.state
+        names = ("last", "best") if not self.has_validation or st.best_iteration == st.iteration else ("last",)
+        self._saved = (st.iteration, st.stop_reason)
+        if self.out_dir is None:  # the same on every rank
+            if "best" in names:
+                self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return
+        trainer_state = self.state_dict()
+        if not self.group.is_main:
+            return
+        info = self.run_info()
+        for name in names:
+            save_checkpoint(self.out_dir / name, self.model, info, trainer_state)
+
+    def _save_alone(self) -> None:
+        """Another rank died: rank 0 writes last/ from what it holds, without collectives. The weights and
+        optimizer are those of the last complete step (the same on every rank); the losses of steps not yet
+        averaged are rank 0's own; the carried state of the other ranks' streams is gone, so none is saved and
+        a resume restarts every stream's state, as at an epoch's start."""
+        st = self.state
+        if self.out_dir is None or not self.group.is_main or st.iteration == 0:
+            return
+        own = torch.stack(self._unread).float().tolist() if self._unread else []
+        self._unread = []
+        st.train_losses.extend(own)
+        st.train_loss = st.train_losses[-1] if st.train_losses else st.train_loss
+        self.carried = None
+        save_checkpoint(self.out_dir / "last", self.model, self.run_info(), self.state_dict())
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resuming needs: plain data, no losses read here. Under torchrun every rank must call it (it
+        gathers the carried state of all streams, in the single-process row order); only rank 0 writes it."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "batcher": self.batcher.state_dict(),
+            "carried": self.group.gather_rows(self.carried),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "scaler": self.scaler.state_dict(),
+            "train_state": asdict(self.state),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """Continue from a checkpoint's trainer.pt; one that does not fit this run is a CharlmError."""
+        try:
+            state = TrainState(**saved["train_state"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            for param, moments in self.optimizer.state.items():  # torch checks the count of tensors, not shapes
+                if any(torch.is_tensor(m) and m.dim() and m.shape != param.shape for m in moments.values()):
+                    raise ValueError("optimizer state of another shape")
+            self.batcher.load_state_dict(saved["batcher"])
+            carried = saved["carried"]
+            if carried is not None:
+                carried = tuple(self._own(s) for s in carried) if isinstance(carried, (tuple, list)) else self._own(carried)
+            rng_cpu, rng_cuda, scaler = saved["rng_cpu"], saved["rng_cuda"], saved.get("scaler")
+        except CharlmError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+            raise CharlmError(f"the checkpoint's trainer state does not fit this run ({type(err).__name__}); it was "
+                              f"copied from another run or damaged: resume from another checkpoint or start a new run") from None
+        if scaler:
+            self.scaler.load_state_dict(scaler)
+        self.carried = carried
+        torch.set_rng_state(rng_cpu.cpu())
+        if torch.cuda.is_available() and rng_cuda:
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng_cuda])
+        self.state = state
+        self.state.val_losses = [tuple(pair) for pair in self.state.val_losses]  # type: ignore[misc]
+        self.state.stop_reason = None
+        self._rate_mark = (self.state.iteration, self.state.elapsed)
+
+    def _own(self, part: torch.Tensor) -> torch.Tensor:
+        """A saved (L, B, H) carried state -> this rank's streams, float32 on its device."""
+        if part.shape[1] != self.config.batch_size:
+            raise CharlmError(f"the checkpoint carries {part.shape[1]} streams but the batch size is "
+                              f"{self.config.batch_size}; resume with the run's --batch-size")
+        if part.shape != (self.model.config.num_layers, self.config.batch_size, self.model.config.rnn_size):
+            raise ValueError("carried state of another model")
+        return self.group.own_rows(part).float().to(self.device)
 
 
 # Signals that ask a trainer to stop: Ctrl-C, and what `timeout`, Slurm, `docker stop`, a closed terminal and a

@@ -60,3 +60,9 @@ def test_bench_ngram_runs_the_cli_on_a_synthetic_text():
     assert out.startswith("synthetic text: 200,000 chars"), out
     assert re.search(r"order 2: exit 0, first line after [\d.]+ s, [\d.]+ s in all, peak RSS [\d.]+ GiB\n"
                      r"  order 2 on 180,000 chars: needs at most \d+ MiB .*\n  order 2: held-out loss \d\.\d{4}", out), out
+
+
+def test_bench_stop_reports_the_seconds_to_exit():
+    out = run("bench_stop.py", "--mb", "2", "--wait", "0", "--train-args", "--rnn-size 16 --num-layers 1 --seq-length 8")
+    exits = re.findall(r"exit 143 after (\d+\.\d\d) s; last/ at iteration (\d+), validated: False", out)
+    assert len(exits) == 2 and int(exits[1][1]) >= 50, out

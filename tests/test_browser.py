@@ -62,6 +62,7 @@ def _write_model(folder: Path) -> None:
     import torch
 
     from charlm.checkpoint import save_checkpoint
+    from charlm.config import RunInfo
     from charlm.model import CharRNN, ModelConfig
     from charlm.vocab import Vocab
 
@@ -71,7 +72,7 @@ def _write_model(folder: Path) -> None:
     with torch.no_grad():  # untrained, but peaked: changing the temperature visibly changes the text
         model.head.weight.mul_(8.0)
         model.head.bias.normal_(0.0, 2.0)
-    save_checkpoint(folder / "tiny_model", model, vocab, {"note": "browser test, untrained"})
+    save_checkpoint(folder / "tiny_model", model, RunInfo(model.config, vocab))  # untrained: no training record
 
 
 def _write_notebook(path: Path, kernel_name: str) -> None:

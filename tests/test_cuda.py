@@ -27,7 +27,7 @@ def test_each_precision_trains_and_keeps_float32_state(tmp_path, precision, reso
     assert run.state.train_losses[-1] < run.state.train_losses[0] - 0.5
     saved = torch.load(tmp_path / "run" / "last" / "trainer.pt", weights_only=True, map_location="cpu")
     assert {t.dtype for t in saved["carried"]} == {torch.float32}
-    assert (load_checkpoint(tmp_path / "run").info["precision"]) == resolved
+    assert load_checkpoint(tmp_path / "run").info.precision == resolved
     if precision in ("bf16", "fp16"):  # cuDNN's LSTM runs both in fp16: the GradScaler ran, its state resumes
         assert saved["scaler"]["scale"] > 0
 
@@ -43,7 +43,7 @@ def test_evaluation_is_the_same_on_gpu_and_cpu(tmp_path):
 def test_a_cuda_run_resumes_on_cpu(tmp_path):
     text = make_text(100_000)
     train(text, tmp_path / "run", MODEL, config(precision="fp16"), progress="none")
-    with pytest.raises(CharlmError, match="fp16 needs a GPU.*--precision bf16 or fp32"):
+    with pytest.raises(CharlmError, match="fp16 needs a GPU.*--precision"):
         train(text, tmp_path / "run", resume=True, overrides={"max_iters": 120, "device": "cpu"}, progress="none")
     resumed = train(text, tmp_path / "run", resume=True, overrides={"max_iters": 120, "device": "cpu", "precision": "fp32"},
                     progress="none")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from charlm.device import (autocast, choose_device, configure_threads, cpu_flags, cpu_has_native_bf16,
-                           distributed_from_env, has_native_bf16, resolve_device, resolve_precision)
+from charlm.device import (PRECISIONS, autocast, choose_device, configure_threads, cpu_flags, cpu_has_native_bf16,
+                           has_native_bf16, resolve_device, resolve_precision)
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.run import train
@@ -45,12 +45,27 @@ def test_auto_precision_per_device():
     assert resolve_precision("bf16", CPU, native_bf16=lambda: True) == "bf16"
     with pytest.raises(CharlmError, match="bf16 needs a CPU with native bf16 units.*--precision fp32"):
         resolve_precision("bf16", CPU, native_bf16=lambda: False)  # oneDNN has no bf16 LSTM there
-    with pytest.raises(CharlmError, match="fp16 needs a GPU"):
-        resolve_precision("fp16", CPU)
-    with pytest.raises(CharlmError, match="tf32 is a CUDA setting.*--precision fp32"):
-        resolve_precision("tf32", CPU)
-    with pytest.raises(CharlmError, match="choose one of auto, fp32, tf32, bf16, fp16"):
+    assert resolve_precision("tf32", CUDA) == "tf32"
+    with pytest.raises(CharlmError, match="fp16 needs a GPU.*--precision bf16 or fp32"):
+        resolve_precision("fp16", CPU, native_bf16=lambda: True)
+    with pytest.raises(CharlmError, match="fp16 needs a GPU.*--precision fp32$"):
+        resolve_precision("fp16", CPU, native_bf16=lambda: False)  # bf16 is no way out there
+    for device in (CPU, MPS):
+        with pytest.raises(CharlmError, match="tf32 is a CUDA setting.*--precision fp32"):
+            resolve_precision("tf32", device)
+    with pytest.raises(CharlmError, match="choose one of " + ", ".join(PRECISIONS)):
         resolve_precision("fp8", CPU)
+
+
+def test_precision_has_one_source_for_the_cli_the_config_and_the_device():
+    from charlm.cli import build_parser
+
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    (option,) = [a for a in train_parser._actions if a.dest == "precision"]
+    assert tuple(option.choices) == PRECISIONS and "tf32" in PRECISIONS
+    assert [TrainConfig(precision=p).precision for p in PRECISIONS] == list(PRECISIONS)
+    with pytest.raises(CharlmError, match="unknown precision 'half'; choose one of " + ", ".join(PRECISIONS)):
+        TrainConfig(precision="half")
 
 
 @needs_native_bf16
@@ -85,15 +100,6 @@ def test_charlm_threads_pins_torch_threads_and_rejects_nonsense():
                 configure_threads({"CHARLM_THREADS": bad})
     finally:
         torch.set_num_threads(before)
-
-
-def test_torchrun_environment_is_read_and_checked():
-    alone = distributed_from_env({})
-    assert (alone.rank, alone.world_size, alone.enabled, alone.is_main) == (0, 1, False, True)
-    second = distributed_from_env({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
-    assert (second.rank, second.world_size, second.enabled, second.is_main) == (1, 2, True, False)
-    with pytest.raises(CharlmError, match="does not fit WORLD_SIZE"):
-        distributed_from_env({"RANK": "2", "WORLD_SIZE": "2"})
 
 
 def test_old_checkpoints_bf16_flag_maps_to_precision():

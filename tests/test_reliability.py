@@ -3,6 +3,7 @@ read-only and full file systems (small tmpfs mounts, when the tests run as root)
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import torch
 
 from charlm.checkpoint import load_checkpoint
+from charlm.device import cpu_has_native_bf16
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.run import train
@@ -28,6 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 TINY = ["--rnn-size", "16", "--num-layers", "1", "--batch-size", "8", "--seq-length", "16", "--progress", "none"]
 SMALL_MODEL = {"rnn_size": 16, "num_layers": 1}
+
+
+def tiny_config(**settings) -> TrainConfig:
+    """TINY's training settings, for runs made in this process."""
+    return TrainConfig(**{"batch_size": 8, "seq_length": 16, **settings})
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+NO_NATIVE_BF16 = pytest.mark.skipif(cpu_has_native_bf16(), reason="this CPU has native bf16 units")
 
 
 def charlm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -255,7 +265,7 @@ while time.time() < end:
     for prefer, state in (("best", False), ("last", True)):
         try:
             ckpt = load_checkpoint(run, prefer=prefer, with_trainer_state=state)
-            iterations.add(ckpt.info["iteration"])
+            iterations.add(ckpt.info.iteration)
             loads += 1
         except CharlmError as err:
             if "no such checkpoint" in str(err) or "holds no charlm checkpoint" in str(err):
@@ -352,7 +362,7 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one_and_no_partial_cop
         one_line_error(proc, "no space left", "previous checkpoint is kept")
         assert not (run / "last.tmp").exists() and not (run / "best.tmp").exists()
         assert iteration_of(run / "last") == 5
-        assert load_checkpoint(run, prefer="last", with_trainer_state=True).info["iteration"] == 5
+        assert load_checkpoint(run, prefer="last", with_trainer_state=True).info.iteration == 5
         assert charlm("sample", str(run), "--length", "20").returncode == 0
 
 
@@ -369,6 +379,14 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one_and_no_partial_cop
     (["--grad-clip", "-1"], "grad_clip (--grad-clip) is -1"),
     (["--sample-every", "0"], "sample_every (--sample-every) is 0"),
     (["--out", ""], "--out is empty"),
+    # Issue 19 #14: refused device, precision and split settings create nothing either (no --out, no train.lock).
+    pytest.param(["--device", "cuda"], "CUDA is not available", marks=NO_CUDA),
+    pytest.param(["--precision", "fp16"], "fp16 needs a GPU", marks=NO_CUDA),
+    pytest.param(["--precision", "tf32"], "tf32 is a CUDA setting", marks=NO_CUDA),
+    pytest.param(["--precision", "bf16"], "bf16 needs a CPU with native bf16 units", marks=NO_NATIVE_BF16),
+    (["--val-frac", "0.5"], "summing to at most 1"),
+    (["--train-frac", "-0.1"], "train_frac (--train-frac) is -0.1"),
+    (["--train-frac", "0.002"], "one batch needs"),
 ])
 def test_bad_train_arguments_are_one_line_errors_and_write_nothing(corpus, tmp_path, capsys, args, fragment):
     out = tmp_path / "run"
@@ -427,7 +445,10 @@ def test_train_help_shows_the_dataclass_defaults():
         if value.default is not None:
             assert f"--{field.replace('_', '-')}" in out
     assert "(default: 0.002)" in squashed and "(default: 128)" in squashed and "--rnn-size" in squashed
-    assert "--precision {auto,fp32,bf16,fp16}" in squashed and "(default: auto)" in squashed
+    from charlm.device import PRECISIONS
+
+    assert f"--precision {{{','.join(PRECISIONS)}}}" in squashed and "tf32" in PRECISIONS
+    assert "(default: auto)" in squashed
     assert "(default: 123)" in squashed  # --seed
 
 
@@ -479,7 +500,8 @@ def test_eval_command_reports_the_characters_it_scored(trained_run, tmp_path):
     text.write_text(make_text(199), encoding="utf-8")
     proc = charlm("eval", str(trained_run), str(text))
     assert proc.returncode == 0, proc.stderr
-    assert "over 198 characters (every one after the first)" in proc.stdout
+    scored = re.search(r"over ([\d,]+) characters", proc.stdout)
+    assert scored and int(scored.group(1).replace(",", "")) == 199 - 1  # every character after the first
 
 
 # --------------------------------------------------------------------------- case 11: samples while training
@@ -494,7 +516,7 @@ def test_sample_every_prints_while_training(corpus, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
-    assert first_line == "--- sample at iteration 5 ---\n"
+    assert re.fullmatch(r"--- sample at iteration (\d+) ---\n", first_line).group(1) == "5"
     assert still_training
 
 
@@ -535,3 +557,266 @@ def test_hand_edited_checkpoint_metadata_is_caught_at_load(trained_run, tmp_path
         load_checkpoint(run)
     assert fragment in str(err.value)
     one_line_error(in_process(capsys, ["sample", str(run), "--length", "10"]), fragment)
+
+
+# =========================================================================== issue 19, the engine's cases
+# A stop signal saves at once (#2), metrics are append-only (#3), nothing of the user's is removed (#5, #15),
+# flags given with --resume apply or are refused (#7, #10), a full first checkpoint says so (#13), tracebacks
+# become one line (torchrun, a foreign trainer.pt).
+
+
+def config_of(ckpt_dir: Path) -> dict:
+    return json.loads((ckpt_dir / "config.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def long_validation(tmp_path_factory) -> Path:
+    """A text whose validation split takes seconds to score at --seq-length 4 (60% of 1.5M characters)."""
+    path = tmp_path_factory.mktemp("longval") / "input.txt"
+    path.write_text(make_text(1_500_000, seed=4), encoding="utf-8")
+    return path
+
+
+LONG_VALIDATION = ["--rnn-size", "16", "--num-layers", "1", "--batch-size", "8", "--seq-length", "4",
+                   "--train-frac", "0.3", "--val-frac", "0.6", "--progress", "none"]
+
+
+def val_iterations(run: Path) -> list[int]:
+    return [r["iteration"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+            if r["event"] == "val"]
+
+
+def test_a_stop_signal_during_a_validation_pass_abandons_it_and_saves(long_validation, tmp_path):
+    """#2: a signal that arrives while the validation split is being scored (35 s for this one, at one thread)
+    abandons the pass, skips the final one too, and saves last/ from the state in hand, recorded as not
+    validated."""
+    run = tmp_path / "run"
+    proc = start_charlm("train", str(long_validation), "--out", str(run), "--max-seconds", "300",
+                        "--eval-interval", "20", *LONG_VALIDATION)
+    train_line_20 = '"event": "train", "iteration": 20,'
+    try:
+        wait_for(lambda: train_line_20 in (run / "metrics.jsonl").read_text() if (run / "metrics.jsonl").exists()
+                 else False, what="iteration 20, where the validation pass starts")
+        time.sleep(0.3)  # into the pass: it scores 900,000 characters four at a time per stream
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    record = config_of(run / "last")
+    assert record["iteration"] == 20 and record["stop_reason"] == "interrupted"  # saved from the state at the signal
+    assert record["val_iteration"] is None and record["val_loss"] is None  # neither pass was completed
+    assert val_iterations(run) == [] and not (run / "best").exists()  # nothing validated: no best model yet
+    resumed = load_checkpoint(run, prefer="last", with_trainer_state=True)
+    assert resumed.trainer_state["train_state"]["iteration"] == 20 and resumed.trainer_state["batcher"]["cursor"] == 20
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_a_resume_interrupted_at_start_up_leaves_metrics_byte_for_byte(corpus, tmp_path, stop):
+    """#3: a long history (the issue's was 65 MB) is never rewritten in place. The signal goes at the first
+    change to metrics.jsonl the resume makes: before the fix, the truncation that began its rewrite."""
+    run = tmp_path / "run"
+    train(corpus.read_text(encoding="utf-8"), run, SMALL_MODEL, tiny_config(max_iters=20, eval_interval=10),
+          progress="none")
+    metrics = run / "metrics.jsonl"
+    record = metrics.read_text().splitlines()[0] + "\n"  # a line of iteration 10, before the checkpoint's 20
+    with open(metrics, "a") as f:
+        f.write(record * (5_000_000 // len(record)))
+    original = metrics.read_bytes()
+    first = metrics.stat()
+    seen: dict[str, int] = {}
+
+    def changed() -> bool:
+        now = metrics.stat()
+        if (now.st_size, now.st_mtime_ns, now.st_ino) != (first.st_size, first.st_mtime_ns, first.st_ino):
+            seen["size"] = now.st_size
+            return True
+        return proc.poll() is not None
+
+    proc = start_charlm("train", str(corpus), "--out", str(run), "--resume", "--max-iters", "100000", *TINY)
+    try:
+        wait_for(changed, seconds=120, what="the resume to change metrics.jsonl")
+        proc.send_signal(stop)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert seen.get("size", 0) > len(original)  # its first change was an append, not a rewrite in place
+    after = metrics.read_bytes()
+    assert after[:len(original)] == original  # every line written before the resume, byte for byte
+    appended = [json.loads(line) for line in after[len(original):].decode().splitlines()]
+    assert all(r["iteration"] > 20 for r in appended)  # only the resumed run's own lines follow
+
+
+def test_a_resume_drops_lines_after_its_checkpoint_by_writing_aside(tmp_path):
+    """#3: lines a resume must drop (after its checkpoint, a torn last line) go by a new file renamed over the
+    old, so that no moment leaves the file half-written."""
+    text = make_text(20_000)
+    run = tmp_path / "run"
+    train(text, run, SMALL_MODEL, TrainConfig(batch_size=8, seq_length=16, max_iters=20, eval_interval=10),
+          progress="none")
+    kept = (run / "metrics.jsonl").read_bytes()
+    with open(run / "metrics.jsonl", "a") as f:  # a later run's lines whose checkpoint never landed, and a tear
+        f.write('{"event": "train", "iteration": 30, "loss": 1.0}\n{"event": "train", "iteration": 40, "lo')
+    inode = (run / "metrics.jsonl").stat().st_ino
+    result = train(text, run, resume=True, overrides={"max_iters": 30}, progress="none")
+    assert result.state.iteration == 30
+    after = (run / "metrics.jsonl").read_bytes()
+    assert (run / "metrics.jsonl").stat().st_ino != inode and after.startswith(kept)
+    assert [json.loads(line)["iteration"] for line in after[len(kept):].decode().splitlines()] == [30, 30]
+    assert not (run / "metrics.jsonl.tmp").exists()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["best", "last", "last.old"])
+def test_a_users_file_inside_a_checkpoint_is_never_deleted(corpus, tmp_path, capsys, where):
+    """#5: not by --overwrite, not by the saves of a resumed run: refused with one line naming it, untouched."""
+    run = tmp_path / "run"
+    train(corpus.read_text(encoding="utf-8"), run, SMALL_MODEL, tiny_config(max_iters=20, eval_interval=10),
+          progress="none")
+    (run / where).mkdir(exist_ok=True)
+    (run / where / "notes.txt").write_text("my observations")
+    before = snapshot(run)
+    for extra in (["--overwrite"], ["--resume"]):
+        proc = in_process(capsys, ["train", str(corpus), "--out", str(run), "--max-iters", "40", *TINY, *extra])
+        one_line_error(proc, str(run / where), "notes.txt")
+        assert snapshot(run) == before
+
+
+def test_symbolic_links_in_or_as_the_run_directory_are_refused(corpus, tmp_path, capsys):
+    """#15: last/ linked to a user's folder, and an --out that is a dangling link: one line each, nothing of
+    the user's touched."""
+    run, mine = tmp_path / "run", tmp_path / "mine"
+    train(corpus.read_text(encoding="utf-8"), run, SMALL_MODEL, tiny_config(max_iters=10), progress="none")
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("months of work")
+    shutil.copytree(run / "last", mine / "last")  # a copy the user keeps, reached through the link
+    shutil.rmtree(run / "last")
+    (run / "last").symlink_to(mine / "last")
+    for extra in (["--overwrite"], ["--resume"]):
+        one_line_error(in_process(capsys, ["train", str(corpus), "--out", str(run), "--max-iters", "20", *TINY,
+                                           *extra]), f"{run / 'last'} is a symbolic link", str(mine))
+    assert (mine / "thesis.tex").read_text() == "months of work" and (run / "last").is_symlink()
+    assert config_of(mine / "last")["iteration"] == 10
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    one_line_error(in_process(capsys, ["train", str(corpus), "--out", str(dangling), "--max-iters", "2", *TINY]),
+                   "symbolic link", str(tmp_path / "nowhere"), "does not exist")
+    assert dangling.is_symlink() and not (tmp_path / "nowhere").exists()
+
+
+def test_a_full_disk_at_the_first_checkpoint_does_not_claim_one_is_kept(corpus):
+    """#13: with no earlier checkpoint, the message says nothing was saved (and no partial copy stays)."""
+    with small_tmpfs(80) as mount:  # room for metrics.jsonl, not for a 64-unit model's first checkpoint
+        run = mount / "run"
+        proc = charlm("train", str(corpus), "--out", str(run), "--max-iters", "10", "--eval-interval", "5",
+                      "--rnn-size", "64", "--num-layers", "1", "--batch-size", "8", "--seq-length", "16",
+                      "--progress", "none")
+        line = one_line_error(proc, "no space left", "nothing was saved")
+        assert "kept" not in line
+        assert not {"last", "last.tmp", "best", "best.tmp"} & {p.name for p in run.iterdir()}  # no partial copy
+
+
+def as_if_trained_on(run: Path, device: str, precision: str) -> None:
+    """Make a CPU run's checkpoints read as if trained with --device ``device`` and --precision ``precision``;
+    for CUDA every tensor of trainer.pt is stored as a cuda:0 one too (as tests/test_trainer.py does)."""
+    for name in ("last", "best"):
+        path = run / name / "config.json"
+        record = json.loads(path.read_text())
+        record["train_config"].update(device=device, precision=precision)
+        record.update(device="cuda:0" if device == "cuda" else device, precision=precision)
+        path.write_text(json.dumps(record))
+        if device != "cuda":
+            continue
+        saved = torch.load(run / name / "trainer.pt", weights_only=True)
+
+        def as_cuda(storage):
+            return "cuda:0" if storage.device.type == "cpu" else None
+
+        torch.serialization.register_package(0, as_cuda, lambda storage, location: None)
+        try:
+            torch.save(saved, run / name / "trainer.pt")
+        finally:
+            registry = torch.serialization._package_registry
+            registry[:] = [entry for entry in registry if entry[1] is not as_cuda]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_gpu_run_resumes_on_a_cpu_with_device_and_precision_flags(corpus, tmp_path, capsys):
+    """#7, #10: --device and --precision given with --resume apply; without them the run's own are refused
+    with the line saying which flag to give."""
+    run = tmp_path / "run"
+    train(corpus.read_text(encoding="utf-8"), run, SMALL_MODEL, tiny_config(max_iters=20, eval_interval=10),
+          progress="none")
+    as_if_trained_on(run, "cuda", "fp16")
+    before = snapshot(run)
+    resume = ["train", str(corpus), "--out", str(run), "--resume", "--max-iters", "30", *TINY]
+    one_line_error(in_process(capsys, resume), "CUDA is not available", "--device cpu")
+    one_line_error(in_process(capsys, [*resume, "--device", "cpu"]), "fp16 needs a GPU", "--precision fp32")
+    assert snapshot(run) == before  # refused before anything was written
+    proc = in_process(capsys, [*resume, "--device", "cpu", "--precision", "fp32"])
+    assert proc.returncode == 0, proc.stderr
+    record = config_of(run / "last")
+    assert record["iteration"] == 30 and (record["device"], record["precision"]) == ("cpu", "fp32")
+    assert (record["train_config"]["device"], record["train_config"]["precision"]) == ("cpu", "fp32")
+
+
+@pytest.mark.skipif(cpu_has_native_bf16(), reason="this CPU trains bf16: the run's own precision would resume")
+def test_a_bf16_run_resumes_in_the_precision_given(corpus, tmp_path, capsys):
+    """#7: --precision given with --resume used to be ignored (a bf16 run kept training in bf16)."""
+    run = tmp_path / "run"
+    train(corpus.read_text(encoding="utf-8"), run, SMALL_MODEL, tiny_config(max_iters=20, eval_interval=10),
+          progress="none")
+    as_if_trained_on(run, "cpu", "bf16")  # as on a CPU with bf16 units
+    resume = ["train", str(corpus), "--out", str(run), "--resume", "--max-iters", "30", *TINY]
+    one_line_error(in_process(capsys, resume), "bf16 needs a CPU with native bf16 units", "--precision fp32")
+    assert in_process(capsys, [*resume, "--precision", "fp32"]).returncode == 0
+    record = config_of(run / "last")
+    assert (record["iteration"], record["precision"], record["train_config"]["precision"]) == (30, "fp32", "fp32")
+
+
+def test_intervals_given_with_resume_apply_and_fixed_settings_are_refused(corpus, tmp_path, capsys):
+    """#7: --eval-interval and --log-interval given with --resume apply; a setting the saved state is built on
+    (batch size, model, split, seed) is refused with one line saying why, and a value equal to the run's is no
+    change."""
+    run = tmp_path / "run"
+    train(corpus.read_text(encoding="utf-8"), run, SMALL_MODEL, tiny_config(max_iters=20, eval_interval=10),
+          progress="none")
+    before = snapshot(run)
+    resume = ["train", str(corpus), "--out", str(run), "--resume", "--max-iters", "40", *TINY]
+    for flag, value, why in [("--batch-size", "4", "carried hidden state"), ("--rnn-size", "32", "model"),
+                             ("--train-frac", "0.8", "split"), ("--seed", "5", "random state"),
+                             ("--learning-rate", "0.1", "optimizer")]:
+        one_line_error(in_process(capsys, [*resume, flag, value]), f"{flag} cannot change on --resume"
+                       if flag != "--train-frac" else "split cannot change on --resume", why)
+    assert snapshot(run) == before
+    proc = in_process(capsys, [*resume, "--batch-size", "8", "--eval-interval", "4", "--log-interval", "5"])
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    resumed = [(r["event"], r["iteration"]) for r in records if r["iteration"] > 20]
+    assert [it for ev, it in resumed if ev == "train"] == [25, 30, 35, 40]
+    assert [it for ev, it in resumed if ev == "val"] == [24, 28, 32, 36, 40]
+    assert config_of(run / "last")["train_config"]["eval_interval"] == 4
+
+
+def test_a_trainer_state_from_another_run_is_one_line(corpus, tmp_path, capsys):
+    """A trainer.pt copied in from another run: bound to its own weights' hash, it is refused by name; an older
+    one without that binding and of another shape fails to load as one line too. Nothing is written."""
+    ours, other = tmp_path / "ours", tmp_path / "other"
+    for run, size in ((ours, 16), (other, 24)):
+        train(corpus.read_text(encoding="utf-8"), run, {"rnn_size": size, "num_layers": 1}, tiny_config(max_iters=10),
+              progress="none")
+    shutil.copy(other / "last" / "trainer.pt", ours / "last" / "trainer.pt")
+    resume = ["train", str(corpus), "--out", str(ours), "--resume", "--max-iters", "20", *TINY]
+    before = snapshot(ours)
+    one_line_error(in_process(capsys, resume), str(ours / "last" / "trainer.pt"), "another checkpoint")
+    unbound = torch.load(other / "last" / "trainer.pt", weights_only=True)
+    del unbound["weights_sha256"]  # as charlm wrote it before the binding
+    torch.save(unbound, ours / "last" / "trainer.pt")
+    before = snapshot(ours)
+    one_line_error(in_process(capsys, resume), "trainer state does not fit this run")
+    assert snapshot(ours) == before

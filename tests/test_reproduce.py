@@ -336,7 +336,7 @@ def test_a_stop_signal_reaches_the_kernel_which_saves_and_the_summary_says_so(tm
     from charlm.checkpoint import read_info
 
     info = read_info(run_dir, prefer="last")
-    assert info["stop_reason"] == "interrupted" and info["iteration"] > 0
+    assert info.stop_reason == "interrupted" and info.iteration > 0
     executed = json.loads((out / "01_train.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
     assert "stopped: interrupted" in printed
@@ -402,7 +402,7 @@ def test_jobs_passes_a_stop_signal_to_every_running_notebook(tmp_path):
     from charlm.checkpoint import read_info
 
     for name in ("01_one", "02_two"):
-        assert read_info(out / "runs" / name, prefer="last")["stop_reason"] == "interrupted"
+        assert read_info(out / "runs" / name, prefer="last").stop_reason == "interrupted"
         assert not (out / f"{name}.after").exists()
     assert not (out / "03_three.pid").exists()
     assert json.loads((out / "results.json").read_text())["not_done"] == {

@@ -53,3 +53,11 @@ def test_prime_with_unseen_character_is_a_clear_error(pattern_model):
     model, vocab = pattern_model
     with pytest.raises(CharlmError, match=r"prime text contains 'z' \(U\+007A\) at position 1.*never saw"):
         stream(model, vocab, 10, prime="az")
+
+
+def test_a_tiny_positive_temperature_samples_the_likeliest_character(pattern_model):
+    """Found by the property test: logits / 3.8e-288 overflowed to inf and sampling raised on a NaN probability."""
+    model, vocab = pattern_model
+    for temperature in (3.8e-288, 1e-30):
+        assert sample(model, vocab, 16, temperature=temperature, prime="abc", seed=1)[0] == \
+            sample(model, vocab, 16, temperature=0.0, prime="abc")[0]

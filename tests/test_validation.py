@@ -30,7 +30,9 @@ ANY_NUMBER = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0, -1, 1, 0.0, -0.0, 32.5, True, None, "3", [], math.nan, math.inf, -math.inf]),
 )
-TRAIN_NUMERIC = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("optimizer", "device", "bf16")]
+# Every setting but the named ones (device) and those with a list of choices (optimizer, precision, clip mode).
+TRAIN_NUMERIC = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "device" and "choices" not in f.metadata]
+UNSET_ALLOWED = ("max_iters", "max_seconds", "forget_bias")  # None: no such limit, or keep the initialiser's bias
 MODEL_NUMERIC = ["rnn_size", "num_layers", "dropout", "embedding_size", "vocab_size"]
 
 
@@ -49,7 +51,7 @@ def test_any_training_setting_gives_a_valid_config_or_a_charlm_error(name, value
     if config is not None:
         number = getattr(config, name)
         if number is None:
-            assert name in ("max_iters", "max_seconds") and value is None  # no such limit
+            assert name in UNSET_ALLOWED and value is None
             return
         assert isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number)
         assert config.batch_size >= 1 and config.seq_length >= 1 and config.eval_interval >= 1
@@ -111,3 +113,34 @@ def test_whole_float_sampling_arguments_are_used_as_ints(tiny_model):
     model, vocab = tiny_model
     assert sample(model, vocab, 0.0, 0, "a", 0, 1.0, 2.0) == ["a", "a"]
     assert [len(t) for t in sample(model, vocab, 3.0, 1.0, "a", 0.0)] == [4]
+
+
+# Anything a hand edit of config.json can leave at a key: JSON's values, nested one level.
+ANY_JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(), st.text(max_size=5)),
+                        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner,
+                                                                                              max_size=3)),
+                        max_leaves=6)
+VALID_RECORD = {"model": {"vocab_size": 3, "model": "lstm", "rnn_size": 4, "num_layers": 1, "dropout": 0.0,
+                          "embedding_size": 0}, "vocab": ["a", "b", "c"], "train_config": {"batch_size": 4},
+                "data": {"sha256": "0" * 64, "chars": 10, "fractions": [0.9, 0.05, 0.05], "source": None},
+                "iteration": 3, "best_iteration": 2, "best_val_loss": 1.5, "precision": "fp32", "world_size": 1}
+
+
+@settings(max_examples=400, deadline=None)
+@given(key=st.sampled_from([*VALID_RECORD, "val_loss", "epoch", "device", "stop_reason", "data.fractions",
+                            "data.chars", "data.sha256", "train_config.precision", "model.rnn_size"]),
+       value=ANY_JSON)
+def test_any_edit_of_a_run_record_gives_a_record_or_a_charlm_error(key, value):
+    import copy
+
+    from charlm.config import RunInfo
+
+    raw = copy.deepcopy(VALID_RECORD)
+    outer, _, inner = key.partition(".")
+    if inner:
+        raw[outer][inner] = value
+    else:
+        raw[outer] = value
+    info = _builds_or_charlm_error(lambda: RunInfo.from_json(raw))
+    if info is not None:
+        assert RunInfo.from_json(info.to_json()) == info or info.to_json() != info.to_json()  # NaN is not equal to itself

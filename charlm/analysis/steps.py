@@ -7,22 +7,22 @@ training, beside the loss curve).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from charlm.analysis.display import Shown, loss_figure, show_figure, table
-from charlm.model import CharRNN, ModelConfig
+from charlm.model import CharRNN
 from charlm.run import RunResult
+from charlm.run import initial_model as run_initial_model
 
 
 
 def initial_model(run: RunResult, seed: int) -> CharRNN:
-    """The weights training started from: the same seed and config rebuild them exactly (as charlm.run does)."""
-    torch.manual_seed(seed)
-    return CharRNN(ModelConfig(vocab_size=len(run.vocab), **{k: v for k, v in run.model.config.to_dict().items()
-                                                            if k != "vocab_size"})).eval()
+    """The weights training started from: the same seed and config rebuild them exactly (charlm.run's own)."""
+    return run_initial_model(run.model.config, replace(run.train_config, seed=seed)).eval()
 
 
 @torch.no_grad()

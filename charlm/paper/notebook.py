@@ -184,12 +184,12 @@ class Section:
         return result
 
     def _load(self, corpus: Corpus, path: Path) -> RunResult:
-        data = read_info(path, prefer="last").get("data", {})
-        same_text = data.get("sha256") == text_fingerprint(corpus.text)
+        data = read_info(path, prefer="last").data
+        same_text = data is not None and data.sha256 == text_fingerprint(corpus.text)
         if not same_text:
             show(warning(f"checkpoint {path} was trained on another text than this {corpus.name} "
                          f"({len(corpus.text):,} chars): its validation split may overlap what it trained on"))
-        fractions = tuple(data["fractions"]) if same_text and data.get("fractions") else corpus.fractions
+        fractions = data.fractions if same_text else tuple(corpus.fractions)  # type: ignore[union-attr]
         if fractions != tuple(corpus.fractions):
             # The baselines and measures beside the LSTM cut the text by corpus.fractions: they must cut it as
             # the checkpoint's run did, or its training text would count as held out.

@@ -20,6 +20,7 @@ from charlm.analysis.viz.cells import CellRanking, rank_cells
 from charlm.analysis.viz.labels import property_labels
 from charlm.analysis.viz.tracing import Trace, excerpt, trace
 from charlm.checkpoint import load_checkpoint
+from charlm.config import RunInfo
 from charlm.data import split_ids
 from charlm.errors import CharlmError
 from charlm.run import text_fingerprint
@@ -50,15 +51,15 @@ def find_runs(output_dir: str | Path, checkpoint_dir: str | Path | None = None,
     return found
 
 
-def held_out_text(info: Mapping[str, Any], mirror: str | None = None) -> str:
+def held_out_text(info: RunInfo, mirror: str | None = None) -> str:
     """The validation split of the text a checkpoint trained on (its data set, cut to the characters it saw)."""
-    data = info.get("data") or {}
-    if not data.get("source") or not data.get("chars"):
+    data = info.data
+    if data is None or not data.source or not data.chars:
         raise CharlmError("the checkpoint does not name the data set it trained on; trace it with viz.trace instead")
-    text = datasets.path(data["source"], mirror=mirror, progress=False).read_text(encoding="utf-8")[:data["chars"]]
-    if text_fingerprint(text) != data.get("sha256"):
-        raise CharlmError(f"the {data['source']} text here differs from the one the checkpoint trained on")
-    val = split_ids(range(len(text)), tuple(data["fractions"]))["val"]  # type: ignore[arg-type]
+    text = datasets.path(data.source, mirror=mirror, progress=False).read_text(encoding="utf-8")[:data.chars]
+    if text_fingerprint(text) != data.sha256:
+        raise CharlmError(f"the {data.source} text here differs from the one the checkpoint trained on")
+    val = split_ids(range(len(text)), data.fractions)["val"]  # type: ignore[arg-type]
     return text[val.start:val.stop]
 
 

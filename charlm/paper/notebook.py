@@ -60,6 +60,7 @@ class Corpus:
     partial: bool  # not the whole data set the published figures used
     subset: str  # what part, when partial
     notes: list[str] = field(default_factory=list)
+    split_method: str = "contiguous"  # how the fractions cut the text (results.Record.split_method)
 
     @cached_property
     def unigram_entropy(self) -> float:
@@ -250,7 +251,7 @@ class Section:
             section=self.name, dataset=corpus.name, model={**run.model.config.to_dict(), "n_params": run.n_params},
             params=params, train_seconds=st.elapsed, device=run.device, val_loss=val, test_loss=test,
             samples=list(samples), claims=list(claims), partial_data=corpus.partial, data_subset=corpus.subset,
-            notes=" ".join(all_notes),
+            notes=" ".join(all_notes), data_sha256=text_fingerprint(corpus.text), split_method=corpus.split_method,
             machine=machine_description(), torch_version=torch.__version__,
             extra={"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy, "chars": len(corpus.text),
                    "torch_threads": torch.get_num_threads(), **(extra or {})})
@@ -263,8 +264,8 @@ class Section:
                              f"on {run.device}; recorded in {self._relative(path)}")]
         published = [{"published figure": f"{c['what']} ({c['cite']})", "theirs": f"{c['published']:g} {c['unit']}",
                       "ours": None if c["ours"] is None else f"{c['ours']:.4g} {c['ours_unit']}",
-                      "comparable?": c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")}
-                     for c in results.published_for(rec)]
+                      "gap (ours - theirs)": None if c["gap"] is None else f"{c['gap']:+.3f}",
+                      "comparable?": results.status_text(c)} for c in results.published_for(rec)]
         if published:
             shown.append(table(published, "beside the published figures"))
         if corpus.partial:

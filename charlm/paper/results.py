@@ -94,13 +94,16 @@ PUBLISHED: dict[str, dict[str, Any]] = {
     },
 }
 
-# Where a record keeps our figure for each measure, in words (the reasons name them), and what stands in for it in
-# records made before it was measured: (measure, why it is only indicative).
+# Each measure in words (a reason names it when it is missing). Where a record keeps ours: test_loss the field,
+# novel_rate extra["novel_rate"], the others extra[<measure>]: ngram20_test_loss our 20-gram on the test split
+# (the same split as the LSTM's test loss), last_tenth_loss the model's loss on the last 10% of the text when it
+# trained on the first 90% (nanoGPT's validation split). _STAND_INS: what stands in for a measure in records made
+# before it was measured, and why that is only indicative.
 MEASURES: dict[str, str] = {
-    "test_loss": "loss on the test split (nats/char)",
-    "ngram20_test_loss": "our 20-gram's loss on the test split (extra['ngram20_test_loss'])",
-    "last_tenth_loss": "loss on the last 10% of the text, trained on the first 90% (extra['last_tenth_loss'])",
-    "novel_rate": "share of sampled names not in the training split (extra['novel_rate'])",
+    "test_loss": "test loss",
+    "ngram20_test_loss": "our 20-gram on the test split",
+    "last_tenth_loss": "our loss on the last 10%",
+    "novel_rate": "share of new names",
 }
 _STAND_INS = {"test_loss": ("val_loss", "our validation vs their test figure"),
               "ngram20_test_loss": ("ngram20_loss", "our 20-gram on the validation split vs theirs on the test split")}

@@ -236,8 +236,15 @@ def check_names(rec: Record, p: presets.Preset) -> None:
     novelty = rec.extra["novelty"]
     assert 0 < novelty["total"] <= p.extra["num_names"] and 0 <= novelty["novel"] <= novelty["total"]
     assert rec.extra["novel_rate"] == novelty["novel"] / novelty["total"]  # a rate between 0 and 1 over n names
-    [claim] = rec.claims
-    assert (claim.said, claim.value, claim.n) == (names.NOVEL_NAMES.text, rec.extra["novel_rate"], novelty["total"])
+    novel, quality = rec.claims
+    assert (novel.said, novel.value, novel.n) == (names.NOVEL_NAMES.text, rec.extra["novel_rate"], novelty["total"])
+    measured = rec.extra["name_quality"]
+    assert measured["n_sampled_new"] == novelty["novel"]  # the names the quality is judged on are the new ones
+    assert (quality.said, quality.n) == (names.NEW_NAMES.text, measured["n_sampled_new"])
+    if measured["n_sampled_new"] >= names.QUALITY_MIN_NAMES:
+        assert quality.value == pytest.approx(measured["sampled_new"] / measured["real_new"])
+    runs = rec.extra["first_letter_runs"]  # the corpus is shuffled before it is split: no alphabetical runs
+    assert not runs["in_runs"] and runs["samples"] <= names.RUNS_FACTOR * runs["training"]
 
 
 def check_evolution(rec: Record, p: presets.Preset) -> None:

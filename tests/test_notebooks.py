@@ -30,7 +30,7 @@ from charlm.paper import presets, reproduce, results
 from charlm.paper.claims import PAPER, POST, VERDICTS
 from charlm.paper.notebook import reference_pieces, split_bounds
 from charlm.paper.results import Record
-from charlm.paper.sections import (comparison, evolution, helo, latex, linux, names, neurons, paul_graham,
+from charlm.paper.sections import (comparison, evolution, helo, latex, linux, meta, names, neurons, paul_graham,
                                    shakespeare, wikipedia)
 from charlm.paper.sections.paul_graham import find_loop
 
@@ -51,7 +51,7 @@ def _source(cell) -> str:
 def test_every_section_has_a_notebook():
     names = {p.stem for p in NOTEBOOKS}
     expected = {"01_helo", "02_paul_graham", "03_shakespeare", "04_wikipedia", "05_latex", "06_linux", "07_names",
-                "08_evolution", "09_neurons", "10_comparison"}
+                "08_evolution", "09_neurons", "10_comparison", "11_meta"}
     assert expected <= names, f"missing: {sorted(expected - names)}"
 
 
@@ -282,10 +282,28 @@ def check_comparison(rec: Record, p: presets.Preset) -> None:
     assert rec.claims[0].n == 2 * len(gated)  # each gated cell beside the RNN, on each data set
 
 
+def check_meta(rec: Record, p: presets.Preset) -> None:
+    measured = rec.extra["meta"]
+    assert rec.extra["sample_temperature"] == p.temperatures[0] and len(rec.samples) == p.num_samples
+    ours = measured["samples"]  # measured on the samples the record keeps
+    assert ours["chars"] == sum(len(s) for s in rec.samples) == p.num_samples * p.sample_length
+    assert ours["words"] == sum(len(meta.words(s)) for s in rec.samples)
+    assert ours["rnn_per_1000"] == pytest.approx(1000 * sum(s.count("RNN") for s in rec.samples) / ours["chars"])
+    assert measured["post_sample"]["words"] == len(meta.words(meta.POST_SAMPLE.text))
+    assert _said(rec) == [meta.TYPICAL.text, meta.ABOUT_RNN.text, meta.POST_SAMPLE.text, meta.NOT_ENOUGH_DATA.text]
+    typical, rnn, repeats, overfit = rec.claims
+    assert (typical.n, rnn.n, repeats.n) == (ours["words"], ours["chars"], ours["pairs"])
+    fit = measured["fit"]
+    assert fit["val_loss"] == pytest.approx(rec.val_loss)  # the weights scored are the record's
+    assert overfit.value == pytest.approx(fit["val_loss"] / fit["train_loss"])
+    assert overfit.verdict == ("held" if overfit.value >= meta.OVERFIT_HELD else
+                               "partly" if overfit.value >= meta.OVERFIT_PARTLY else "not")
+
+
 SECTION_CHECKS = {"01_helo": check_helo, "02_paul_graham": check_paul_graham, "03_shakespeare": check_shakespeare,
                   "04_wikipedia": check_wikipedia, "05_latex": check_latex, "06_linux": check_linux,
                   "07_names": check_names, "08_evolution": check_evolution, "09_neurons": check_neurons,
-                  "10_comparison": check_comparison}
+                  "10_comparison": check_comparison, "11_meta": check_meta}
 
 
 def test_every_notebook_has_its_own_check():

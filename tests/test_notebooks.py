@@ -125,6 +125,25 @@ def test_reference_pieces_start_at_the_prime():
     assert reference_pieces(text, ["abc", "de"]) == ["xx<", "a>"]
 
 
+def test_last_tenth_loss_scores_what_nanogpt_holds_out():
+    """03's comparison with nanoGPT: the loss on text[int(0.9 n):], the 10% nanoGPT validates on, which is held out
+    only when the run trained on the first 90%."""
+    from charlm.run import train
+    from charlm.trainer import TrainConfig, evaluate
+    from helpers import make_text
+
+    text = make_text(20_001)
+    run = train(text, None, {"model": "lstm", "rnn_size": 16, "num_layers": 1},
+                TrainConfig(batch_size=4, seq_length=20, max_iters=5, eval_interval=5), progress="none")
+    corpus = nb.Corpus("made", text, {}, (0.9, 0.05, 0.05), False, "")
+    tail = text[int(0.9 * len(text)):]
+    assert len(tail) == len(corpus.split("val")) + len(corpus.split("test")) + 1  # one character more than ours
+    expected = evaluate(run.model, run.vocab.encode(tail), 4, 20)
+    assert nb.last_tenth_loss(run, corpus) == pytest.approx(expected)
+    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, (0.8, 0.1, 0.1), False, "")) is None
+    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, (0.9, 0.05, 0.05), False, "", [], "striped")) is None
+
+
 # --------------------------------------------------------------------------- executed (slow)
 
 
@@ -192,6 +211,10 @@ def check_shakespeare(rec: Record, p: presets.Preset) -> None:
     assert form["share"] == (form["play_shaped"] / form["speeches"] if form["speeches"] else None)
     [claim] = rec.claims
     assert (claim.said, claim.value, claim.n) == (shakespeare.PLAY_FORM.text, form["share"], form["speeches"])
+    # the last 10% is our validation and test splits (and one character before them): its loss is theirs, mixed;
+    # 0.05 allows for the streams starting at other places than in the two splits scored alone
+    last = rec.extra["last_tenth_loss"]
+    assert min(rec.val_loss, rec.test_loss) - 0.05 <= last <= max(rec.val_loss, rec.test_loss) + 0.05
 
 
 def check_wikipedia(rec: Record, p: presets.Preset) -> None:

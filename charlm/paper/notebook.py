@@ -32,6 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from charlm import datasets
@@ -129,6 +130,22 @@ def describe(corpus: Corpus) -> Shown:
 
 
 # --------------------------------------------------------------------------- training or loading
+
+
+def last_tenth_loss(run: RunResult, corpus: Corpus) -> float | None:
+    """The run's loss on the last 10% of its text as nanoGPT cuts it (``text[int(0.9 * n):]``: its validation split
+    of tiny Shakespeare, our validation and test splits together), scored as validation is (the run's batch shape,
+    the state carried along each stream). None unless the run trained on the first 90% (contiguous, 0.9), since
+    only then is that 10% held out."""
+    n = len(corpus.text)
+    train_start, train_end = split_bounds(n, corpus.fractions)["train"]
+    if corpus.split_method != "contiguous" or train_start != 0 or abs(train_end - 0.9 * n) > 1:
+        return None
+    tail = np.concatenate([run.splits["train"][int(0.9 * n):], run.splits["val"], run.splits["test"]])
+    if len(tail) != n - int(0.9 * n):  # the splits do not reach the end of the text
+        return None
+    cfg = run.train_config
+    return evaluate(run.model, tail, cfg.batch_size, cfg.seq_length)
 
 
 def _held_out_losses(run: RunResult) -> tuple[float, float | None, bool]:

@@ -287,6 +287,25 @@ def test_the_index_shows_the_readmes_figure_and_widgets_become_a_note(site):
     assert os.stat(site).st_mode & 0o777 == 0o755
 
 
+def test_the_static_temperature_explorer_is_on_02s_page(site):
+    """The kernel-less slider 02 draws (notebook.static_temperature_explorer) reaches the book's page whole: one
+    explorer, a sample per temperature, the slider's handler inline (tests/test_browser.py drives one in Chromium)."""
+    from charlm.analysis import widgets
+    from charlm.analysis.widgets import STATIC_TEMPERATURES
+
+    executed = ROOT / "outputs" / "cpu" / "02_paul_graham.ipynb"
+    if "static_temperature_explorer(" not in executed.read_text(encoding="utf-8"):
+        pytest.skip(f"{executed.relative_to(ROOT)} predates the static explorer; once 02 is run again (make reproduce "
+                    "PROFILE=cpu ONLY=02 OUTPUT=outputs/cpu) its page must show it")
+    page = (site / "cpu" / "02_paul_graham.html").read_text(encoding="utf-8")
+    assert page.count('class="charlm-static-explorer"') == 1
+    shown = re.findall(r'<pre class="charlm-static-sample" data-temperature="([^"]+)"', page)
+    assert [float(t) for t in shown] == sorted(STATIC_TEMPERATURES)
+    [slider] = re.findall(r'<input [^>]*class="charlm-static-temperature"[^>]*>', page)  # attributes in any order
+    assert 'type="range"' in slider and f'max="{len(STATIC_TEMPERATURES) - 1}"' in slider
+    assert html.unescape(re.search(r'oninput="([^"]*)"', slider).group(1)) == widgets._ON_INPUT  # the handler, whole
+
+
 def test_no_notebook_needs_mathjax():
     """The pages load no MathJax (it came from a CDN): a notebook that starts writing math must bring it back."""
     math = re.compile(r"\$\$|\$[^$\n]+\$|\\\(|\\\[")

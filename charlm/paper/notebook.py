@@ -21,7 +21,9 @@ expression of a cell renders as a table in Jupyter, and as readable text in a lo
 matplotlib, shown once, and saved under ``<output_dir>/figures/``. What belongs to one section only (the helo
 diagram, closure counts, name novelty, the cell search on other runs) is in that section's module,
 :mod:`charlm.paper.sections`, and what several sections use to set samples beside held-out text is here
-(``reference_pieces``, ``closure_table``, ``scale_note``).
+(``reference_pieces``, ``closure_table``, ``scale_note``). The temperature slider comes two ways: live,
+``temperature_explorer`` (a widget: it needs a kernel), and drawn in advance, ``static_temperature_explorer`` (plain
+HTML that works in the book and in a saved notebook).
 """
 
 from __future__ import annotations
@@ -386,6 +388,15 @@ def say(sentence: str) -> Shown:
 def temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
     """The live temperature slider (charlm.analysis.widgets) on this run's model."""
     from charlm.analysis.widgets import temperature_explorer as explorer
+
+    return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
+
+
+def static_temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int = 0) -> Any:
+    """The temperature slider for readers without a kernel (the book, a saved notebook): this run's samples drawn
+    now at about ten temperatures with one seed, in plain HTML whose slider shows one at a time
+    (charlm.analysis.widgets.static_temperature_explorer)."""
+    from charlm.analysis.widgets import static_temperature_explorer as explorer
 
     return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
 

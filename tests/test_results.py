@@ -191,7 +191,8 @@ def test_comparable_only_when_file_split_and_measure_match_the_papers():
         f"our warpeace_input text is not theirs (sha256 {'ab' * 6}, theirs {WP[:12]})"]
     gutenberg = _status(replace(same, dataset="warandpeace", data_sha256="cd" * 32), "kjf2015_lstm_warandpeace")
     assert gutenberg["status"] == "indicative"
-    assert gutenberg["reasons"] == ["another file of the same text (ours warandpeace, theirs char-rnn's warpeace_input.txt)"]
+    assert gutenberg["reasons"] == [
+        "another file of the same text (ours warandpeace, theirs char-rnn's warpeace_input.txt)"]
     no_test = _status(replace(same, test_loss=None, val_loss=1.2), "kjf2015_lstm_warandpeace")
     assert (no_test["status"], no_test["ours"], no_test["reasons"]) == (
         "indicative", 1.2, ["our validation vs their test figure"])

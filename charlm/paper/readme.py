@@ -114,7 +114,8 @@ def block(outputs: Path) -> str:
     for profile, rows in runs.items():
         machines = sorted({f"{r['device']}, {r['machine']}, torch {r['torch_version']}" for r in rows})
         out += [f"**Profile `{profile}`** ({len(rows)} sections; {'; '.join(machines)}):", "",
-                "| Section | Data | Model | Val / test nats/char | Published figure, ours beside it (ours - theirs) | Status |", "|---|---|---|---|---|---|"]
+                "| Section | Data | Model | Val / test nats/char | Published figure, ours beside it (ours - theirs) | Status |",
+                "|---|---|---|---|---|---|"]
         for r in rows:
             m = r["model"]
             published, status = _published(r["record"])

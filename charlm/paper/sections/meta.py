@@ -160,8 +160,8 @@ def claims(data: dict[str, Any]) -> list[Claim]:
 
     gap = _ratio(fit["val_loss"], fit["train_loss"])
     overfit_claim = Claim.of(
-        NOT_ENOUGH_DATA, f"on the {fit['train_chars']:,} training characters the model's loss is {fit['train_loss']:.3f} "
-        f"nats/char, on the {fit['val_chars']:,} held-out ones {fit['val_loss']:.3f} ({_num(gap, 2)} x)",
+        NOT_ENOUGH_DATA, f"on the {fit['train_chars']:,} training characters the model's loss is "
+        f"{fit['train_loss']:.3f} nats/char, on the {fit['val_chars']:,} held-out ones {fit['val_loss']:.3f} ({_num(gap, 2)} x)",
         "not" if gap is None else "held" if gap >= OVERFIT_HELD else "partly" if gap >= OVERFIT_PARTLY else "not",
         f"held when the held-out loss is at least {OVERFIT_HELD:g} x the training text's (the same weights, no "
         f"dropout), partly when at least {OVERFIT_PARTLY:g} x", gap, fit["val_chars"])

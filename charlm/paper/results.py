@@ -5,6 +5,10 @@ A notebook's ``Section.record`` builds one :class:`Record` and :func:`record` wr
 which also reads records written before claims were a typed field). :func:`write_summary` turns every record
 into ``<out_dir>/results.md`` (a table, the published figures beside ours, the post's claims with our numbers,
 a few lines of sample per section) and ``<out_dir>/results.json``.
+
+Published figures (:data:`PUBLISHED`) carry the setup they were measured in, and a record carries its own (the
+text's sha256, how it was split, what it measured), so :func:`compare` computes whether the two are comparable,
+with the reasons and the gap, rather than being told.
 """
 
 from __future__ import annotations

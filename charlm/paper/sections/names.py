@@ -150,7 +150,7 @@ def shuffled_letters(names: Sequence[str], seed: int = 0) -> list[str]:
     return ["".join(rng.sample(name, len(name))) for name in names]
 
 
-def name_quality(names: Sequence[str], corpus: Corpus, order: int = QUALITY_ORDER, seed: int = 0) -> Shown:
+def name_quality(names: Sequence[str], corpus: Corpus, order: int = QUALITY_ORDER, seed: int = 0) -> Measured:
     """What an n-gram fitted on the training names makes of the sampled names that are new (not in the training
     split), per character, beside real held-out names that are new too, and the same real names with their letters
     shuffled; the claim that the RNN generates new *names* is judged on the first two."""

@@ -179,6 +179,41 @@ def test_a_stray_results_json_adds_no_profile(outputs, tmp_path):
     assert 'id="cpu"' in index and "junk" not in index and 'id="smoke"' not in index
 
 
+def test_the_readme_judges_records_made_before_the_setup_fields_by_todays_rule(outputs):
+    """Records written before data_sha256 and split_method, whose results.json holds that day's published
+    comparisons ("comparable" for War and Peace): the block judges them again, shows every published figure with
+    its unit and the gap, and tallies the claims with the ones that did not hold by name."""
+    summary = outputs / "cpu" / "results.json"
+    data = json.loads(summary.read_text())
+    for row in data["sections"]:
+        row.pop("data_sha256", None)
+        row.pop("split_method", None)
+        for published in row["published"]:
+            published.update(status="comparable", reasons=[])  # what the old rule said of 08 and 09
+    summary.write_text(json.dumps(data))
+    rows = {r["section"]: r for r in data["sections"]}
+    lines = {line.split("]")[0][3:]: line for line in readme.block(outputs).splitlines() if line.startswith("| [")}
+
+    wp = rows["08_evolution"]["test_loss"]
+    assert f"ours {wp:.3f}, theirs 1.077 nats/char: {wp - 1.077:+.3f} (the paper's best model" in lines["08_evolution"]
+    assert "| indicative: another file of the same text (ours warandpeace" in lines["08_evolution"]
+    wiki = rows["04_wikipedia"]["test_bits"]
+    assert f"ours {wiki:.3f}, theirs 1.67 bits/char: {wiki - 1.67:+.3f}" in lines["04_wikipedia"]
+    assert "| not comparable: partial data" in lines["04_wikipedia"]
+    assert "| no published figure |" in lines["01_helo"]
+
+    records = [r["record"] for r in readme.read_rows(summary)]  # claims typed, or read from older records' extra
+    claims = [(rec.section, c) for rec in records for c in rec.claims]
+    verdicts = [c.verdict for _, c in claims]
+    block = readme.block(outputs)
+    assert (f"The post's claims at this size: {verdicts.count('held')} held, {verdicts.count('partly')} partly, "
+            f"{verdicts.count('not')} not ({len(claims)} claims).") in block
+    listed = [line for line in block.split("From `")[0].splitlines() if line.startswith("- ")]
+    assert len(listed) == verdicts.count("not") > 0
+    for line, (section, claim) in zip(listed, [(s, c) for s, c in claims if c.verdict == "not"]):
+        assert line.startswith(f"- {section}, ") and claim.ours.split()[0] in line
+
+
 # --------------------------------------------------------------------------- what a reader sees
 
 
@@ -250,6 +285,25 @@ def test_the_index_shows_the_readmes_figure_and_widgets_become_a_note(site):
     page = (site / "cpu" / "02_paul_graham.html").read_text()
     assert "widget-view+json" not in page and page.count('class="charlm-widget-note"') == 1
     assert os.stat(site).st_mode & 0o777 == 0o755
+
+
+def test_the_static_temperature_explorer_is_on_02s_page(site):
+    """The kernel-less slider 02 draws (notebook.static_temperature_explorer) reaches the book's page whole: one
+    explorer, a sample per temperature, the slider's handler inline (tests/test_browser.py drives one in Chromium)."""
+    from charlm.analysis import widgets
+    from charlm.analysis.widgets import STATIC_TEMPERATURES
+
+    executed = ROOT / "outputs" / "cpu" / "02_paul_graham.ipynb"
+    if "static_temperature_explorer(" not in executed.read_text(encoding="utf-8"):
+        pytest.skip(f"{executed.relative_to(ROOT)} predates the static explorer; once 02 is run again (make reproduce "
+                    "PROFILE=cpu ONLY=02 OUTPUT=outputs/cpu) its page must show it")
+    page = (site / "cpu" / "02_paul_graham.html").read_text(encoding="utf-8")
+    assert page.count('class="charlm-static-explorer"') == 1
+    shown = re.findall(r'<pre class="charlm-static-sample" data-temperature="([^"]+)"', page)
+    assert [float(t) for t in shown] == sorted(STATIC_TEMPERATURES)
+    [slider] = re.findall(r'<input [^>]*class="charlm-static-temperature"[^>]*>', page)  # attributes in any order
+    assert 'type="range"' in slider and f'max="{len(STATIC_TEMPERATURES) - 1}"' in slider
+    assert html.unescape(re.search(r'oninput="([^"]*)"', slider).group(1)) == widgets._ON_INPUT  # the handler, whole
 
 
 def test_no_notebook_needs_mathjax():

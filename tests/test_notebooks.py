@@ -30,7 +30,7 @@ from charlm.paper import presets, reproduce, results
 from charlm.paper.claims import PAPER, POST, VERDICTS
 from charlm.paper.notebook import reference_pieces, split_bounds
 from charlm.paper.results import Record
-from charlm.paper.sections import (comparison, evolution, helo, latex, linux, names, neurons, paul_graham,
+from charlm.paper.sections import (comparison, evolution, helo, latex, linux, meta, names, neurons, paul_graham,
                                    shakespeare, wikipedia)
 from charlm.paper.sections.paul_graham import find_loop
 
@@ -51,7 +51,7 @@ def _source(cell) -> str:
 def test_every_section_has_a_notebook():
     names = {p.stem for p in NOTEBOOKS}
     expected = {"01_helo", "02_paul_graham", "03_shakespeare", "04_wikipedia", "05_latex", "06_linux", "07_names",
-                "08_evolution", "09_neurons", "10_comparison"}
+                "08_evolution", "09_neurons", "10_comparison", "11_meta"}
     assert expected <= names, f"missing: {sorted(expected - names)}"
 
 
@@ -125,6 +125,25 @@ def test_reference_pieces_start_at_the_prime():
     assert reference_pieces(text, ["abc", "de"]) == ["xx<", "a>"]
 
 
+def test_last_tenth_loss_scores_what_nanogpt_holds_out():
+    """03's comparison with nanoGPT: the loss on text[int(0.9 n):], the 10% nanoGPT validates on, which is held out
+    only when the run trained on the first 90%."""
+    from charlm.run import train
+    from charlm.trainer import TrainConfig, evaluate
+    from helpers import make_text
+
+    text = make_text(20_001)
+    run = train(text, None, {"model": "lstm", "rnn_size": 16, "num_layers": 1},
+                TrainConfig(batch_size=4, seq_length=20, max_iters=5, eval_interval=5), progress="none")
+    corpus = nb.Corpus("made", text, {}, (0.9, 0.05, 0.05), False, "")
+    tail = text[int(0.9 * len(text)):]
+    assert len(tail) == len(corpus.split("val")) + len(corpus.split("test")) + 1  # one character more than ours
+    expected = evaluate(run.model, run.vocab.encode(tail), 4, 20)
+    assert nb.last_tenth_loss(run, corpus) == pytest.approx(expected)
+    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, (0.8, 0.1, 0.1), False, "")) is None
+    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, (0.9, 0.05, 0.05), False, "", [], "striped")) is None
+
+
 # --------------------------------------------------------------------------- executed (slow)
 
 
@@ -192,6 +211,10 @@ def check_shakespeare(rec: Record, p: presets.Preset) -> None:
     assert form["share"] == (form["play_shaped"] / form["speeches"] if form["speeches"] else None)
     [claim] = rec.claims
     assert (claim.said, claim.value, claim.n) == (shakespeare.PLAY_FORM.text, form["share"], form["speeches"])
+    # the last 10% is our validation and test splits (and one character before them): its loss is theirs, mixed;
+    # 0.05 allows for the streams starting at other places than in the two splits scored alone
+    last = rec.extra["last_tenth_loss"]
+    assert min(rec.val_loss, rec.test_loss) - 0.05 <= last <= max(rec.val_loss, rec.test_loss) + 0.05
 
 
 def check_wikipedia(rec: Record, p: presets.Preset) -> None:
@@ -236,8 +259,15 @@ def check_names(rec: Record, p: presets.Preset) -> None:
     novelty = rec.extra["novelty"]
     assert 0 < novelty["total"] <= p.extra["num_names"] and 0 <= novelty["novel"] <= novelty["total"]
     assert rec.extra["novel_rate"] == novelty["novel"] / novelty["total"]  # a rate between 0 and 1 over n names
-    [claim] = rec.claims
-    assert (claim.said, claim.value, claim.n) == (names.NOVEL_NAMES.text, rec.extra["novel_rate"], novelty["total"])
+    novel, quality = rec.claims
+    assert (novel.said, novel.value, novel.n) == (names.NOVEL_NAMES.text, rec.extra["novel_rate"], novelty["total"])
+    measured = rec.extra["name_quality"]
+    assert measured["n_sampled_new"] == novelty["novel"]  # the names the quality is judged on are the new ones
+    assert (quality.said, quality.n) == (names.NEW_NAMES.text, measured["n_sampled_new"])
+    if measured["n_sampled_new"] >= names.QUALITY_MIN_NAMES:
+        assert quality.value == pytest.approx(measured["sampled_new"] / measured["real_new"])
+    runs = rec.extra["first_letter_runs"]  # the corpus is shuffled before it is split: no alphabetical runs
+    assert not runs["in_runs"] and runs["samples"] <= names.RUNS_FACTOR * runs["training"]
 
 
 def check_evolution(rec: Record, p: presets.Preset) -> None:
@@ -275,10 +305,28 @@ def check_comparison(rec: Record, p: presets.Preset) -> None:
     assert rec.claims[0].n == 2 * len(gated)  # each gated cell beside the RNN, on each data set
 
 
+def check_meta(rec: Record, p: presets.Preset) -> None:
+    measured = rec.extra["meta"]
+    assert rec.extra["sample_temperature"] == p.temperatures[0] and len(rec.samples) == p.num_samples
+    ours = measured["samples"]  # measured on the samples the record keeps
+    assert ours["chars"] == sum(len(s) for s in rec.samples) == p.num_samples * p.sample_length
+    assert ours["words"] == sum(len(meta.words(s)) for s in rec.samples)
+    assert ours["rnn_per_1000"] == pytest.approx(1000 * sum(s.count("RNN") for s in rec.samples) / ours["chars"])
+    assert measured["post_sample"]["words"] == len(meta.words(meta.POST_SAMPLE.text))
+    assert _said(rec) == [meta.TYPICAL.text, meta.ABOUT_RNN.text, meta.POST_SAMPLE.text, meta.NOT_ENOUGH_DATA.text]
+    typical, rnn, repeats, overfit = rec.claims
+    assert (typical.n, rnn.n, repeats.n) == (ours["words"], ours["chars"], ours["pairs"])
+    fit = measured["fit"]
+    assert fit["val_loss"] == pytest.approx(rec.val_loss)  # the weights scored are the record's
+    assert overfit.value == pytest.approx(fit["val_loss"] / fit["train_loss"])
+    assert overfit.verdict == ("held" if overfit.value >= meta.OVERFIT_HELD else
+                               "partly" if overfit.value >= meta.OVERFIT_PARTLY else "not")
+
+
 SECTION_CHECKS = {"01_helo": check_helo, "02_paul_graham": check_paul_graham, "03_shakespeare": check_shakespeare,
                   "04_wikipedia": check_wikipedia, "05_latex": check_latex, "06_linux": check_linux,
                   "07_names": check_names, "08_evolution": check_evolution, "09_neurons": check_neurons,
-                  "10_comparison": check_comparison}
+                  "10_comparison": check_comparison, "11_meta": check_meta}
 
 
 def test_every_notebook_has_its_own_check():

@@ -1,6 +1,6 @@
 """The companion to the post: each section of it as a notebook, and what those notebooks share.
 
-    sections/<chapter>.py                  one module per notebook (helo.py for 01_helo ... comparison.py for 10):
+    sections/<chapter>.py                  one module per notebook (helo.py for 01_helo ... meta.py for 11):
                                            its quotes of the post, the thresholds that judge them, its measurement
                                            glue, figures and claims. Imported by its notebook and its tests only.
     notebook.py                            what every notebook calls (as ``nb``): setup and Section (where runs are

@@ -21,7 +21,9 @@ expression of a cell renders as a table in Jupyter, and as readable text in a lo
 matplotlib, shown once, and saved under ``<output_dir>/figures/``. What belongs to one section only (the helo
 diagram, closure counts, name novelty, the cell search on other runs) is in that section's module,
 :mod:`charlm.paper.sections`, and what several sections use to set samples beside held-out text is here
-(``reference_pieces``, ``closure_table``, ``scale_note``).
+(``reference_pieces``, ``closure_table``, ``scale_note``). The temperature slider comes two ways: live,
+``temperature_explorer`` (a widget: it needs a kernel), and drawn in advance, ``static_temperature_explorer`` (plain
+HTML that works in the book and in a saved notebook).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from charlm import datasets
@@ -61,6 +64,7 @@ class Corpus:
     partial: bool  # not the whole data set the published figures used
     subset: str  # what part, when partial
     notes: list[str] = field(default_factory=list)
+    split_method: str = "contiguous"  # how the fractions cut the text (results.Record.split_method)
 
     @cached_property
     def unigram_entropy(self) -> float:
@@ -129,6 +133,22 @@ def describe(corpus: Corpus) -> Shown:
 
 
 # --------------------------------------------------------------------------- training or loading
+
+
+def last_tenth_loss(run: RunResult, corpus: Corpus) -> float | None:
+    """The run's loss on the last 10% of its text as nanoGPT cuts it (``text[int(0.9 * n):]``: its validation split
+    of tiny Shakespeare, our validation and test splits together), scored as validation is (the run's batch shape,
+    the state carried along each stream). None unless the run trained on the first 90% (contiguous, 0.9), since
+    only then is that 10% held out."""
+    n = len(corpus.text)
+    train_start, train_end = split_bounds(n, corpus.fractions)["train"]
+    if corpus.split_method != "contiguous" or train_start != 0 or abs(train_end - 0.9 * n) > 1:
+        return None
+    tail = np.concatenate([run.splits["train"][int(0.9 * n):], run.splits["val"], run.splits["test"]])
+    if len(tail) != n - int(0.9 * n):  # the splits do not reach the end of the text
+        return None
+    cfg = run.train_config
+    return evaluate(run.model, tail, cfg.batch_size, cfg.seq_length)
 
 
 def _held_out_losses(run: RunResult) -> tuple[float, float | None, bool]:
@@ -251,7 +271,7 @@ class Section:
             section=self.name, dataset=corpus.name, model={**run.model.config.to_dict(), "n_params": run.n_params},
             params=params, train_seconds=st.elapsed, device=run.device, val_loss=val, test_loss=test,
             samples=list(samples), claims=list(claims), partial_data=corpus.partial, data_subset=corpus.subset,
-            notes=" ".join(all_notes),
+            notes=" ".join(all_notes), data_sha256=text_fingerprint(corpus.text), split_method=corpus.split_method,
             machine=machine_description(), torch_version=torch.__version__,
             extra={"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy, "chars": len(corpus.text),
                    "torch_threads": torch.get_num_threads(), **(extra or {})})
@@ -264,8 +284,8 @@ class Section:
                              f"on {run.device}; recorded in {self._relative(path)}")]
         published = [{"published figure": f"{c['what']} ({c['cite']})", "theirs": f"{c['published']:g} {c['unit']}",
                       "ours": None if c["ours"] is None else f"{c['ours']:.4g} {c['ours_unit']}",
-                      "comparable?": c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")}
-                     for c in results.published_for(rec)]
+                      "gap (ours - theirs)": None if c["gap"] is None else f"{c['gap']:+.3f}",
+                      "comparable?": results.status_text(c)} for c in results.published_for(rec)]
         if published:
             shown.append(table(published, "beside the published figures"))
         if corpus.partial:
@@ -369,6 +389,15 @@ def say(sentence: str) -> Shown:
 def temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int | None = None) -> Any:
     """The live temperature slider (charlm.analysis.widgets) on this run's model."""
     from charlm.analysis.widgets import temperature_explorer as explorer
+
+    return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
+
+
+def static_temperature_explorer(run: RunResult, length: int = 300, prime: str = "", seed: int = 0) -> Any:
+    """The temperature slider for readers without a kernel (the book, a saved notebook): this run's samples drawn
+    now at about ten temperatures with one seed, in plain HTML whose slider shows one at a time
+    (charlm.analysis.widgets.static_temperature_explorer)."""
+    from charlm.analysis.widgets import static_temperature_explorer as explorer
 
     return explorer(run.model, run.vocab, length=length, prime=prime, seed=seed)
 

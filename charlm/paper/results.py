@@ -5,6 +5,10 @@ A notebook's ``Section.record`` builds one :class:`Record` and :func:`record` wr
 which also reads records written before claims were a typed field). :func:`write_summary` turns every record
 into ``<out_dir>/results.md`` (a table, the published figures beside ours, the post's claims with our numbers,
 a few lines of sample per section) and ``<out_dir>/results.json``.
+
+Published figures (:data:`PUBLISHED`) carry the setup they were measured in, and a record carries its own (the
+text's sha256, how it was split, what it measured), so :func:`compare` computes whether the two are comparable,
+with the reasons and the gap, rather than being told.
 """
 
 from __future__ import annotations
@@ -27,46 +31,86 @@ from charlm.paper.claims import Claim
 
 RESULTS_SUBDIR = "results"
 
-# Published figures next to which ours are shown, keyed by the data set names of charlm.datasets. "metric" names
-# what of ours it is compared with: "test_loss" (nats or bits per char, converted), "ngram20_loss" (extra, our
-# 20-gram's validation loss in nats/char) or "novel_rate" (extra, share of sampled names not in training).
-# "split" is compared with a record's extra["split"] to decide whether the numbers are directly comparable.
+# Published figures next to which ours are shown. Each carries the setup it was measured in, so that whether ours
+# measures the same thing is computed (:func:`compare`), never typed:
+#   data     the charlm.datasets names of the texts it may stand beside: the first is their own file, the others
+#            another file of the same text (War and Peace from Project Gutenberg beside char-rnn's file)
+#   file     their file, in words; sha256: the sha256 of its text as charlm prepares it (None: not known here)
+#   split    how they cut it: "contiguous" (train, then validation, then test) or "striped" (char-rnn's loader:
+#            batch_size rows, each cut into seq_length chunks, the last chunks of every row held out); None: not given
+#   fractions  the split's proportions where the source gives them ("96/4 of the bytes"), compared with the record's
+#            extra["split"]; None: not given, or not checked here (the paper's could not be retrieved: issue 16)
+#   measure  what the figure is, one of MEASURES: where a record keeps ours
+#   context  how much text before each scored character the model saw: "carried" (the state carried along the
+#            held-out text, as char-rnn's and our evaluation do) or a window length (a Transformer's block);
+#            None where it does not apply (an n-gram, a share of names)
 _KJF2015 = "Karpathy, Johnson & Fei-Fei (2015), Visualizing and Understanding Recurrent Networks, arXiv:1506.02078"
+WARPEACE_INPUT_SHA256 = "b0fc81c399971eaf738c8be89809e6a0d95c151749112b04f06b6af648d8a39f"  # MANIFEST.tsv's, prepared
+TINYSHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"  # char-rnn's input.txt
+_CHAR_RNN_WP = "char-rnn's warpeace_input.txt"
+_LINUX = "the whole Linux 4.0 source tree, concatenated"
 PUBLISHED: dict[str, dict[str, Any]] = {
     "graves2013_enwik8": {
-        "dataset": "wikipedia", "metric": "test_loss", "value": 1.67, "unit": "bits/char",
-        "split": "96M/4M bytes", "cite": "Graves 2013",
+        "data": ["wikipedia"], "file": "enwik8 (10^8 bytes of Wikipedia)", "sha256": None,
+        "split": "contiguous", "fractions": "96/4 of the bytes", "measure": "test_loss", "context": "carried",
+        "value": 1.67, "unit": "bits/char", "cite": "Graves 2013",
         "what": "LSTM, static eval. on the held-out last 4M bytes (the paper's 'validation')",
         "source": "Graves (2013), Generating Sequences With Recurrent Neural Networks, arXiv:1308.0850, Table 2",
     },
     "kjf2015_lstm_warandpeace": {
-        "dataset": "warandpeace", "metric": "test_loss", "value": 1.077, "unit": "nats/char", "split": "80/10/10",
-        "what": "best LSTM, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "data": ["warpeace_input", "warandpeace"], "file": _CHAR_RNN_WP, "sha256": WARPEACE_INPUT_SHA256,
+        "split": "striped", "fractions": None, "measure": "test_loss", "context": "carried",
+        "value": 1.077, "unit": "nats/char", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "what": "the paper's best model, test set",
     },
     "kjf2015_20gram_warandpeace": {
-        "dataset": "warandpeace", "metric": "ngram20_loss", "value": 1.195, "unit": "nats/char", "split": "80/10/10",
-        "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "data": ["warpeace_input", "warandpeace"], "file": _CHAR_RNN_WP, "sha256": WARPEACE_INPUT_SHA256,
+        "split": "striped", "fractions": None, "measure": "ngram20_test_loss", "context": None,
+        "value": 1.195, "unit": "nats/char", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "what": "20-gram baseline, test set",
     },
     "kjf2015_lstm_linux": {
-        "dataset": "linux", "metric": "test_loss", "value": 0.84, "unit": "nats/char", "split": "90/5/5",
-        "what": "best LSTM, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "data": ["linux"], "file": _LINUX, "sha256": None,
+        "split": "striped", "fractions": None, "measure": "test_loss", "context": "carried",
+        "value": 0.84, "unit": "nats/char", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "what": "the paper's best model, test set",
     },
     "kjf2015_20gram_linux": {
-        "dataset": "linux", "metric": "ngram20_loss", "value": 0.889, "unit": "nats/char", "split": "90/5/5",
-        "what": "20-gram baseline, test set", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "data": ["linux"], "file": _LINUX, "sha256": None,
+        "split": "striped", "fractions": None, "measure": "ngram20_test_loss", "context": None,
+        "value": 0.889, "unit": "nats/char", "cite": "Karpathy et al. 2015", "source": _KJF2015,
+        "what": "20-gram baseline, test set",
     },
     "nanogpt_shakespeare_char": {
-        "dataset": "tinyshakespeare", "metric": "val_loss", "value": 1.4697, "unit": "nats/char", "split": "90/10",
-        "cite": "nanoGPT", "what": "6-layer char-level GPT baseline, validation loss (a Transformer, for scale)",
+        "data": ["tinyshakespeare"], "file": "char-rnn's tinyshakespeare input.txt", "sha256": TINYSHAKESPEARE_SHA256,
+        "split": "contiguous", "fractions": "90/10", "measure": "last_tenth_loss", "context": 256,
+        "value": 1.4697, "unit": "nats/char", "cite": "nanoGPT",
+        "what": "6-layer char-level GPT baseline, validation loss on the last 10% (a Transformer, for scale)",
         "source": "Karpathy, nanoGPT README, shakespeare_char baseline (github.com/karpathy/nanoGPT)",
     },
     "karpathy2015_names": {
-        "dataset": "names", "metric": "novel_rate", "value": 0.90, "unit": "fraction", "split": None,
-        "what": "share of sampled names not in the training set (approximate)", "cite": "Karpathy 2015",
+        "data": ["names"], "file": "the CMU AI repository's names list (8000 names)", "sha256": None,
+        "split": None, "fractions": None, "measure": "novel_rate", "context": None,
+        "value": 0.90, "unit": "fraction", "cite": "Karpathy 2015",
+        "what": "share of sampled names not in the training data (the post's '90% don't')",
         "source": "Karpathy (2015), The Unreasonable Effectiveness of Recurrent Neural Networks, "
                   "section 'Generating Baby Names' ('90% don't')",
     },
 }
+
+# Each measure in words (a reason names it when it is missing). Where a record keeps ours: test_loss the field,
+# novel_rate extra["novel_rate"], the others extra[<measure>]: ngram20_test_loss our 20-gram on the test split
+# (the same split as the LSTM's test loss), last_tenth_loss the model's loss on the last 10% of the text when it
+# trained on the first 90% (nanoGPT's validation split). _STAND_INS: what stands in for a measure in records made
+# before it was measured, and why that is only indicative.
+MEASURES: dict[str, str] = {
+    "test_loss": "test loss",
+    "ngram20_test_loss": "our 20-gram on the test split",
+    "last_tenth_loss": "our loss on the last 10%",
+    "novel_rate": "share of new names",
+}
+_STAND_INS = {"test_loss": ("val_loss", "our validation vs their test figure"),
+              "ngram20_test_loss": ("ngram20_loss", "our 20-gram on the validation split vs theirs on the test split")}
 
 # How much of a sample the summary shows.
 SAMPLE_LINES = 12
@@ -90,6 +134,11 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)  # section-specific measurements
     partial_data: bool = False  # only part of the data set the published figures used
     data_subset: str = ""  # what part
+    # The text itself: sha256 of the characters trained and scored on (charlm.run.text_fingerprint; "" in records
+    # made before it was recorded), and how they were split: "contiguous" (train, then validation, then test) or
+    # "striped" (char-rnn's rows and chunks); "" in older records, all of which were split contiguously.
+    data_sha256: str = ""
+    split_method: str = ""
     notes: str = ""
     machine: str = ""  # processor and core count (charlm.device.machine_description)
     torch_version: str = ""
@@ -238,58 +287,100 @@ def _novel_rate(extra: Mapping[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def compare(rec: Record, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Our number next to a published one, with whether they can be compared and why not.
+def _ours(rec: Record, measure: str) -> tuple[float | None, str]:
+    """Our figure for ``measure`` (nats/char, or a share), and why it is only a stand-in ("" when it is the
+    measure itself): a record made before a measure existed offers the nearest one it has."""
+    if measure == "test_loss":
+        value = rec.test_loss
+    elif measure == "novel_rate":
+        value = _novel_rate(rec.extra)
+    else:
+        value = rec.extra.get(measure)
+    if value is None and measure in _STAND_INS:
+        name, why = _STAND_INS[measure]
+        stand_in = rec.val_loss if name == "val_loss" else rec.extra.get(name)
+        if stand_in is not None:
+            return float(stand_in), why
+    return (None if value is None else float(value)), ""
 
-    status is "comparable" (same data, split and metric), "indicative" (same data, but another split
-    or our validation figure against their test figure) or "not comparable" (partial data, nothing
-    measured).
+
+# The split a measure is made on where the measure fixes it (the last tenth: trained on the first 90%, scored on
+# the rest), else the record's own extra["split"].
+_SPLIT_OF_MEASURE = {"last_tenth_loss": "90/10"}
+
+
+def compare(rec: Record, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Our number next to a published one, the gap, and whether they measure the same thing, with the reasons.
+
+    status is "comparable" only when the file (its sha256), the split procedure (and its fractions, where the
+    source gives them) and the measure (with the context each character is scored with) all match the published
+    setup; "not comparable" when we measured on part of the data or did not measure it at all; otherwise
+    "indicative": the same text in another file, another split, a stand-in measure, or a setup we cannot check.
     """
-    extra = rec.extra
-    reasons: list[str] = []
-    if entry["metric"] == "novel_rate":
-        ours, ours_unit = _novel_rate(extra), "fraction"
-    elif entry["metric"] == "ngram20_loss":
-        # Their 20-gram beside our 20-gram (extra["ngram20_loss"], nats/char on our validation split),
-        # never beside our LSTM.
-        ours, ours_unit = extra.get("ngram20_loss"), "nats/char"
-        if ours is not None:
-            reasons.append("our validation vs their test figure")
-    else:
-        ours = getattr(rec, entry["metric"])
-        if ours is None and entry["metric"] == "test_loss":
-            ours = rec.val_loss
-            reasons.append("our validation vs their test figure")
-        ours_unit = "nats/char"
-        if ours is not None and entry["unit"] == "bits/char":
-            ours, ours_unit = bits(ours), "bits/char"
+    ours, stand_in = _ours(rec, entry["measure"])
+    ours_unit = "fraction" if entry["unit"] == "fraction" else "nats/char"
+    if ours is not None and entry["unit"] == "bits/char":
+        ours, ours_unit = bits(ours), "bits/char"
+    blocking: list[str] = []
     if rec.partial_data:
-        status = "not comparable"
-        reasons.insert(0, "partial data" + (f": {rec.data_subset}" if rec.data_subset else ""))
-    elif ours is None:
-        status = "not comparable"
-        reasons.insert(0, f"{entry['metric']} not recorded")
-    else:
-        if entry.get("split"):
-            ours_split = extra.get("split")
-            if ours_split is None:
-                reasons.append(f"split not recorded (theirs: {entry['split']})")
-            elif _normalise(str(ours_split)) != _normalise(entry["split"]):
-                reasons.append(f"different split (ours {ours_split}, theirs {entry['split']})")
-        status = "indicative" if reasons else "comparable"
+        blocking.append("partial data" + (f": {rec.data_subset}" if rec.data_subset else ""))
+    if ours is None:
+        blocking.append(f"{MEASURES[entry['measure']]} not recorded")
+    reasons: list[str] = []
+    # the file
+    if rec.dataset != entry["data"][0]:
+        reasons.append(f"another file of the same text (ours {rec.dataset}, theirs {entry['file']})")
+    elif entry["sha256"] is None:
+        reasons.append(f"their file's sha256 is not known here ({entry['file']})")
+    elif not rec.data_sha256:
+        reasons.append("our text's sha256 not recorded")
+    elif rec.data_sha256 != entry["sha256"]:
+        reasons.append(f"our {rec.dataset} text is not theirs (sha256 {rec.data_sha256[:12]}, theirs "
+                       f"{entry['sha256'][:12]})")
+    # the split
+    method = rec.split_method or "contiguous"  # every record made before split_method was split contiguously
+    label = _SPLIT_OF_MEASURE.get(entry["measure"]) or rec.extra.get("split")
+    if entry["split"] is None:
+        reasons.append("their split is not given")
+    elif method != entry["split"]:
+        reasons.append(f"another split (ours {method}" + (f" {label}" if label else "") + f", theirs {entry['split']})")
+    elif entry["fractions"] and (label is None or _normalise(str(label)) != _normalise(entry["fractions"])):
+        reasons.append(f"other fractions (ours {label or 'not recorded'}, theirs {entry['fractions']})")
+    # the measure
+    if stand_in:
+        reasons.append(stand_in)
+    if isinstance(entry["context"], int):
+        reasons.append(f"their loss averages windows of {entry['context']} characters (each scored after at most "
+                       f"{entry['context'] - 1} before it); ours carries the state along the whole text")
+    status = "not comparable" if blocking else "indicative" if reasons else "comparable"
     return {"ours": ours, "ours_unit": ours_unit, "published": entry["value"], "unit": entry["unit"],
-            "what": entry["what"], "cite": entry["cite"], "source": entry["source"], "status": status, "reasons": reasons}
+            "gap": None if ours is None else ours - entry["value"], "measure": entry["measure"],
+            "what": entry["what"], "cite": entry["cite"], "source": entry["source"], "status": status,
+            "reasons": blocking + reasons}
+
+
+def gap_text(c: Mapping[str, Any]) -> str:
+    """'ours 1.245, theirs 1.077 nats/char: +0.168' (ours minus theirs), or what we lack."""
+    theirs = f"theirs {c['published']:g} {c['unit']}"
+    if c["ours"] is None:
+        return f"{theirs}; ours not measured"
+    return f"ours {c['ours']:.3f}, {theirs}: {c['gap']:+.3f}"
+
+
+def status_text(c: Mapping[str, Any]) -> str:
+    return c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")
 
 
 def published_losses(dataset: str) -> list[dict[str, Any]]:
-    """Karpathy, Johnson & Fei-Fei's test losses on ``dataset``, as rows for the n-gram comparison's table."""
+    """Karpathy, Johnson & Fei-Fei's test losses on ``dataset`` (their file or another of the same text), as rows
+    for the n-gram comparison's table."""
     return [{"model": e["what"], "test loss (nats/char)": e["value"], "bits/char": bits(e["value"]), "source": e["cite"]}
-            for key, e in PUBLISHED.items() if key.startswith("kjf2015_") and e["dataset"] == dataset]
+            for key, e in PUBLISHED.items() if key.startswith("kjf2015_") and dataset in e["data"]]
 
 
 def published_for(rec: Record) -> list[dict[str, Any]]:
-    """Comparisons with every published figure on this record's data set."""
-    return [{"key": key, **compare(rec, entry)} for key, entry in PUBLISHED.items() if entry["dataset"] == rec.dataset]
+    """Comparisons with every published figure that may stand beside this record's text."""
+    return [{"key": key, **compare(rec, entry)} for key, entry in PUBLISHED.items() if rec.dataset in entry["data"]]
 
 
 # --------------------------------------------------------------------------- summary
@@ -343,10 +434,7 @@ def _dataset_text(rec: Record) -> str:
 
 
 def _published_text(comparisons: list[dict[str, Any]]) -> str:
-    parts = []
-    for c in comparisons:
-        verdict = c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")
-        parts.append(f"{c['published']:g} {c['unit']} ({c['what']}; {c['cite']}) — {verdict}")
+    parts = [f"{gap_text(c)} ({c['what']}; {c['cite']}) — {status_text(c)}" for c in comparisons]
     return "<br>".join(_cell(p) for p in parts) if parts else "none published"
 
 

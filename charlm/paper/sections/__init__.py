@@ -7,10 +7,11 @@ shows, in the order it shows it.
     wikipedia.py    04  markup closed in order, parentheses, hallucinated URLs
     latex.py        05  environments closed, samples through pdflatex
     linux.py        06  brackets and indentation, syntax errors and undeclared variables
-    names.py        07  invented names
+    names.py        07  invented names, and whether the new ones read as names
     evolution.py    08  samples while training, the post's stage-by-stage story
     neurons.py      09  inside the model: the two views, the cell search, the n-gram baseline, 04's and 06's cells
     comparison.py   10  the paper's Table 1 small: RNN, GRU and LSTM at matched sizes, gate saturation
+    meta.py         11  the post's closing experiment: an RNN trained on the post's own source, at a low temperature
 
 Each module owns its section's quotes of the post and their links, the thresholds its verdicts use (named
 constants beside the quote they judge), its measurement glue, figures and claims. A section module is imported

@@ -16,6 +16,7 @@ from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper import notebook as nb
 from charlm.paper import presets, results
+from charlm.paper.claims import TOO_FEW
 from charlm.paper.sections import neurons
 from charlm.run import train
 from charlm.trainer import TrainConfig
@@ -31,7 +32,7 @@ def _numbers(sentence: str) -> list[float]:
 def _top_row_colours(page: str) -> list[str]:
     """The background of each character of a top-k view's top row (class cv-c)."""
     root = viz.check_html(page)
-    return [re.search(r"background:(rgb\([^)]*\))", n.get("style")).group(1) for n in root.iter("span")
+    return [re.search(r"background:(#[0-9a-f]{6})", n.get("style")).group(1) for n in root.iter("span")
             if "cv-c" in (n.get("class") or "").split()]
 
 
@@ -123,10 +124,11 @@ def test_trace_run_on_a_real_checkpoint(tmp_path, monkeypatch):
 
 def test_other_claims_grade_the_scored_cells_at_the_bar():
     def row(model, prop, score, chance, cell="layer 0 cell 3"):
-        return {"model": model, "property": prop, "characters traced": 4000, "best cell": cell,
-                "held-out score": score, "chance": chance, "beats chance": score - chance > neurons.BEATS_CHANCE}
+        return {"model": model, "property": prop, "characters traced": 4000, "held-out spans": neurons.MIN_SPANS,
+                "best cell": cell, "held-out score": score, "chance": chance,
+                "beats chance": score - chance > neurons.BEATS_CHANCE}
 
-    bar, depth_bar = neurons.MIN_BALANCED_ACCURACY, neurons.MIN_CORRELATION
+    bar, depth_bar, spans = neurons.MIN_BALANCED_ACCURACY, neurons.MIN_CORRELATION, neurons.MIN_SPANS
     rows = [row("04_wikipedia", "in_wiki_link", bar, 0.5),  # at the bar, well above chance: held
             row("04_wikipedia", "in_www", bar - 0.01, 0.5),  # above chance, below the bar: partly
             row("06_linux", "bracket_depth", depth_bar, 0.08),  # depth is judged on correlation: held
@@ -135,7 +137,7 @@ def test_other_claims_grade_the_scored_cells_at_the_bar():
             {**row("04_wikipedia", "in_url", 0.0, 0.0, cell=None), "held-out score": None}]  # too rare: no claim
     graded = neurons.other_claims(rows)
     assert [(c.verdict, c.value, c.n) for c in graded] == [
-        ("held", bar, 4000), ("partly", bar - 0.01, 4000), ("held", depth_bar, 4000), ("not", 0.52, 4000)]
+        ("held", bar, spans), ("partly", bar - 0.01, spans), ("held", depth_bar, spans), ("not", 0.52, spans)]
     assert graded[0].said == neurons.CELLS_SAID[("04_wikipedia", "in_wiki_link")].text and graded[0].quoted
     assert not graded[2].quoted  # the paper's Linux cells are described in our words
 
@@ -149,13 +151,15 @@ def test_section_claims_on_the_quote_cell_and_the_share_of_interpretable_cells(q
     files = neurons.save_views({"cell": viz.cell_html(tr, 0, QUOTE_UNIT, stop=200)}, _section("09_neurons", tmp_path))
     assert files == {"cell": str(tmp_path / "figures" / "09_neurons_cell.html")}
     assert all(r["ok"] for r in neurons.checks(ranking, comp, files).rows)
-    beats, quote, share = neurons.claims(comp, ranking, len(tr))
+    labels = viz.property_labels(text)
+    beats, quote, line, share = neurons.claims(comp, ranking, labels, len(text) - cut)
     best = ranking.best()["in_quotes"]
-    assert (quote.verdict, quote.value, quote.n) == ("held", best.score, len(tr)) and best.unit == QUOTE_UNIT
+    assert (quote.verdict, quote.value, quote.n) == ("held", best.score, neurons.held_out_events(
+        labels["in_quotes"], ranking.split)) and best.unit == QUOTE_UNIT and quote.n >= neurons.MIN_QUOTATIONS
+    assert line.n == text[ranking.split:].count("\n") and beats.n == len(text) - cut
     interp = ranking.interpretable(neurons.MIN_BALANCED_ACCURACY, neurons.MIN_CORRELATION, kind="cell")
     assert (share.value, share.n) == (interp["share"], 32) and interp["count"] >= 1
-    expected = ("held" if neurons.FIVE_PERCENT_LOW <= interp["share"] <= neurons.FIVE_PERCENT_HIGH else "partly")
-    assert share.verdict == expected
+    assert share.verdict == TOO_FEW  # 32 cells: fewer than a share of them can say anything about
     (tmp_path / "broken.html").write_text("<div><span></div>", encoding="utf-8")
     with pytest.raises(CharlmError, match="not well-formed"):
         neurons.checks(ranking, comp, {"broken": str(tmp_path / "broken.html")})
@@ -164,7 +168,7 @@ def test_section_claims_on_the_quote_cell_and_the_share_of_interpretable_cells(q
     weak = viz.rank_cells(viz.trace(random_model, vocab, text), viz.property_labels(text))
     checks = neurons.checks(weak, comp, files)  # a claim that fails is a negative result, not an error
     assert [r["ok"] for r in checks.rows if r["claim"].startswith("the best quote cell")] == [False]
-    quote = neurons.claims(comp, weak, len(tr))[1]
+    quote = neurons.claims(comp, weak, labels, len(text) - cut)[1]
     assert (quote.verdict, quote.value) == ("not", weak.best()["in_quotes"].score)
 
 

@@ -27,7 +27,7 @@ from charlm.data import split_ids
 from charlm.errors import CharlmError
 from charlm.paper import notebook as nb
 from charlm.paper import presets, reproduce, results
-from charlm.paper.claims import PAPER, POST, VERDICTS
+from charlm.paper.claims import PAPER, POST, TOO_FEW, VERDICTS
 from charlm.paper.notebook import reference_pieces, split_bounds
 from charlm.paper.results import Record
 from charlm.paper.sections import (comparison, evolution, helo, latex, linux, meta, names, neurons, paul_graham,
@@ -184,8 +184,9 @@ def check_helo(rec: Record, p: presets.Preset) -> None:
     assert predicts.verdict == ("held" if min(correct) > helo.CONFIDENT else "not")
     # the numpy step on CharRNN's weights is the same computation, whatever training did
     assert rec.extra["numpy_step_max_difference"] < helo.SAME_COMPUTATION and step.verdict == "held"
-    raised = sum(r["change"] > 0 for r in rec.extra["single_update"])
-    assert (update.value, update.n) == (raised, 4)
+    as_said = sum(r["change"] > 0 and r["mean change of the wrong scores"] < 0 for r in rec.extra["single_update"])
+    assert (update.value, update.n) == (as_said, 4)
+    assert update.verdict == ("held" if as_said == 4 else "partly" if as_said > 2 else "not")
 
 
 def check_paul_graham(rec: Record, p: presets.Preset) -> None:
@@ -200,6 +201,9 @@ def check_paul_graham(rec: Record, p: presets.Preset) -> None:
         assert tail == (loop["cycle"] * len(tail))[:len(tail)]
     assert _said(rec) == [paul_graham.LOOP.text, paul_graham.TEMPERATURE.text]
     assert rec.claims[0].value == (len(loop["cycle"]) if loop["cycle"] else None)
+    ends = measured["by_temperature"][0], measured["by_temperature"][-1]
+    assert rec.claims[1].n == min(r["words"] for r in ends)
+    assert (rec.claims[1].verdict == TOO_FEW) == (rec.claims[1].n < paul_graham.TEMPERATURE_MIN_WORDS)
 
 
 def check_shakespeare(rec: Record, p: presets.Preset) -> None:
@@ -215,6 +219,7 @@ def check_shakespeare(rec: Record, p: presets.Preset) -> None:
     # 0.05 allows for the streams starting at other places than in the two splits scored alone
     last = rec.extra["last_tenth_loss"]
     assert min(rec.val_loss, rec.test_loss) - 0.05 <= last <= max(rec.val_loss, rec.test_loss) + 0.05
+    assert (claim.verdict == TOO_FEW) == (form["speeches"] < shakespeare.MIN_SPEECHES)
 
 
 def check_wikipedia(rec: Record, p: presets.Preset) -> None:
@@ -227,7 +232,9 @@ def check_wikipedia(rec: Record, p: presets.Preset) -> None:
     assert ours["paren_rate"] == (ours["parens_paired"] / parens if parens else None)
     assert _said(rec) == [wikipedia.XML_TAGS.text, wikipedia.PARENTHESES.text, wikipedia.HALLUCINATED_URL.text]
     assert rec.claims[0].n == rec.extra["markup_closure"]["xml"]["samples"]["attempts"]
-    assert (rec.claims[1].n, rec.claims[2].n) == (parens, ours["urls"])
+    assert (rec.claims[1].n, rec.claims[2].n) == (parens, ours["urls_well_formed"])
+    assert ours["urls_well_formed"] <= ours["urls"] and ours["urls_not_in_training"] <= ours["urls_well_formed"]
+    assert (rec.claims[2].verdict == TOO_FEW) == (ours["urls_well_formed"] < wikipedia.MIN_URLS)
 
 
 def check_latex(rec: Record, p: presets.Preset) -> None:
@@ -239,8 +246,12 @@ def check_latex(rec: Record, p: presets.Preset) -> None:
     else:
         ours = compiled["samples"]
         assert ours["share"] == (ours["compiled"] / ours["judged"] if ours["judged"] else None)
+        assert len(ours["repairs"]) == ours["judged"] and ours["compiled"] == ours["repairs"].count(0)
+        assert sum(ours["k_counts"].values()) + ours["not_within"] == ours["judged"]
         assert _said(rec) == [latex.MISMATCHED_ENVIRONMENT.text, latex.ALMOST_COMPILES.text]
-        assert rec.claims[1].n == ours["judged"]
+        few = [k is not None and k <= latex.FEW_REPAIRS for k in ours["repairs"]]
+        assert rec.claims[1].n == ours["judged"] and rec.claims[1].value == (sum(few) / len(few) if few else None)
+        assert (ours["best"] is None) == (ours["not_within"] == ours["judged"])
     assert (rec.claims[0].value, rec.claims[0].n) == (envs["mismatched"], envs["attempts"])
 
 
@@ -275,8 +286,14 @@ def check_evolution(rec: Record, p: presets.Preset) -> None:
     assert [r["iteration"] for r in rec.extra["word_stats"]] == [*taken, None]  # a row per sample, then real text
     assert [e["iteration"] for e in rec.extra["evolution"]] == taken
     assert all(_share(r["dictionary_share"]) and _share(r["space_share"]) for r in rec.extra["word_stats"])
-    [claim] = rec.claims
-    assert (claim.said, claim.n) == (evolution.STORY.text, len(taken))
+    assert all(len(e["sample"]) == p.extra["sample_at_length"] for e in rec.extra["evolution"])
+    assert _said(rec) == [evolution.SPACES.text, evolution.QUOTES_AND_PERIODS.text, evolution.SHORT_WORDS.text,
+                          evolution.LONG_WORDS.text, evolution.SPELLED.text, evolution.STORY.text]
+    rows = {r["iteration"]: r for r in rec.extra["word_stats"]}
+    spaces, _, short, long, spelled, story = rec.claims
+    assert (spaces.n, spelled.n) == (rows[evolution.SPACES_AT]["chars"], rows[evolution.SPELLED_AT]["quote_marks"])
+    assert (short.n, long.n) == (rows[evolution.SHORT_AT]["short_words"], rows[evolution.LONG_AT]["long_words"])
+    assert story.n == len(taken)
 
 
 def check_neurons(rec: Record, p: presets.Preset) -> None:
@@ -289,8 +306,12 @@ def check_neurons(rec: Record, p: presets.Preset) -> None:
     assert {r["model"] for r in others} == set(neurons.SEARCHES)
     graded = {(r["model"], r["property"]) for r in others if r["best cell"] is not None} & set(neurons.CELLS_SAID)
     assert {model for model, _ in graded} == set(neurons.SEARCHES)
-    assert _said(rec)[:3] == [neurons.BEATS_NGRAM.text, neurons.QUOTE_CELL.text, neurons.FIVE_PERCENT.text]
-    assert sorted(_said(rec)[3:]) == sorted(neurons.CELLS_SAID[key].text for key in graded)
+    assert _said(rec)[:4] == [neurons.BEATS_NGRAM.text, neurons.QUOTE_CELL.text, neurons.LINE_CELL.text,
+                              neurons.FIVE_PERCENT.text]
+    line = rec.claims[2]
+    assert line.value == rec.extra["best_cells"].get("line_position", {}).get("score")
+    assert (rec.claims[3].value, rec.claims[3].n) == (interp["share"], interp["total"])
+    assert sorted(_said(rec)[4:]) == sorted(neurons.CELLS_SAID[key].text for key in graded)
 
 
 def check_comparison(rec: Record, p: presets.Preset) -> None:
@@ -302,7 +323,10 @@ def check_comparison(rec: Record, p: presets.Preset) -> None:
     assert len(rec.extra["gate_saturation"]) == expected_rows  # the deepest gated model of each kind, every gate
     assert _said(rec) == [comparison.GATED_BEAT_RNN.text, comparison.DEPTH_HELPS.text, comparison.REMEMBERING.text,
                           comparison.FIRST_LAYER_CALMER.text]
-    assert rec.claims[0].n == 2 * len(gated)  # each gated cell beside the RNN, on each data set
+    # each gated cell beside the RNN of the same depth, on each data set
+    assert rec.claims[0].n == 2 * len(gated) * len(p.extra["depths"])
+    pairs = 2 * len(p.extra["kinds"]) if 1 in p.extra["depths"] and len(p.extra["depths"]) > 1 else 0
+    assert rec.claims[1].n == pairs and (rec.claims[1].verdict == TOO_FEW) == (pairs < comparison.MIN_DEPTH_PAIRS)
 
 
 def check_meta(rec: Record, p: presets.Preset) -> None:

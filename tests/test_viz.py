@@ -3,6 +3,7 @@
 import html
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -171,11 +172,12 @@ def test_colours_follow_the_activation(nasty_trace):
     spans = [n for n in root.iter("span") if n.get("title", "").startswith("layer 0")]
     assert len(spans) == 35
     for t, span in zip(range(5, 40), spans):
-        r, g, b = (int(x) for x in span.get("style").split("rgb(")[1].split(")")[0].split(","))
+        colour = re.search(r"background:#([0-9a-f]{6})", span.get("style")).group(1)
+        r, g, b = (int(colour[i:i + 2], 16) for i in (0, 2, 4))
         v = values[t]
         assert (b > r) == (v < -0.01) or abs(v) < 0.02  # blue below zero, red above
         assert f"{v:+.3f}" in span.get("title")
-    assert _diverging(-1.0) == "rgb(66,146,198)" and _diverging(1.0) == "rgb(239,101,72)"
+    assert _diverging(-1.0) == "#4292c6" and _diverging(1.0) == "#ef6548"  # (66, 146, 198) and (239, 101, 72)
     assert _diverging(float("nan")) == _diverging(0.0)
 
 

@@ -5,6 +5,11 @@ constants, the post's words verbatim (``quoted``) or, where no sentence of the p
 the thresholds its verdict uses. A measurement then makes a :class:`Claim`: what was said, what we measured (a
 sentence and the number the verdict is read from), the rule, the verdict and how much material it rests on.
 Claims are a typed field of the results record (:class:`charlm.paper.results.Record`).
+
+Every rule has one shape (:func:`rule`): "held when ...; partly when ...; else not", and where the number can rest
+on too little material, "too few to judge below N ...": below that minimum the verdict is :data:`TOO_FEW`, whatever
+the number says (:func:`enough`). A quote is plain text, the post's words with its Markdown markup (links, emphasis,
+inline code) taken out, so that it reads the same in a table, a page or a terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from charlm.errors import CharlmError
 
 POST = "https://karpathy.github.io/2015/05/21/rnn-effectiveness/"
 PAPER = "https://arxiv.org/abs/1506.02078"  # Karpathy, Johnson & Fei-Fei (2015)
-VERDICTS = ("held", "partly", "not")
+TOO_FEW = "too few to judge"  # the number rests on less material than the rule's minimum
+VERDICTS = ("held", "partly", "not", TOO_FEW)
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Claim:
     ours: str  # what we measured, as a sentence with the numbers
     value: float | None  # the number the verdict is read from (None: nothing was measured)
     rule: str  # how the verdict follows from the numbers
-    verdict: str  # held | partly | not
+    verdict: str  # held | partly | not | too few to judge
     n: int | None  # how much material the number rests on (samples, blocks, names, cells ...), where it counts
 
     def __post_init__(self) -> None:
@@ -72,11 +78,16 @@ class Claim:
                    str(data.get("verdict", "not")), data.get("n") if isinstance(data.get("n"), int) else None)
 
     def shown(self) -> Shown:
-        """The lines under a measurement's output: whether the claim held, what we found, and by what rule."""
+        """The lines under a measurement's output: what was said (the source's words, or ours marked so), whether
+        it held, what we found, and by what rule."""
+        source = "the post" if self.link.startswith(POST) else "the paper"
+        said_html = (f"{source}: <a href='{esc(self.link)}'>“{esc(self.said)}”</a>" if self.quoted else
+                     f"{source}, in our words: <a href='{esc(self.link)}'>{esc(self.said)}</a>")
+        said_plain = f"{source}: “{self.said}”" if self.quoted else f"{source}, in our words: {self.said}"
         rule = self.rule + (f"; n = {self.n:,}" if self.n is not None else "")
-        return Shown(f"<p><b>{esc(self.verdict.upper())}</b> at this size: {esc(self.ours)}"
-                     f"<br/><small>rule: {esc(rule)}</small></p>",
-                     f"{self.verdict.upper()} at this size: {self.ours}\n  rule: {rule}", self.to_json())
+        return Shown(f"<p><small>{said_html}</small><br/><b>{esc(self.verdict.upper())}</b> at this size: "
+                     f"{esc(self.ours)}<br/><small>rule: {esc(rule)}</small></p>",
+                     f"{said_plain}\n{self.verdict.upper()} at this size: {self.ours}\n  rule: {rule}", self.to_json())
 
 
 class Measured(Shown):
@@ -88,6 +99,28 @@ class Measured(Shown):
         self.claims = list(claims)
 
 
+def judged(claims: Sequence[Claim], sentence: str = "", data: Any = None) -> Measured:
+    """Claims as a cell's output: ``sentence`` (what was measured, if given), then each claim with its verdict,
+    its rule and its n."""
+    parts = [Shown(f"<p>{esc(sentence)}</p>", sentence)] if sentence else []
+    return Measured(parts, data, claims)
+
+
+def rule(held: str, partly: str | None = None, minimum: int | None = None, of: str = "") -> str:
+    """A verdict's rule in words, one shape for every claim: "held when <held>; partly when <partly>; else not",
+    then "; too few to judge below <minimum> <of>" where a minimum applies."""
+    parts = [f"held when {held}", *([f"partly when {partly}"] if partly else []), "else not"]
+    if minimum is not None:
+        parts.append(f"too few to judge below {minimum:,} {of}".rstrip())
+    return "; ".join(parts)
+
+
+def enough(verdict: str, n: int | None, minimum: int) -> str:
+    """``verdict`` when the number rests on at least ``minimum`` (samples, marks, lines ...), else TOO_FEW; ``n``
+    None means nothing was there to count."""
+    return verdict if n is not None and n >= minimum else TOO_FEW
+
+
 def by_ratio(ours: float | None, real: float | None, held: float, partly: float) -> str:
     """Verdict for 'the samples do what real text does': ours at least ``held`` (or ``partly``) times real's."""
     if ours is None or not real:
@@ -96,9 +129,9 @@ def by_ratio(ours: float | None, real: float | None, held: float, partly: float)
     return "held" if ratio >= held else "partly" if ratio >= partly else "not"
 
 
-def ratio_rule(what: str, held: float, partly: float) -> str:
-    """The rule :func:`by_ratio` applies, in words."""
-    return f"held when {what} is at least {held:g} x real text's, partly when at least {partly:g} x"
+def ratio_rule(what: str, held: float, partly: float, minimum: int | None = None, of: str = "") -> str:
+    """The rule :func:`by_ratio` applies, in words (with :func:`enough`'s minimum when given)."""
+    return rule(f"{what} is at least {held:g} x real text's", f"at least {partly:g} x", minimum, of)
 
 
 def pct(value: float | None) -> str:
@@ -106,14 +139,18 @@ def pct(value: float | None) -> str:
 
 
 def against_published(said: Said, measured: str, ours: float | None, theirs: float, close: float, near: float,
-                      n: int | None = None) -> tuple[str, Claim]:
+                      n: int | None = None, minimum: int | None = None, of: str = "") -> tuple[str, Claim]:
     """A share we measured beside the share the post reports: held within ``close`` (absolute), partly within
-    ``near``, otherwise not. Returns the sentence and the claim."""
-    rule = (f"held within {100 * close:.0f} points of the post's {pct(theirs)}, partly within {100 * near:.0f}")
+    ``near``, otherwise not; too few to judge when ``n`` is below ``minimum``. Returns the sentence and the claim."""
+    how = rule(f"within {100 * close:.0f} points of the post's {pct(theirs)}", f"within {100 * near:.0f}", minimum, of)
     if ours is None:
-        return f"{measured}: nothing to measure.", Claim.of(said, "nothing measured", "not", rule, None, n)
+        verdict = "not" if minimum is None else enough("not", n, minimum)
+        return f"{measured}: nothing to measure.", Claim.of(said, "nothing measured", verdict, how, None, n)
     gap = abs(ours - theirs)
     verdict = "held" if gap <= close else ("partly" if gap <= near else "not")
+    if minimum is not None:
+        verdict = enough(verdict, n, minimum)
+    said_verdict = {"held": "held", "partly": "partly held", "not": "did not hold", TOO_FEW: "too few to judge"}
     sentence = (f"{measured}: {pct(ours)} here, {pct(theirs)} in the post, {100 * gap:.0f} points apart: "
-                f"{'held' if verdict == 'held' else 'partly held' if verdict == 'partly' else 'did not hold'} at this size.")
-    return sentence, Claim.of(said, sentence, verdict, rule, ours, n)
+                f"{said_verdict[verdict]} at this size.")
+    return sentence, Claim.of(said, sentence, verdict, how, ours, n)

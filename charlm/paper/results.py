@@ -459,8 +459,9 @@ def _fenced(text: str) -> str:
 
 def _said(claim: Claim) -> str:
     """The claim as a table cell shows it: the post's words in quotes, or ours marked so, linked to the source.
-    Brackets are escaped too, so that a quote's own ``[`` (the post's "brackets `{[`") cannot end the link text."""
-    text = _cell(claim.said).replace("[", "\\[").replace("]", "\\]")
+    Brackets, emphasis marks and ``<`` are escaped too, so that a quote's own ``[`` (the post's "brackets {[") cannot
+    end the link text, nor its ``*`` or ``_`` make emphasis."""
+    text = re.sub(r"([\[\]*_<])", r"\\\1", _cell(claim.said))
     return f"[“{text}”]({claim.link})" if claim.quoted else f"in our words: [{text}]({claim.link})"
 
 

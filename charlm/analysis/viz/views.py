@@ -76,11 +76,15 @@ _BOX = ("background:#fff;color:#111;padding:8px 10px;border:1px solid #ccc;borde
 _TITLE = "font-family:sans-serif;font-weight:bold;margin-bottom:4px;color:#111"
 _NOTE = "font-family:sans-serif;font-size:12px;color:#444;margin-bottom:6px"
 _TEXT = "white-space:normal;overflow-wrap:anywhere;word-break:break-all"
-_INK, _MARK = "color:#111", "color:#666"
+# A view repeats its per-character markup thousands of times, so what every character shares is set once on its
+# container and inherited (the ink colour from the box, the guesses' size from their column), colours are hex, and
+# a guess's tooltip says only its probability.
+_MARK = "color:#666"
 _ON = "text-decoration:underline;text-decoration-color:#111;text-underline-offset:3px"
-_COLUMN = "display:inline-block;vertical-align:top;text-align:center;min-width:1.15em;margin:0 1px 8px 0"
-_TOP = "display:block;padding:0 1px;border-bottom:1px solid #999;font-weight:bold"
-_GUESS_ROW = "display:block;padding:0 1px;font-size:11px;line-height:1.35"
+_COLUMN = ("display:inline-block;vertical-align:top;text-align:center;min-width:1.15em;margin:0 1px 8px 0;"
+           "font-size:11px;line-height:1.35")
+_TOP = "display:block;padding:0 1px;border-bottom:1px solid #999;font-weight:bold;font-size:13px;line-height:1.7"
+_GUESS_ROW = "display:block;padding:0 1px"
 _STOP = "display:inline-block;width:2.6em;text-align:center;font-size:11px;color:#111"
 
 # Diverging scale: -1 blue ... 0 near-white ... +1 red; the ends stay light enough for dark text (contrast > 5:1).
@@ -88,18 +92,20 @@ _NEG, _MID, _POS = (np.array(c, dtype=float) for c in ((66, 146, 198), (247, 247
 _GUESS = np.array((49, 163, 84), dtype=float)  # probability shading: white ... green
 
 
+def _hex(rgb: np.ndarray) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(round(x)) for x in rgb))
+
+
 def _diverging(value: float) -> str:
     if not math.isfinite(value):
-        return "rgb(247,247,247)"
+        return _hex(_MID)
     v = max(-1.0, min(1.0, value))
-    rgb = _MID + (abs(v) * ((_POS if v > 0 else _NEG) - _MID))
-    return "rgb({},{},{})".format(*(int(round(x)) for x in rgb))
+    return _hex(_MID + (abs(v) * ((_POS if v > 0 else _NEG) - _MID)))
 
 
 def _shade(p: float) -> str:
     p = 0.0 if not math.isfinite(p) else max(0.0, min(1.0, p))
-    rgb = np.array((255.0, 255.0, 255.0)) + (0.75 * p) * (_GUESS - 255.0)
-    return "rgb({},{},{})".format(*(int(round(x)) for x in rgb))
+    return _hex(np.array((255.0, 255.0, 255.0)) + (0.75 * p) * (_GUESS - 255.0))
 
 
 def _char_span(char: str, style: str, title: str, extra_class: str = "") -> str:
@@ -107,8 +113,9 @@ def _char_span(char: str, style: str, title: str, extra_class: str = "") -> str:
     marker = shown != char
     classes = " ".join(c for c in ("cv-m" if marker else "", extra_class) if c)
     cls = f' class="{classes}"' if classes else ""
-    return (f'<span{cls} style="{style};{_MARK if marker else _INK}" title="{html.escape(title)}">'
-            f"{html.escape(shown)}</span>")
+    tip = html.escape(title, quote=False).replace('"', "&quot;")  # ' needs no escape inside "..."
+    return (f'<span{cls} style="{style}{";" + _MARK if marker else ""}" title="{tip}">'
+            f"{html.escape(shown, quote=False)}</span>")
 
 
 def _scale() -> str:
@@ -140,7 +147,7 @@ def cell_html(tr: Trace, layer: int, unit: int, kind: str = "cell", start: int =
         char, v = tr.text[t], float(values[t])
         on = underline is not None and bool(underline[t])
         style = f"background:{_diverging(v)}" + (f";{_ON}" if on else "")
-        parts.append(_char_span(char, style, f"{label}: {v:+.3f} after {char!r}", "cv-on" if on else ""))
+        parts.append(_char_span(char, style, f"{label}: {v:+.3f}", "cv-on" if on else ""))
         if char == "\n":
             parts.append("<br/>")
     value_name = "tanh(c)" if kind == "cell" else "h"
@@ -171,8 +178,7 @@ def topk_html(tr: Trace, start: int = 0, stop: int | None = None, k: int | None 
         col = [_char_span(char, f"{_TOP};background:{top}", f"{char!r}: {seen}", "cv-c")]
         for j in range(k):
             guess, p = chars[int(tr.topk_ids[t, j])], float(tr.topk_probs[t, j])
-            col.append(_char_span(guess, f"{_GUESS_ROW};background:{_shade(p)}",
-                                  f"guess {j + 1} after {char!r}: {guess!r} p = {p:.3f}", "cv-g"))
+            col.append(_char_span(guess, f"{_GUESS_ROW};background:{_shade(p)}", f"{visible(guess)} p = {p:.3f}", "cv-g"))
         cols.append(f'<span class="cv-k" style="{_COLUMN}">{"".join(col)}</span>')
         if char == "\n":
             cols.append("<br/>")

@@ -23,24 +23,35 @@ from charlm.analysis import gates
 from charlm.analysis.display import Shown, stack, table
 from charlm.errors import CharlmError
 from charlm.paper import results
-from charlm.paper.claims import PAPER, Claim, Said, pct
+from charlm.paper.claims import PAPER, Claim, Measured, Said, enough, judged, pct, rule
 from charlm.paper.notebook import Corpus
 
 # --------------------------------------------------------------------------- what the paper says, and the rules
 
 GATED_BEAT_RNN = Said("LSTM and GRU reach a lower loss than the vanilla RNN at matched parameter counts", PAPER,
                       quoted=False)
+# Judged per data set, depth and gated cell: each gated cell beside the RNN of the same depth and budget.
+MIN_COMPARISONS = 2
+GATED_RULE = rule("every gated cell beats the RNN at every depth on every data set",
+                  "no gated cell loses to the RNN at every depth of a data set and some comparison is won",
+                  MIN_COMPARISONS, "comparisons (gated cell beside the RNN at one depth)")
 DEPTH_HELPS = Said("two or more layers reach a lower loss than one", PAPER, quoted=False)
-WINS_RULE = "held when it wins every comparison, partly when it wins some"
+MIN_DEPTH_PAIRS = 2  # (cell, data set) pairs trained at one layer and at more
+DEPTH_RULE = rule("for every cell and data set the best deeper model beats one layer", "for more than half of them",
+                  MIN_DEPTH_PAIRS, "(cell, data set) pairs at two depths or more")
 
 # The paper's saturation thresholds (Figure 3): below LEFT a gate is left-saturated, above RIGHT right-saturated.
 LEFT, RIGHT = 0.1, 0.9
 REMEMBERING = Said("some LSTM forget gates are right-saturated most of the time: cells that remember (our reading of "
                    "Figure 3)", PAPER, quoted=False)
-# "Most of the time": a unit right-saturated on more than this share of the characters.
+# "Most of the time": a unit right-saturated on more than this share of the characters; "some": at least SOME of a
+# layer's forget-gate units.
 MOST_OF_THE_TIME = 0.5
+SOME = 0.05
+MIN_UNITS = 20  # LSTM forget-gate units measured
 FIRST_LAYER_CALMER = Said("the first layer's gates are saturated less often than the higher layers' (our reading of "
                           "Figure 3)", PAPER, quoted=False)
+MIN_DEEP_MODELS = 1  # gated models deeper than one layer
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer (PyTorch stores them stacked)
 
@@ -198,39 +209,75 @@ def figure(rows: Sequence[dict[str, Any]], key: str = "test_loss", title: str = 
     return fig
 
 
-def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[str, list[Claim]]:
-    """The paper's two findings checked on our grid: gated cells (LSTM, GRU) beat the vanilla RNN, and depth
-    of at least 2 beats one layer. Returns the sentence and the claims; a claim's number is its share of wins."""
-    sentences, out = [], []
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    gated_wins, gated_total, deep_wins, deep_total = 0, 0, 0, 0
-    for ds in datasets:
-        best = best_by_cell(rows, ds, key)
-        if "rnn" in best:
-            for cell in ("lstm", "gru"):
-                if cell in best:
-                    gated_total += 1
-                    gated_wins += best[cell] < best["rnn"]
-        parts = ", ".join(f"{c.upper()} {v:.3f}" for c, v in sorted(best.items(), key=lambda kv: kv[1]))
-        sentences.append(f"{ds}: best {key.replace('_', ' ')} by cell {parts}")
+def gated_comparisons(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> list[dict[str, Any]]:
+    """Each gated cell beside the RNN of the same data set and depth: one row per comparison, ``won`` when the
+    gated cell's loss is lower."""
+    loss = {(r["dataset"], r["cell"], r["layers"]): r[key] for r in rows
+            if r[key] is not None and math.isfinite(r[key])}
+    return [{"dataset": ds, "layers": layers, "cell": cell, "loss": v, "rnn_loss": loss[(ds, "rnn", layers)],
+             "won": v < loss[(ds, "rnn", layers)]}
+            for (ds, cell, layers), v in loss.items() if cell != "rnn" and (ds, "rnn", layers) in loss]
+
+
+def gated_verdict(comparisons: Sequence[dict[str, Any]]) -> str:
+    """Held when every comparison is won; not when a gated cell loses at every depth of a data set, or none is
+    won; else partly."""
+    if not comparisons or not any(c["won"] for c in comparisons):
+        return "not"
+    groups: dict[tuple[str, str], list[bool]] = {}
+    for c in comparisons:
+        groups.setdefault((c["dataset"], c["cell"]), []).append(c["won"])
+    if all(c["won"] for c in comparisons):
+        return "held"
+    return "not" if any(not any(won) for won in groups.values()) else "partly"
+
+
+def depth_pairs(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> list[dict[str, Any]]:
+    """For each (data set, cell) trained at one layer and deeper: whether the best deeper model beats one layer."""
+    out = []
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
         for cell in GATES:
             by_depth = {r["layers"]: r[key] for r in rows if r["dataset"] == ds and r["cell"] == cell}
             if 1 in by_depth and len(by_depth) > 1:
-                deep_total += 1
-                deep_wins += min(v for d, v in by_depth.items() if d > 1) < by_depth[1]
+                deeper = min(v for d, v in by_depth.items() if d > 1)
+                out.append({"dataset": ds, "cell": cell, "one_layer": by_depth[1], "best_deeper": deeper,
+                            "won": deeper < by_depth[1]})
+    return out
 
-    def verdict(wins: int, total: int) -> str:
-        return "not" if not total or not wins else ("held" if wins == total else "partly")
 
-    gated = f"a gated cell beats the RNN in {gated_wins} of {gated_total} comparisons"
-    deep = (f"2+ layers beat 1 layer in {deep_wins} of {deep_total} (cell, data set) pairs" if deep_total else
+def verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> tuple[str, list[Claim]]:
+    """The paper's two findings checked on our grid: gated cells (LSTM, GRU) beat the vanilla RNN (per data set,
+    depth and cell), and depth of at least 2 beats one layer. Returns the sentence and the claims; a claim's number
+    is its share of wins."""
+    sentences = []
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        best = best_by_cell(rows, ds, key)
+        parts = ", ".join(f"{c.upper()} {v:.3f}" for c, v in sorted(best.items(), key=lambda kv: kv[1]))
+        sentences.append(f"{ds}: best {key.replace('_', ' ')} by cell {parts}")
+    compared = gated_comparisons(rows, key)
+    won = sum(c["won"] for c in compared)
+    lost_everywhere = sorted({f"{c['cell'].upper()} on {c['dataset']}" for c in compared
+                              if not any(d["won"] for d in compared
+                                         if (d["dataset"], d["cell"]) == (c["dataset"], c["cell"]))})
+    gated = (f"a gated cell beats the RNN of the same depth in {won} of {len(compared)} comparisons"
+             + (f"; worse than the RNN at every depth: {', '.join(lost_everywhere)}" if lost_everywhere else ""))
+    pairs = depth_pairs(rows, key)
+    deep_won = sum(p["won"] for p in pairs)
+    deep = (f"2+ layers beat 1 layer in {deep_won} of {len(pairs)} (cell, data set) pairs" if pairs else
             "not measured: this profile trains one depth only")
     sentence = "; ".join(sentences) + f". At matched parameters, {gated}; {deep}."
-    out.append(Claim.of(GATED_BEAT_RNN, gated, verdict(gated_wins, gated_total), WINS_RULE,
-                        gated_wins / gated_total if gated_total else None, gated_total))
-    out.append(Claim.of(DEPTH_HELPS, deep, verdict(deep_wins, deep_total), WINS_RULE,
-                        deep_wins / deep_total if deep_total else None, deep_total))
-    return sentence, out
+    deep_verdict = "held" if pairs and deep_won == len(pairs) else "partly" if 2 * deep_won > len(pairs) else "not"
+    return sentence, [
+        Claim.of(GATED_BEAT_RNN, gated, enough(gated_verdict(compared), len(compared), MIN_COMPARISONS), GATED_RULE,
+                 won / len(compared) if compared else None, len(compared)),
+        Claim.of(DEPTH_HELPS, deep, enough(deep_verdict, len(pairs), MIN_DEPTH_PAIRS), DEPTH_RULE,
+                 deep_won / len(pairs) if pairs else None, len(pairs))]
+
+
+def grid_verdicts(rows: Sequence[dict[str, Any]], key: str = "test_loss") -> Measured:
+    """:func:`verdicts` shown: the sentence, then each verdict with its rule and n."""
+    sentence, found = verdicts(rows, key)
+    return judged(found, sentence)
 
 
 def published_tables(*corpora: Corpus) -> Shown:
@@ -262,6 +309,11 @@ def _saturated_share(layer: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
     return float(np.mean([(left + right).mean() for left, right in layer.values()]))
 
 
+def saturation_verdicts(sat: dict[str, gates.Saturation]) -> Measured:
+    """:func:`saturation_claims` shown after :func:`saturation_sentence`, each verdict with its rule and n."""
+    return judged(saturation_claims(sat), saturation_sentence(sat))
+
+
 def saturation_claims(sat: dict[str, gates.Saturation]) -> list[Claim]:
     """Two readings of the paper's Figure 3, checked: some LSTM forget gates stay open (right-saturated) most of
     the time, and the first layer's gates are saturated less than the last layer's."""
@@ -274,16 +326,19 @@ def saturation_claims(sat: dict[str, gates.Saturation]) -> list[Claim]:
     ours = ("; ".join(f"{name}: up to {100 * v:.0f}% of a layer's forget-gate units right-saturated more than half "
                       "the time" for name, v in remembering.items()) or "no LSTM measured")
     units = sum(len(layer["forget"][1]) for s in lstm.values() for layer in s.layers)
-    rows = [Claim.of(REMEMBERING, ours, "held" if best > 0 else ("partly" if any_right else "not"),
-                     f"held when some forget-gate unit is right-saturated on more than {pct(MOST_OF_THE_TIME)} of the "
-                     "characters, partly when one ever is", best, units)]
+    verdict = "held" if best >= SOME else ("partly" if any_right else "not")
+    rows = [Claim.of(REMEMBERING, ours, enough(verdict, units, MIN_UNITS),
+                     rule(f"at least {pct(SOME)} of a layer's forget-gate units are right-saturated on more than "
+                          f"{pct(MOST_OF_THE_TIME)} of the characters", "some unit ever is", MIN_UNITS,
+                          "forget-gate units"), best, units)]
     deep = {name: (_saturated_share(s.layers[0]), _saturated_share(s.layers[-1]))
             for name, s in sat.items() if len(s.layers) > 1}
     fewer = sum(first < last for first, last in deep.values())
     ours = ("; ".join(f"{name}: saturated {100 * a:.0f}% of the time in layer 1, {100 * b:.0f}% in the last"
                       for name, (a, b) in deep.items()) or "no model deeper than one layer")
-    verdict = "not" if not deep or not fewer else ("held" if fewer == len(deep) else "partly")
-    rows.append(Claim.of(FIRST_LAYER_CALMER, ours, verdict,
-                         "held when every model's first layer is saturated less than its last, partly when some is",
+    verdict = "held" if deep and fewer == len(deep) else "partly" if 2 * fewer > len(deep) else "not"
+    rows.append(Claim.of(FIRST_LAYER_CALMER, ours, enough(verdict, len(deep), MIN_DEEP_MODELS),
+                         rule("every model's first layer is saturated less than its last", "more than half of them",
+                              MIN_DEEP_MODELS, "gated models deeper than one layer"),
                          fewer / len(deep) if deep else None, len(deep)))
     return rows

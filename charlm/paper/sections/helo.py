@@ -27,24 +27,26 @@ import torch
 from charlm.analysis.display import Shown, loss_figure, show_figure, table
 from charlm.errors import CharlmError
 from charlm.model import CharRNN
-from charlm.paper.claims import POST, Claim, Said
+from charlm.paper.claims import POST, Claim, Measured, Said, enough, judged, rule
 from charlm.run import RunResult
 from charlm.run import initial_model as run_initial_model
 
 # --------------------------------------------------------------------------- what the post says, and the rules
 
-PREDICTS_HELLO = Said("the trained network makes the correct next letter likely at every step of 'hello'",
-                      POST + "#character-level-language-models", quoted=False)
-# "Likely": the correct next letter gets more than half the probability (and then it is the likeliest).
+PREDICTS_HELLO = Said("its predictions are eventually consistent with the training data in that correct characters "
+                      "are always predicted next.", POST + "#character-level-language-models")
+# "Predicted": the correct next letter gets more than half the probability (and then it is the likeliest).
 CONFIDENT = 0.5
+# The post's example is the four steps of "hello": every claim of this section rests on all four.
+HELLO_STEPS = 4
 
-STEP_IS_FORWARD = Said("the post's step function h = tanh(W_hh h + W_xh x), y = W_hy h is the RNN's forward pass",
-                       POST + "#recurrent-neural-networks", quoted=False)
+STEP_IS_FORWARD = Said("The above specifies the forward pass of a vanilla RNN.", POST + "#recurrent-neural-networks")
 # The numpy step (float64) and CharRNN.step (float32) compute the same thing when no score differs by more.
 SAME_COMPUTATION = 1e-5
 
-ONE_UPDATE = Said("one parameter update raises the correct characters' scores (2.2 -> 2.3)",
-                  POST + "#character-level-language-models", quoted=False)
+ONE_UPDATE = Said("we would find that the scores of the correct characters (e.g. \"e\" in the first time step) would be "
+                  "slightly higher (e.g. 2.3 instead of 2.2), and the scores of incorrect characters would be slightly "
+                  "lower.", POST + "#character-level-language-models")
 
 # --------------------------------------------------------------------------- the step API on a trained CharRNN
 
@@ -282,17 +284,22 @@ class SingleUpdate:
         """How many steps' correct scores went up."""
         return sum(r["change"] > 0 for r in self.rows())
 
+    @property
+    def as_the_post_says(self) -> int:
+        """How many steps went as the post says: the correct score up and the wrong scores down (on average)."""
+        return sum(r["change"] > 0 and r["mean change of the wrong scores"] < 0 for r in self.rows())
+
     def sentence(self) -> str:
         rows = self.rows()
         first = rows[0]
         up = [r["step"] for r in rows if r["change"] > 0]
-        held = "held" if self.raised == len(self.targets) and self.loss_after < self.loss_before else "partly held"
         return (f"One gradient step (learning rate {self.learning_rate:g}) raised the correct character's score at "
-                f"{self.raised} of {len(self.targets)} steps (steps {', '.join(map(str, up)) or 'none'}); at the "
-                f"post's example step, {first['correct next']} after {first['input']}, it went "
-                f"{first['its score before']:.3f} -> {first['after one update']:.3f} (the post: 2.2 -> 2.3). The "
-                f"summed loss fell from {self.loss_before:.4f} to {self.loss_after:.4f}: the claim {held} (one step on the loss summed over "
-                "all four steps lowers the sum, not necessarily each step's part of it).")
+                f"{self.raised} of {len(self.targets)} steps (steps {', '.join(map(str, up)) or 'none'}) and lowered "
+                f"the wrong scores too at {self.as_the_post_says} of them; at the post's example step, "
+                f"{first['correct next']} after {first['input']}, it went {first['its score before']:.3f} -> "
+                f"{first['after one update']:.3f} (the post: 2.2 -> 2.3). The summed loss fell from "
+                f"{self.loss_before:.4f} to {self.loss_after:.4f}: one step on the loss summed over all four steps "
+                "lowers the sum, not necessarily each step's part of it.")
 
 
 def single_update(rnn: MinRNN, chars: Sequence[str], text: str = "hello", learning_rate: float = 0.1) -> SingleUpdate:
@@ -370,22 +377,49 @@ def numpy_loss_figure(losses: Sequence[float], title: str = "numpy RNN on 'hello
 # --------------------------------------------------------------------------- the section's claims
 
 
+def predicts_claim(confidence_after: np.ndarray, chars: Sequence[str], target: str = "ello") -> Claim:
+    """Held when the correct next letter has more than CONFIDENT of the probability at every step of the example;
+    partly when it is the likeliest at every step; its number is the lowest such probability."""
+    chars = list(chars)
+    probs = [confidence_after[t, chars.index(ch)] for t, ch in enumerate(target)]
+    likeliest = sum(int(np.argmax(confidence_after[t])) == chars.index(ch) for t, ch in enumerate(target))
+    lowest = float(min(probs)) if probs else None
+    verdict = ("held" if lowest is not None and lowest > CONFIDENT else
+               "partly" if probs and likeliest == len(target) else "not")
+    return Claim.of(PREDICTS_HELLO, confidence_sentence(confidence_after, chars, "hell", target) if probs else "no steps",
+                    enough(verdict, len(probs), HELLO_STEPS),
+                    rule(f"the correct next letter's probability is above {CONFIDENT:g} at every step",
+                         "it is the likeliest letter at every step", HELLO_STEPS, "steps"), lowest, len(probs))
+
+
+def step_claim(step_difference: float, steps_compared: int) -> Claim:
+    """Held when the numpy step and CharRNN.step agree to SAME_COMPUTATION on every score."""
+    verdict = "held" if step_difference <= SAME_COMPUTATION else "not"
+    return Claim.of(STEP_IS_FORWARD, step_sentence(step_difference, "hellohello"),
+                    enough(verdict, steps_compared, HELLO_STEPS),
+                    rule(f"no score of the two differs by more than {SAME_COMPUTATION:g}", None, HELLO_STEPS, "steps"),
+                    step_difference, steps_compared)
+
+
+def update_claim(update: SingleUpdate) -> Claim:
+    """Held when, at every step, the update raises the correct score and lowers the wrong ones (on average);
+    partly when it does so at more than half of the steps."""
+    steps, good = len(update.targets), update.as_the_post_says
+    verdict = "held" if good == steps else "partly" if 2 * good > steps else "not"
+    return Claim.of(ONE_UPDATE, update.sentence(), enough(verdict, steps, HELLO_STEPS),
+                    rule("at every step the update raises the correct score and lowers the wrong scores' mean",
+                         "it does so at more than half of the steps", HELLO_STEPS, "steps"), good, steps)
+
+
 def claims(confidence_after: np.ndarray, chars: Sequence[str], step_difference: float, update: SingleUpdate,
            steps_compared: int = len("hellohello")) -> list[Claim]:
     """The section's three claims: the trained network predicts "hello", the post's step is the RNN's forward
     pass (``step_difference`` over ``steps_compared`` steps), and one update raises the correct scores."""
-    chars = list(chars)
-    lowest = min(confidence_after[t, chars.index(ch)] for t, ch in enumerate("ello"))
-    return [
-        Claim.of(PREDICTS_HELLO, confidence_sentence(confidence_after, chars, "hell", "ello"),
-                 "held" if lowest > CONFIDENT else "not",
-                 f"held when the correct next letter's probability is above {CONFIDENT:g} at every step", lowest, 4),
-        Claim.of(STEP_IS_FORWARD, step_sentence(step_difference, "hellohello"),
-                 "held" if step_difference < SAME_COMPUTATION else "not",
-                 f"held when no score of the two differs by more than {SAME_COMPUTATION:g}", step_difference,
-                 steps_compared),
-        Claim.of(ONE_UPDATE, update.sentence(),
-                 "held" if update.raised == len(update.targets) else ("partly" if update.raised else "not"),
-                 "held when the update raises the correct score at every step, partly when at some", update.raised,
-                 len(update.targets)),
-    ]
+    return [predicts_claim(confidence_after, chars), step_claim(step_difference, steps_compared),
+            update_claim(update)]
+
+
+def verdicts(confidence_after: np.ndarray, chars: Sequence[str], step_difference: float, update: SingleUpdate,
+             steps_compared: int = len("hellohello")) -> Measured:
+    """:func:`claims` shown, each verdict with its rule and n."""
+    return judged(claims(confidence_after, chars, step_difference, update, steps_compared))

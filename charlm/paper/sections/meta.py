@@ -14,7 +14,7 @@ import re
 from typing import Any, Sequence
 
 from charlm.analysis.display import Shown, side_by_side, table
-from charlm.paper.claims import POST, Claim, Measured, Said, against_published, by_ratio, pct, ratio_rule
+from charlm.paper.claims import POST, TOO_FEW, Claim, Measured, Said, against_published, by_ratio, pct, ratio_rule
 from charlm.paper.notebook import Corpus, reference_pieces
 from charlm.run import RunResult
 from charlm.trainer import evaluate
@@ -25,8 +25,9 @@ _CONCLUSION = POST + "#conclusion"
 NOT_ENOUGH_DATA = Said("at about 46K characters I haven't written enough data to properly feed the RNN", _CONCLUSION)
 TYPICAL = Said("the returned sample (generated with low temperature to get a more typical sample)", _CONCLUSION)
 ABOUT_RNN = Said("Yes, the post was about RNN and how well it works, so clearly this works :).", _CONCLUSION)
-# The post's sample, character for character (the first line ends in a space): measured as ours are.
-POST_SAMPLE = Said("I've the RNN with and works, but the computed with program of the \n"
+# The post's sample, measured as ours are; its line break is kept as a space, as every quote is kept plain (the
+# measures count words and word pairs, which the break does not change).
+POST_SAMPLE = Said("I've the RNN with and works, but the computed with program of the "
                    "RNN with and the computed of the RNN with with and the code", _CONCLUSION)
 
 # Typical: held when the share of sampled words that are words of the training text is within TYPICAL_CLOSE
@@ -173,8 +174,7 @@ def _claim(said: Said, ours: str, verdict: str, rule: str, value: float | None, 
     """The claim by its rule, or too few to judge when the number rests on fewer than ``minimum`` (words, ...)."""
     rule += f"; too few to judge below {minimum:,} {of}"
     if n < minimum:
-        # "not" stands in for claims' "too few to judge" verdict until it exists; the sentence says which it is.
-        return Claim.of(said, f"too few to judge ({n:,} {of}): {ours}", "not", rule, None, n)
+        return Claim.of(said, f"{n:,} {of}: {ours}", TOO_FEW, rule, None, n)
     return Claim.of(said, ours, verdict, rule, value, n)
 
 

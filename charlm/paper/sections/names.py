@@ -20,7 +20,7 @@ from charlm.analysis import textstats
 from charlm.analysis.display import Shown, esc, side_by_side, table
 from charlm.analysis.ngram import NGramModel
 from charlm.errors import CharlmError
-from charlm.paper.claims import POST, Claim, Measured, Said, against_published
+from charlm.paper.claims import POST, TOO_FEW, Claim, Measured, Said, against_published
 from charlm.paper.notebook import Corpus, generate
 from charlm.run import RunResult
 
@@ -181,8 +181,7 @@ def quality_claim(quality: dict[str, Any]) -> Claim:
             f"{QUALITY_HELD:g} x the nats/char of new real held-out names, partly at most {QUALITY_PARTLY:g} x; "
             f"too few to judge below {QUALITY_MIN_NAMES} new names")
     if ours is None or real is None or n < QUALITY_MIN_NAMES:
-        # "not" stands in for claims' "too few to judge" verdict until it exists; the sentence says which it is.
-        return Claim.of(NEW_NAMES, f"too few to judge: {n} new sampled names", "not", rule, None, n)
+        return Claim.of(NEW_NAMES, f"{n} new sampled names", TOO_FEW, rule, None, n)
     ratio = ours / real
     verdict = "held" if ratio <= QUALITY_HELD else "partly" if ratio <= QUALITY_PARTLY else "not"
     sentence = (f"the {n} new sampled names cost the training names' {quality['order']}-gram {ours:.2f} nats/char, new "

@@ -10,6 +10,7 @@ level), the counting baseline beside the LSTM as the paper set it, and the cells
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,7 +21,7 @@ from charlm.analysis import viz
 from charlm.analysis.display import Shown, Table
 from charlm.analysis.viz import CellRanking, NgramComparison, Trace
 from charlm.paper import results
-from charlm.paper.claims import PAPER, POST, Claim, Said
+from charlm.paper.claims import PAPER, POST, Claim, Measured, Said, enough, judged, rule
 from charlm.paper.notebook import Corpus, Section, load_trained
 from charlm.run import RunResult
 
@@ -29,19 +30,32 @@ from charlm.run import RunResult
 _NEURONS = POST + "#visualizing-the-predictions-and-the-neuron-firings-in-the-rnn"
 # Our bar for a unit that tracks a property on held-out text (and beats the search's chance level too).
 MIN_BALANCED_ACCURACY, MIN_CORRELATION = 0.8, 0.5
+# A best cell beats chance when its held-out score is this far above the search's chance level.
+BEATS_CHANCE = 0.05
 
 QUOTE_CELL = Said("one of its cells gradually tuned itself during training to become a quote detection cell", _NEURONS)
 # The best quote cell's held-out balanced accuracy must beat 0.5 and the search's chance level by this much.
 QUOTE_MARGIN = 0.05
+MIN_QUOTATIONS = 10  # quotations that open in the held-out half of the trace
+
+LINE_CELL = Said("a cell tracks the position in the line, growing with each character and resetting at the newline "
+                 "(the paper's Figure 2)", PAPER, quoted=False)
+# The best line-position cell's held-out correlation: held at MIN_CORRELATION, partly at LINE_PARTLY (each above the
+# search's chance level by BEATS_CHANCE).
+LINE_PARTLY = 0.3
+MIN_LINES = 50  # lines that end in the held-out half of the trace
 
 FIVE_PERCENT = Said("about 5% of them turn out to have learned quite interesting and interpretible algorithms",
                     _NEURONS)
-# "About 5%": held for a share of interpretable cells between these two; partly for any share above zero.
+# "About 5%": held for a share of cells passing our bar within a factor 2 of 5%, partly within a factor 4.
 FIVE_PERCENT_LOW, FIVE_PERCENT_HIGH = 0.025, 0.10
+FIVE_PERCENT_PARTLY_LOW, FIVE_PERCENT_PARTLY_HIGH = 0.0125, 0.20
+MIN_CELLS = 100  # LSTM cells searched
 
 BEATS_NGRAM = Said("the LSTM reaches a lower loss than a 20-gram model on the same text", PAPER, quoted=False)
-NGRAM_RULE = ("held when the LSTM's validation loss is below the highest-order n-gram's and the best n-gram's, "
-              "partly when below the highest-order one's only")
+MIN_VAL_CHARS = 10_000  # validation characters both models are scored on
+NGRAM_RULE = rule("the LSTM's validation loss is below the highest-order n-gram's and the best n-gram's",
+                  "below the highest-order one's only", MIN_VAL_CHARS, "validation characters")
 
 # --------------------------------------------------------------------------- the two views, the cell search
 
@@ -129,12 +143,13 @@ def ngram_comparison(run: RunResult, corpus: Corpus, lstm_sample: str, orders: A
                                 seed=seed)
 
 
-def lstm_vs_ngram(comparison: NgramComparison) -> tuple[str, Claim]:
-    """The paper's point, said plainly: does the LSTM beat the highest-order n-gram on the same text? A loss is
-    reported as a negative result, not raised. The claim's number is the n-gram's loss minus the LSTM's."""
+def lstm_vs_ngram(comparison: NgramComparison, val_chars: int | None = None) -> tuple[str, Claim]:
+    """The paper's point, said plainly: does the LSTM beat the highest-order n-gram on the same text (``val_chars``
+    characters of it)? A loss is reported as a negative result, not raised. The claim's number is the n-gram's loss
+    minus the LSTM's."""
     grams = [r for r in comparison.rows if r["model"] != "LSTM" and r.get("order")]
     if not grams:
-        return "no n-gram was fitted", Claim.of(BEATS_NGRAM, "no n-gram fitted", "not", NGRAM_RULE)
+        return "no n-gram was fitted", Claim.of(BEATS_NGRAM, "no n-gram fitted", "not", NGRAM_RULE, None, val_chars)
     top = max(grams, key=lambda r: r["order"])
     best = comparison.best_ngram
     lstm = comparison.lstm_loss
@@ -149,10 +164,27 @@ def lstm_vs_ngram(comparison: NgramComparison) -> tuple[str, Claim]:
                 + "Our n-grams are interpolated Kneser-Ney, a stronger baseline than the unsmoothed maximum-likelihood "
                 "counts of Goldberg's 2015 reply.")
     verdict = "held" if beats_top and beats_best else ("partly" if beats_top else "not")
-    return sentence, Claim.of(BEATS_NGRAM, sentence, verdict, NGRAM_RULE, top["val_loss"] - lstm)
+    if val_chars is not None:
+        verdict = enough(verdict, val_chars, MIN_VAL_CHARS)
+    return sentence, Claim.of(BEATS_NGRAM, sentence, verdict, NGRAM_RULE, top["val_loss"] - lstm, val_chars)
 
 
 # --------------------------------------------------------------------------- saved, checked, recorded
+
+
+# What the page shows of each view: a top-k view weighs about 1.3 kB a character in HTML, so the page shows an
+# excerpt and links the whole view, saved as a page under figures/ (the preset's topk_chars and view_chars).
+PAGE_CHARS = 160  # characters of a top-k or combined view
+CELLS_PAGE_CHARS = 300  # characters of each best cell's stretch
+
+
+def on_page(whole: str, excerpt: Shown, sec: Section, name: str) -> Shown:
+    """``excerpt`` on the page, ``whole`` saved as ``<figures>/<section>_<name>.html`` and linked under it."""
+    path = Path(save_views({name: whole}, sec)[name])
+    href = path.relative_to(sec.output_dir).as_posix()
+    link = (f"the whole view, {len(whole) / 1e3:,.0f} kB: {href}")
+    return Shown(f"{excerpt.html}<p><small><a href='{html.escape(href)}'>the whole view</a> ({len(whole) / 1e3:,.0f} "
+                 f"kB, saved as {html.escape(href)})</small></p>", f"{excerpt.plain}\n{link}", {"file": str(path)})
 
 
 def save_views(views: Mapping[str, str], sec: Section) -> dict[str, str]:
@@ -212,26 +244,71 @@ def _quote_cell_text(quote: Any) -> str:
     return f"{quote.score:.3f} vs chance {quote.chance:.3f} ({quote.name})"
 
 
-def claims(comparison: NgramComparison, ranking: CellRanking, traced: int) -> list[Claim]:
-    """The section's claims on the War and Peace model (cells searched on ``traced`` held-out characters): the
-    LSTM against the n-gram, the quote cell against chance, the share of interpretable cells against "about 5%"."""
-    found = [lstm_vs_ngram(comparison)[1]]
+def held_out_events(y: np.ndarray, split: int) -> int:
+    """How often a property ends in the held-out part ``y[split:]``: a span of a binary property (inside quotes,
+    a URL) closing, a count (line position, bracket depth) falling back. What a cell's score there rests on."""
+    y = np.asarray(y, dtype=np.float64)[max(split - 1, 0):]
+    return int((np.diff(y) < 0).sum())
+
+
+def quote_claim(ranking: CellRanking, quotations: int) -> Claim:
+    """Held when the best quote cell's held-out balanced accuracy beats 0.5 and chance by QUOTE_MARGIN."""
     quote = ranking.best().get("in_quotes")
-    found.append(Claim.of(
-        QUOTE_CELL, "best quote cell on held-out text: " + (_quote_cell_text(quote) if quote else "not scored"),
-        "held" if _quote_cell_found(quote) else "not",
-        f"held when the best quote cell's held-out balanced accuracy is above 0.5 and above its chance level by "
-        f"{QUOTE_MARGIN:g}", None if quote is None else quote.score, traced))
+    return Claim.of(
+        QUOTE_CELL, "best quote cell on held-out text: " + (_quote_cell_text(quote) if quote else "not scored")
+        + f", over {quotations} quotations",
+        enough("held" if _quote_cell_found(quote) else "not", quotations, MIN_QUOTATIONS),
+        rule(f"the best quote cell's held-out balanced accuracy is above 0.5 and above its chance level by "
+             f"{QUOTE_MARGIN:g}", None, MIN_QUOTATIONS, "quotations held out"),
+        None if quote is None else quote.score, quotations)
+
+
+def line_claim(ranking: CellRanking, lines: int) -> Claim:
+    """The paper's line-position cell: the best cell's held-out correlation with the position in the line; a
+    negative result where none is found."""
+    best = ranking.best().get("line_position")
+    above = best is not None and best.lift > BEATS_CHANCE
+    verdict = ("held" if above and best.score >= MIN_CORRELATION else
+               "partly" if above and best.score >= LINE_PARTLY else "not")
+    ours = ("no cell scored: " + ranking.skipped.get("line_position", "not searched") if best is None else
+            f"the best line-position cell, {best.name}, correlates {best.score:.2f} with the position in the line on "
+            f"held-out text (chance {best.chance:.2f}), over {lines} lines"
+            + ("" if verdict != "not" else ": no line-length cell at this size"))
+    return Claim.of(LINE_CELL, ours, enough(verdict, lines, MIN_LINES),
+                    rule(f"the best cell's held-out correlation is at least {MIN_CORRELATION:g} and beats chance by "
+                         f"{BEATS_CHANCE:g}", f"at least {LINE_PARTLY:g} and beats chance", MIN_LINES,
+                         "lines held out"), None if best is None else best.score, lines)
+
+
+def five_percent_claim(ranking: CellRanking) -> Claim:
+    """The share of cells that pass our bar, against a band around the post's "about 5%"."""
     interp = ranking.interpretable(MIN_BALANCED_ACCURACY, MIN_CORRELATION, kind="cell")
-    if interp["total"]:
-        share = interp["share"]
-        verdict = "held" if FIVE_PERCENT_LOW <= share <= FIVE_PERCENT_HIGH else ("partly" if share > 0 else "not")
-        found.append(Claim.of(
-            FIVE_PERCENT, f"{100 * share:.1f}% of cells pass the bar", verdict,
-            f"held for a share of cells passing our bar (balanced accuracy >= {MIN_BALANCED_ACCURACY} or correlation "
-            f">= {MIN_CORRELATION}, above chance) between {100 * FIVE_PERCENT_LOW:g}% and {100 * FIVE_PERCENT_HIGH:g}%, "
-            "partly for any share above zero", share, interp["total"]))
-    return found
+    share, total = interp["share"], interp["total"]
+    verdict = ("held" if FIVE_PERCENT_LOW <= share <= FIVE_PERCENT_HIGH else
+               "partly" if FIVE_PERCENT_PARTLY_LOW <= share <= FIVE_PERCENT_PARTLY_HIGH else "not")
+    return Claim.of(
+        FIVE_PERCENT, f"{interp['count']} of {total} cells ({100 * share:.1f}%) pass the bar",
+        enough(verdict, total, MIN_CELLS),
+        rule(f"the share of cells passing our bar (balanced accuracy >= {MIN_BALANCED_ACCURACY} or correlation >= "
+             f"{MIN_CORRELATION}, above chance) is between {100 * FIVE_PERCENT_LOW:g}% and "
+             f"{100 * FIVE_PERCENT_HIGH:g}%", f"between {100 * FIVE_PERCENT_PARTLY_LOW:g}% and "
+             f"{100 * FIVE_PERCENT_PARTLY_HIGH:g}%", MIN_CELLS, "cells"), share, total)
+
+
+def verdicts(comparison: NgramComparison, ranking: CellRanking, labels: Mapping[str, np.ndarray],
+             val_chars: int) -> Measured:
+    """:func:`claims` shown, each verdict with its rule and n."""
+    return judged(claims(comparison, ranking, labels, val_chars))
+
+
+def claims(comparison: NgramComparison, ranking: CellRanking, labels: Mapping[str, np.ndarray],
+           val_chars: int) -> list[Claim]:
+    """The section's claims on the War and Peace model: the LSTM against the n-gram (on ``val_chars`` validation
+    characters), the quote cell and the line-position cell against chance (on the held-out half of the trace
+    ``labels`` describe), the share of interpretable cells against "about 5%"."""
+    held_out = {prop: held_out_events(y, ranking.split) for prop, y in labels.items()}
+    return [lstm_vs_ngram(comparison, val_chars)[1], quote_claim(ranking, held_out.get("in_quotes", 0)),
+            line_claim(ranking, held_out.get("line_position", 0)), five_percent_claim(ranking)]
 
 
 # --------------------------------------------------------------------------- 04's and 06's cells
@@ -255,8 +332,6 @@ CELLS_SAID = {
     ("06_linux", "bracket_depth"): Said("a cell of the Linux model tracks the depth of nested brackets", PAPER,
                                         quoted=False),
 }
-# A best cell beats chance when its held-out score is this far above the search's chance level.
-BEATS_CHANCE = 0.05
 
 
 @dataclass
@@ -299,17 +374,28 @@ def search_table(runs: Mapping[str, OtherRun], sec: Section) -> Shown:
         best = run.ranking.best()
         for prop in SEARCHES.get(name, ()):
             r = best.get(prop)
+            events = held_out_events(run.labels[prop], run.ranking.split) if prop in run.labels else 0
             rows.append({"model": name, "property": prop, "characters traced": len(run.trace),
-                         "best cell": r.name if r else None,
+                         "held-out spans": events, "best cell": r.name if r else None,
                          "held-out score": r.score if r else None, "chance": r.chance if r else None,
                          "beats chance": bool(r and r.lift > BEATS_CHANCE),
                          "note": "" if r else run.ranking.skipped.get(prop, "not scored")})
     return Table(rows, "the post's Wikipedia and Linux cells, searched for on held-out text", align="left")
 
 
+# A cell's score on held-out text rests on how often its property ends there (spans closed, brackets closed).
+MIN_SPANS = 10
+
+
+def other_verdicts(rows: list[dict[str, Any]]) -> Measured:
+    """:func:`other_claims` shown, each verdict with its rule and n."""
+    return judged(other_claims(rows))
+
+
 def other_claims(rows: list[dict[str, Any]]) -> list[Claim]:
     """Claims on the cells :func:`search_table` scored: held above our bar and chance, partly when only above
-    chance, not otherwise. Properties too rare in the traced text give no claim."""
+    chance, not otherwise; too few to judge when the property ends fewer than MIN_SPANS times in the held-out half.
+    Properties too rare for the search (no best cell) give no claim."""
     out = []
     for r in rows:
         said = CELLS_SAID.get((r["model"], r["property"]))
@@ -319,9 +405,10 @@ def other_claims(rows: list[dict[str, Any]]) -> list[Claim]:
         bar = MIN_CORRELATION if depth else MIN_BALANCED_ACCURACY
         above = r["beats chance"]
         verdict = "held" if above and r["held-out score"] >= bar else ("partly" if above else "not")
+        spans = r.get("held-out spans", 0)
         ours = (f"{r['model']}: {r['best cell']} scores {r['held-out score']:.3f} on held-out text "
-                f"(chance {r['chance']:.3f})")
-        rule = (f"held when the best cell's held-out {'correlation' if depth else 'balanced accuracy'} is at least "
-                f"{bar:g} and beats chance by {BEATS_CHANCE:g}, partly when it only beats chance")
-        out.append(Claim.of(said, ours, verdict, rule, r["held-out score"], r["characters traced"]))
+                f"(chance {r['chance']:.3f}), over {spans} held-out spans")
+        how = rule(f"the best cell's held-out {'correlation' if depth else 'balanced accuracy'} is at least {bar:g} "
+                   f"and beats chance by {BEATS_CHANCE:g}", "it only beats chance", MIN_SPANS, "held-out spans")
+        out.append(Claim.of(said, ours, enough(verdict, spans, MIN_SPANS), how, r["held-out score"], spans))
     return out

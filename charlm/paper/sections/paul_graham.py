@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from charlm.analysis.display import Shown, esc, pre, show_figure, side_by_side, table
-from charlm.paper.claims import POST, Claim, Measured, Said, pct
+from charlm.paper.claims import POST, Claim, Measured, Said, enough, pct, rule
 from charlm.paper.notebook import Corpus, generate, reference_pieces
 from charlm.run import RunResult
 
@@ -25,13 +25,20 @@ POST_CHARS = 1_000_000
 
 LOOP = Said("looks like we've reached an infinite loop about startups.", POST + "#paul-graham-generator")
 LOOP_REPEATS = 3  # a greedy sample has looped when it ends in a cycle repeated at least this many times
+# A greedy sample shorter than this could end before a loop shows itself.
+LOOP_MIN_CHARS = 200
 
 TEMPERATURE = Said("Decreasing the temperature from 1 to some lower number (e.g. 0.5) makes the RNN more confident, "
                    "but also more conservative in its samples. Conversely, higher temperatures will give more "
                    "diversity but at cost of more mistakes (e.g. spelling mistakes, etc).",
                    POST + "#paul-graham-generator")
-TEMPERATURE_RULE = ("held when, from the lowest temperature to the highest, both the share of invented words and the "
-                    "share of distinct word n-grams rise; partly when one of them does")
+# Each end of the sweep (the lowest and the highest temperature) is judged on at least this many sampled words.
+TEMPERATURE_MIN_WORDS = 100
+TEMPERATURE_RULE = rule("from the lowest temperature to the highest both invented words and distinct word n-grams "
+                        "rise, the lowest repeats itself more than real text (fewer distinct n-grams) and the "
+                        "highest invents more words than real text",
+                        "one end does what the post says (the lowest repeats more than real text, or the highest "
+                        "invents more words)", TEMPERATURE_MIN_WORDS, "words at either end")
 
 # --------------------------------------------------------------------------- the sweep and the greedy loop
 
@@ -73,8 +80,10 @@ def find_loop(text: str, min_repeats: int = 3) -> tuple[int, str] | None:
 
 def loop_claim(found: str, loop: tuple[int, str] | None, length: int) -> Claim:
     """Held when the greedy sample loops; its number is the length of the cycle."""
-    return Claim.of(LOOP, f"always taking the likeliest character, our model {found}", "held" if loop else "not",
-                    f"held when the greedy sample ends in a cycle repeated at least {LOOP_REPEATS} times",
+    return Claim.of(LOOP, f"always taking the likeliest character, our model {found}",
+                    enough("held" if loop else "not", length, LOOP_MIN_CHARS),
+                    rule(f"the greedy sample ends in a cycle repeated at least {LOOP_REPEATS} times", None,
+                         LOOP_MIN_CHARS, "characters sampled"),
                     len(loop[1]) if loop else None, length)
 
 
@@ -111,7 +120,8 @@ def temperature_measures(samples_by_temperature: Mapping[float, Sequence[str]], 
     """Per temperature: invented-word share and distinct word n-gram share, beside held-out real text."""
     known = set(words(training_text))
     rows = [{"temperature": float(t), "novel_word_share": _mean([novel_word_share(s, known) for s in texts]),
-             "distinct_ngram_share": _mean([distinct_ngram_share(s, n) for s in texts])}
+             "distinct_ngram_share": _mean([distinct_ngram_share(s, n) for s in texts]),
+             "words": sum(len(words(s)) for s in texts)}
             for t, texts in sorted(samples_by_temperature.items())]
     real = {"novel_word_share": _mean([novel_word_share(s, known) for s in real_pieces]),
             "distinct_ngram_share": _mean([distinct_ngram_share(s, n) for s in real_pieces])}
@@ -119,19 +129,28 @@ def temperature_measures(samples_by_temperature: Mapping[float, Sequence[str]], 
 
 
 def temperature_claim(measures: Mapping[str, Any]) -> Claim:
+    """The post's two sides of temperature, judged at the ends of the sweep beside real held-out text: the lowest
+    more conservative (repeats itself more than real text), the highest more mistaken (invents more words than real
+    text), both measures rising in between. Its number is the rise of the invented-word share."""
     rows, real = measures["by_temperature"], measures["real"]
     low, high = rows[0], rows[-1]
-    more_novel = (low["novel_word_share"] or 0) < (high["novel_word_share"] or 0)
-    more_diverse = (low["distinct_ngram_share"] or 0) < (high["distinct_ngram_share"] or 0)
+
+    def share(row: Mapping[str, Any], key: str) -> float:
+        return row[key] if row[key] is not None else float("nan")
+
+    rising = (share(low, "novel_word_share") < share(high, "novel_word_share")
+              and share(low, "distinct_ngram_share") < share(high, "distinct_ngram_share"))
+    conservative = share(low, "distinct_ngram_share") < share(real, "distinct_ngram_share")
+    mistaken = share(high, "novel_word_share") > share(real, "novel_word_share")
     ours = (f"from T={low['temperature']:g} to T={high['temperature']:g} invented words go from "
             f"{pct(low['novel_word_share'])} to {pct(high['novel_word_share'])} of the words (real held-out text: "
             f"{pct(real['novel_word_share'])}) and distinct word {measures['n']}-grams from "
             f"{pct(low['distinct_ngram_share'])} to {pct(high['distinct_ngram_share'])} (real: "
-            f"{pct(real['distinct_ngram_share'])}); look for the low-temperature curve repeating itself and the "
-            "high one inventing words")
-    verdict = "held" if more_novel and more_diverse else "partly" if more_novel or more_diverse else "not"
+            f"{pct(real['distinct_ngram_share'])}), on {low.get('words', 0):,} and {high.get('words', 0):,} words")
+    verdict = "held" if rising and conservative and mistaken else "partly" if conservative or mistaken else "not"
+    fewest = min(low.get("words", 0), high.get("words", 0))
     rise = None if high["novel_word_share"] is None else high["novel_word_share"] - (low["novel_word_share"] or 0)
-    return Claim.of(TEMPERATURE, ours, verdict, TEMPERATURE_RULE, rise, measures["samples"])
+    return Claim.of(TEMPERATURE, ours, enough(verdict, fewest, TEMPERATURE_MIN_WORDS), TEMPERATURE_RULE, rise, fewest)
 
 
 def temperature_figure(measures: Mapping[str, Any]) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from charlm.analysis.display import Shown, show_figure, side_by_side, table
-from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, pct
+from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, enough, pct, rule
 from charlm.paper.notebook import Corpus, reference_pieces
 
 # --------------------------------------------------------------------------- what the post says, and the rules
@@ -25,6 +25,11 @@ PLAY_FORM = Said("all the RNN knows are characters, so in particular it samples 
 SHAPE_HELD, SHAPE_PARTLY = 0.8, 0.5
 # The largest gap between the sampled and the real line-length distributions (0: the same distribution).
 LINES_HELD, LINES_PARTLY = 0.2, 0.4
+# Fewer complete sampled speeches than this say little about the play's shape.
+MIN_SPEECHES = 10
+PLAY_FORM_RULE = rule(f"the play-shaped share is at least {SHAPE_HELD:g} x real text's and the line-length gap at most "
+                      f"{LINES_HELD:g}", f"at least {SHAPE_PARTLY:g} x and at most {LINES_PARTLY:g}", MIN_SPEECHES,
+                      "complete sampled speeches")
 
 # --------------------------------------------------------------------------- the n-gram beside the LSTM
 
@@ -97,16 +102,15 @@ def play_form_claim(form: Mapping[str, Any]) -> Claim:
     shape = by_ratio(ours["share"], real["share"], SHAPE_HELD, SHAPE_PARTLY)
     gap = float("inf") if ks is None else ks
     lines = "held" if gap <= LINES_HELD else "partly" if gap <= LINES_PARTLY else "not"
-    verdict = shape if shape == lines else "partly"
+    verdict = "held" if shape == lines == "held" else "not" if "not" in (shape, lines) else "partly"
     ks_text = "n/a" if ks is None else f"{ks:.2f}"
     sentence = (f"{pct(ours['share'])} of {ours['speeches']} complete sampled speeches have the play's shape (a "
                 f"capitalised speaker line ending in ':', then speech, then a blank line); real held-out text: "
                 f"{pct(real['share'])} of {real['speeches']}. Lines of speech average "
                 f"{ours['mean_line_length'] or 0:.0f} characters (real {real['mean_line_length'] or 0:.0f}); the "
                 f"largest gap between the two line-length distributions is {ks_text} (0 would be identical)")
-    rule = (f"held when the play-shaped share is at least {SHAPE_HELD:g} x real text's and the line-length gap at "
-            f"most {LINES_HELD:g}; not when both fail (below {SHAPE_PARTLY:g} x, above {LINES_PARTLY:g}); else partly")
-    return Claim.of(PLAY_FORM, sentence, verdict, rule, ours["share"], ours["speeches"])
+    return Claim.of(PLAY_FORM, sentence, enough(verdict, ours["speeches"], MIN_SPEECHES), PLAY_FORM_RULE, ours["share"],
+                    ours["speeches"])
 
 
 def play_form_table(form: Mapping[str, Any]) -> Shown:

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from charlm.analysis import textstats
 from charlm.analysis.display import Shown, table
-from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, pct, ratio_rule
+from charlm.paper.claims import POST, Claim, Measured, Said, by_ratio, enough, pct, ratio_rule, rule
 from charlm.paper.notebook import Corpus, closure_table, reference_pieces
 
 # --------------------------------------------------------------------------- what the post says, and the rules
@@ -20,15 +20,23 @@ XML_TAGS = Said("note that it closes the correct tags appropriately and in the c
                 POST + "#wikipedia")
 # The share of XML tags opened or closed that pair up in order, as a multiple of real text's share.
 XML_HELD, XML_PARTLY = 0.9, 0.7
+MIN_TAGS = 10  # XML tags opened or closed in the samples
 
 PARENTHESES = Said("Also, note that the model learns to open and close the parenthesis correctly.", POST + "#wikipedia")
 # The share of parentheses that pair up, as a multiple of real text's share.
 PARENS_HELD, PARENS_PARTLY = 0.9, 0.7
+MIN_PARENS = 10  # parentheses in the samples
 
 HALLUCINATED_URL = Said("the yahoo url above doesn't actually exist, the model just hallucinated it.",
                         POST + "#wikipedia")
-# Held when at least this share of the sampled URLs occurs nowhere in the training text; partly with any URL.
+# Judged on well-formed URLs only (scheme, a host of dotted labels, a top-level domain of letters: the post's
+# http://www.humah.yahoo.com/guardian.cfm is one, a bare "http://wwr" is not): held when at least this share of
+# them occurs nowhere in the training text, partly when any does; too few to judge below MIN_URLS of them.
 URL_NEW_HELD = 0.5
+MIN_URLS = 5
+URL_RULE = rule(f"at least {100 * URL_NEW_HELD:.0f}% of the well-formed sampled URLs (scheme, dotted host, top-level "
+                "domain of letters) occur nowhere in the training text", "some do", MIN_URLS,
+                "well-formed sampled URLs")
 
 # --------------------------------------------------------------------------- markup closed in order
 
@@ -75,19 +83,39 @@ def urls(text: str) -> list[str]:
     return [u.rstrip(".,;:)") for u in _URL.findall(text)]
 
 
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", re.I)
+
+
+def well_formed_url(url: str) -> bool:
+    """A URL a browser could go to: http(s), then a host of two or more dotted labels (letters, digits, inner
+    hyphens) ending in a top-level domain of at least two letters, an optional port, then any path."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname or "", parts.port  # a port that is not a number raises
+    except ValueError:
+        return False
+    labels = host.split(".")
+    return (parts.scheme in ("http", "https") and len(labels) >= 2 and all(_LABEL.match(x) for x in labels)
+            and labels[-1].isalpha() and len(labels[-1]) >= 2)
+
+
 def wiki_form(samples: Sequence[str], real_pieces: Sequence[str], training_text: str) -> dict[str, Any]:
     def measure(texts: Sequence[str]) -> dict[str, Any]:
         counts = [wiki_structure(t) for t in texts]
         total = {k: sum(c[k] for c in counts) for k in counts[0]} if counts else {}
         found = [u for t in texts for u in urls(t)]
-        new = [u for u in found if u not in training_text]
+        formed = [u for u in found if well_formed_url(u)]
+        new = [u for u in formed if u not in training_text]
         parens = total.get("parens_paired", 0) + total.get("parens_unclosed", 0) + total.get("parens_stray", 0)
         per_k = 1000 / total["chars"] if total.get("chars") else 0.0
         return {**total, "paren_rate": total["parens_paired"] / parens if parens else None,
                 "heading_rate": total["headings_well_formed"] / total["headings"] if total.get("headings") else None,
                 "headings_per_1000": total.get("headings", 0) * per_k, "lists_per_1000": total.get("list_items", 0) * per_k,
-                "urls": len(found), "urls_not_in_training": len(new),
-                "url_new_share": len(new) / len(found) if found else None, "url_examples": new[:5]}
+                "urls": len(found), "urls_well_formed": len(formed), "urls_not_in_training": len(new),
+                "url_new_share": len(new) / len(formed) if formed else None, "url_examples": new[:5],
+                "malformed_examples": [u for u in found if not well_formed_url(u)][:5]}
 
     return {"samples": measure(samples), "real": measure(real_pieces)}
 
@@ -99,38 +127,46 @@ def wiki_form_claims(form: Mapping[str, Any], closure: Mapping[str, Any] | None 
     paren_count = sum(ours.get(k, 0) for k in ("parens_paired", "parens_unclosed", "parens_stray"))
     parens = Claim.of(
         PARENTHESES,
-        f"{pct(ours['paren_rate'])} of the parentheses in the samples pair up (real held-out text "
+        f"{pct(ours['paren_rate'])} of the {paren_count} parentheses in the samples pair up (real held-out text "
         f"{pct(real['paren_rate'])}); heading lines: {ours['headings']}, {pct(ours['heading_rate'])} of them with "
         f"matching '='s (real {pct(real['heading_rate'])}); and {ours['lists_per_1000']:.1f} list items per "
         f"1,000 characters (real {real['lists_per_1000']:.1f})",
-        by_ratio(ours["paren_rate"], real["paren_rate"], PARENS_HELD, PARENS_PARTLY),
-        ratio_rule("the share of parentheses paired", PARENS_HELD, PARENS_PARTLY), ours["paren_rate"], paren_count)
-    has_urls = ours["urls"] > 0
-    url = Claim.of(
-        HALLUCINATED_URL,
-        f"{ours['urls']} URLs sampled, {ours['urls_not_in_training']} of them ({pct(ours['url_new_share'])}) "
-        f"nowhere in the training text; real held-out text: {pct(real['url_new_share'])} of {real['urls']} "
-        "are new" + (f", e.g. {ours['url_examples'][0]}" if ours["url_examples"] else ""),
-        "held" if has_urls and (ours["url_new_share"] or 0) >= URL_NEW_HELD else "partly" if has_urls else "not",
-        f"held when at least {pct(URL_NEW_HELD)} of the sampled URLs occur nowhere in the training text, partly "
-        "when some URL is sampled", ours["url_new_share"], ours["urls"])
-    found = [parens, url]
+        enough(by_ratio(ours["paren_rate"], real["paren_rate"], PARENS_HELD, PARENS_PARTLY), paren_count, MIN_PARENS),
+        ratio_rule("the share of parentheses paired", PARENS_HELD, PARENS_PARTLY, MIN_PARENS, "parentheses sampled"),
+        ours["paren_rate"], paren_count)
+    found = [parens, url_claim(ours, real)]
     if closure and "xml" in closure:
         xml_ours, xml_real = closure["xml"]["samples"], closure["xml"]["real"]
         found.insert(0, Claim.of(
             XML_TAGS,
             f"{pct(xml_ours['rate'])} of the {xml_ours['attempts']} XML tags the samples open or close pair up in "
             f"the right order; real held-out text: {pct(xml_real['rate'])}",
-            by_ratio(xml_ours["rate"], xml_real["rate"], XML_HELD, XML_PARTLY),
-            ratio_rule("the share of XML tags paired in order", XML_HELD, XML_PARTLY), xml_ours["rate"],
-            xml_ours["attempts"]))
+            enough(by_ratio(xml_ours["rate"], xml_real["rate"], XML_HELD, XML_PARTLY), xml_ours["attempts"], MIN_TAGS),
+            ratio_rule("the share of XML tags paired in order", XML_HELD, XML_PARTLY, MIN_TAGS, "XML tags sampled"),
+            xml_ours["rate"], xml_ours["attempts"]))
     return found
+
+
+def url_claim(ours: Mapping[str, Any], real: Mapping[str, Any]) -> Claim:
+    """Invented URLs, judged on the well-formed ones (:func:`well_formed_url`); the sentence sets the URLs of
+    held-out text of the same lengths beside them. Its number is the share of well-formed URLs that are new."""
+    formed = ours["urls_well_formed"]
+    new = ours["urls_not_in_training"]
+    verdict = "held" if formed and new / formed >= URL_NEW_HELD else "partly" if new else "not"
+    sentence = (f"{ours['urls']} URLs sampled, {formed} of them well formed, {new} of those nowhere in the training "
+                f"text" + (f" (e.g. {ours['url_examples'][0]})" if ours["url_examples"] else "")
+                + (f"; malformed, e.g. {ours['malformed_examples'][0]}" if ours["malformed_examples"] else "")
+                + f". Held-out text of the same lengths: {real['urls']} URLs, {real['urls_well_formed']} well formed, "
+                f"{real['urls_not_in_training']} of those new")
+    return Claim.of(HALLUCINATED_URL, sentence, enough(verdict, formed, MIN_URLS), URL_RULE, ours["url_new_share"],
+                    formed)
 
 
 def wiki_form_table(form: Mapping[str, Any]) -> Shown:
     labels = {"paren_rate": "( ) paired right", "heading_rate": "headings with matching '='s",
               "headings_per_1000": "heading lines per 1,000 chars", "lists_per_1000": "list items per 1,000 chars",
-              "urls": "URLs", "url_new_share": "URLs not in the training text"}
+              "urls": "URLs", "urls_well_formed": "well-formed URLs",
+              "url_new_share": "well-formed URLs not in the training text"}
     return table([{"measure": label, "samples": form["samples"][k], "real text": form["real"][k]}
                   for k, label in labels.items()], "parentheses, headings, lists and URLs: samples beside real text")
 

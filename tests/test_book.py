@@ -206,8 +206,10 @@ def test_the_readme_judges_records_made_before_the_setup_fields_by_todays_rule(o
     claims = [(rec.section, c) for rec in records for c in rec.claims]
     verdicts = [c.verdict for _, c in claims]
     block = readme.block(outputs)
-    assert (f"The post's claims at this size: {verdicts.count('held')} held, {verdicts.count('partly')} partly, "
-            f"{verdicts.count('not')} not ({len(claims)} claims).") in block
+    from charlm.paper.claims import VERDICTS
+
+    tally = ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICTS)  # every outcome, none left out when zero
+    assert f"The post's claims at this size: {tally} ({len(claims)} claims)." in block
     listed = [line for line in block.split("From `")[0].splitlines() if line.startswith("- ")]
     assert len(listed) == verdicts.count("not") > 0
     for line, (section, claim) in zip(listed, [(s, c) for s, c in claims if c.verdict == "not"]):
@@ -313,3 +315,23 @@ def test_no_notebook_needs_mathjax():
              for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "markdown"
              for m in [math.search("".join(c["source"]))] if m}
     assert not found, f"math in markdown cells {found}: the book (charlm/paper/book_template) renders none"
+
+
+def test_a_figure_a_page_links_to_is_copied_beside_it(outputs, tmp_path):
+    """09 shows excerpts of its long views and links the whole views under figures/: the site carries them, so the
+    links work there too; a figure no page links to stays out."""
+    import nbformat
+
+    run = outputs / "cpu"
+    nb = nbformat.read(run / "01_helo.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell('<a href="figures/01_helo_view.html">the whole view</a>'))
+    nbformat.write(nb, run / "01_helo.ipynb")
+    (run / "figures" / "01_helo_view.html").write_text("<p>the whole view</p>", encoding="utf-8")
+    (run / "figures" / "unlinked.html").write_text("<p>nobody links here</p>", encoding="utf-8")
+    site = tmp_path / "site"
+    proc = _book("--outputs", str(outputs), "--site", str(site))
+    assert proc.returncode == 0, proc.stderr
+    page = (site / "cpu" / "01_helo.html").read_text(encoding="utf-8")
+    assert 'href="figures/01_helo_view.html"' in page
+    assert (site / "cpu" / "figures" / "01_helo_view.html").read_text(encoding="utf-8") == "<p>the whole view</p>"
+    assert not (site / "cpu" / "figures" / "unlinked.html").exists()

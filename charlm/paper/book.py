@@ -180,6 +180,16 @@ def _remove_listed(folder: Path, listed: set[str]) -> None:
         folder.rmdir()
 
 
+_FIGURE_LINK = re.compile(r'(?:href|src)="(figures/[^"/]+)"')
+
+
+def _linked_figures(body: str, run: Path) -> list[str]:
+    """The files under the run's ``figures/`` that a page links to (relative to the run), each once: a notebook
+    shows an excerpt of a long view and links the whole view saved beside it."""
+    found = dict.fromkeys(html.unescape(m) for m in _FIGURE_LINK.findall(body))
+    return [rel for rel in found if (run / rel).is_file()]
+
+
 def _write_site(folder: Path, outputs: Path, runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Every page, the index and its figure into ``folder``; the paths written, relative to it."""
     import mistune
@@ -207,6 +217,10 @@ def _write_site(folder: Path, outputs: Path, runs: dict[str, list[dict[str, Any]
         body, _ = exporter.from_notebook_node(nb, resources={"charlm_nav": _nav(pages, i),
                                                              "metadata": {"name": page.title}})
         write(page.href, body)
+        for rel in _linked_figures(body, outputs / page.profile):  # whole views a page shows an excerpt of
+            (folder / page.profile / "figures").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(outputs / page.profile / rel, folder / page.profile / rel)
+            written.append(f"{page.profile}/{rel}")
 
     parts = ["<h1>The Unreasonable Effectiveness of Recurrent Neural Networks, re-run</h1>",
              "<p>Each section of Karpathy's 2015 post as executed by <code>charlm.reproduce</code>, with its samples, "

@@ -30,6 +30,8 @@ from charlm.paper import presets, reproduce, results
 from charlm.paper.claims import PAPER, POST, VERDICTS
 from charlm.paper.notebook import reference_pieces, split_bounds
 from charlm.paper.results import Record
+from charlm.checkpoint import read_info
+from charlm.run import text_fingerprint
 from charlm.paper.sections import (comparison, evolution, helo, latex, linux, names, neurons, paul_graham,
                                    shakespeare, wikipedia)
 from charlm.paper.sections.paul_graham import find_loop
@@ -240,7 +242,16 @@ def check_names(rec: Record, p: presets.Preset) -> None:
     assert (claim.said, claim.value, claim.n) == (names.NOVEL_NAMES.text, rec.extra["novel_rate"], novelty["total"])
 
 
+def _striped_paper_text(rec: Record, p: presets.Preset) -> None:
+    """08, 09 and 10 set their figures beside the paper's: its file, char-rnn's split, model selection recorded."""
+    assert rec.dataset == "warpeace_input" and rec.split == p.split_spec()
+    text = datasets.read("warpeace_input")[: p.max_chars]
+    assert rec.data_sha256 == text_fingerprint(text)
+    assert rec.extra["split"] == rec.split.label == "striped " + f"{p.train['batch_size']}x{p.train['seq_length']}, 80/10/10"
+
+
 def check_evolution(rec: Record, p: presets.Preset) -> None:
+    _striped_paper_text(rec, p)
     taken = [it for it in p.extra["sample_at"] if it <= rec.params["iterations"]]
     assert [r["iteration"] for r in rec.extra["word_stats"]] == [*taken, None]  # a row per sample, then real text
     assert [e["iteration"] for e in rec.extra["evolution"]] == taken
@@ -249,7 +260,19 @@ def check_evolution(rec: Record, p: presets.Preset) -> None:
     assert (claim.said, claim.n) == (evolution.STORY.text, len(taken))
 
 
-def check_neurons(rec: Record, p: presets.Preset) -> None:
+def check_neurons(rec: Record, p: presets.Preset, output_dir: Path) -> None:
+    # 09 trains nothing: it looks inside 08's run, on 08's text and split
+    evolution = presets.load("08_evolution", "smoke")
+    _striped_paper_text(rec, evolution)
+    info = read_info(output_dir / "runs" / "smoke" / "08_evolution", prefer="best")
+    assert (rec.params["iterations"], rec.best_iteration, rec.val_loss) == (
+        read_info(output_dir / "runs" / "smoke" / "08_evolution", prefer="last").iteration, info.iteration,
+        info.best_val_loss)
+    # the LSTM and the 20-gram on the same validation and test stripes
+    ngram = rec.extra["ngram"]
+    assert (ngram["lstm_loss"], ngram["lstm_test_loss"]) == (rec.val_loss, rec.test_loss)
+    twenty = next(r for r in ngram["rows"] if r["order"] == 20)
+    assert (rec.extra["ngram20_loss"], rec.extra["ngram20_test_loss"]) == (twenty["val_loss"], twenty["test_loss"])
     assert 0 < rec.extra["trace"]["chars"] <= p.extra["trace_chars"]
     interp = rec.extra["interpretable"]["cell"]
     assert interp["share"] == interp["count"] / interp["total"]
@@ -264,6 +287,7 @@ def check_neurons(rec: Record, p: presets.Preset) -> None:
 
 
 def check_comparison(rec: Record, p: presets.Preset) -> None:
+    _striped_paper_text(rec, p)
     grid = rec.extra["table1"]
     assert len(grid) == 2 * len(p.extra["kinds"]) * len(p.extra["depths"])  # War and Peace and Linux
     assert all(_is_number(r["test_loss"]) and r["iterations"] == p.extra["grid_train"]["max_iters"] for r in grid)
@@ -285,12 +309,15 @@ def test_every_notebook_has_its_own_check():
     assert set(SECTION_CHECKS) == {p.stem for p in NOTEBOOKS}
 
 
-def _train_04_and_06(output_dir: Path, mirror: Path) -> None:
-    """Runs of 04 and 06 where their notebooks write them, as their train cells make them (a few iterations)."""
+def _train_04_06_and_08(output_dir: Path, mirror: Path) -> None:
+    """Runs of 04 and 06 (a few iterations) and of 08 (its smoke preset: 09 looks inside that model), where their
+    notebooks write them, as their train cells make them."""
     tiny = {"max_iters": 20, "eval_interval": 20, "rnn_size": 32, "num_layers": 1}
     for name in neurons.SEARCHES:
         sec = nb.Section(name, presets.load(name, "smoke"), output_dir, None, str(mirror), 123, tiny)
         sec.train(nb.load_corpus(sec.preset.datasets, str(mirror), sec.preset.max_chars, sec.preset.fractions))
+    evolution = nb.Section("08_evolution", presets.load("08_evolution", "smoke"), output_dir, None, str(mirror), 123, {})
+    evolution.train(evolution.corpus())
 
 
 @pytest.mark.notebooks
@@ -303,7 +330,7 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
         for name in reproduce.read_notebook(path).datasets:
             datasets.path(name, mirror=mirror, progress=False)
         if path.stem == "09_neurons":
-            _train_04_and_06(tmp_path, mirror)
+            _train_04_06_and_08(tmp_path, mirror)
         papermill.execute_notebook(str(path), str(tmp_path / path.name), kernel_name=kernel, cwd=str(path.parent),
                                    parameters={"profile": "smoke", "output_dir": str(tmp_path)}, progress_bar=False)
     record_file = tmp_path / results.RESULTS_SUBDIR / f"{path.stem}.json"
@@ -322,8 +349,13 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
         "the smoke run did not learn")
     assert rec.samples and all(isinstance(s, str) for s in rec.samples) and rec.samples[0].strip()
     assert rec.extra.get("split")
+    preset = presets.load(path.stem, "smoke")
+    assert rec.precision == preset.train["precision"] and len(rec.data_sha256) == 64 and rec.split is not None
     assert all(c.verdict in VERDICTS and c.ours and c.rule and c.link.startswith((POST, PAPER)) for c in rec.claims)
-    SECTION_CHECKS[path.stem](rec, presets.load(path.stem, "smoke"))
+    if path.stem == "09_neurons":
+        SECTION_CHECKS[path.stem](rec, preset, tmp_path)
+    else:
+        SECTION_CHECKS[path.stem](rec, preset)
 
 
 @pytest.mark.notebooks

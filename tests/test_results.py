@@ -11,6 +11,7 @@ from charlm.errors import CharlmError
 from charlm.paper import results
 from charlm.paper.claims import Claim, Said
 from charlm.paper.results import PUBLISHED, Record, load_all, record, write_summary
+from charlm.split import Split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,11 +58,15 @@ def test_record_writes_atomically_and_adds_bits(tmp_path):
 def test_a_record_round_trips_through_json_with_its_claims(tmp_path):
     said = Said("It is also very good at making very few syntactic errors.", "https://x/#linux")
     claim = Claim.of(said, "3.1 errors per 100 lines", "partly", "held at <= 1.5 x real code's", value=2.0, n=412)
-    rec = metrics(claims=[claim], extra={"split": "90/5/5", "nested": {"a": [1, 2]}}, notebook_seconds=12.5)
+    rec = metrics(claims=[claim], extra={"split": "90/5/5", "nested": {"a": [1, 2]}}, notebook_seconds=12.5,
+                  precision="fp32", data_sha256="ab" * 32, split=Split("striped", (0.8, 0.1, 0.1), 100, 100),
+                  best_iteration=700)
     path = record(rec, tmp_path)
     assert results.read(path) == rec and load_all(tmp_path) == [rec]
     written = json.loads(path.read_text())
     assert written["claims"] == [claim.to_json()] and "claims" not in written["extra"]
+    assert written["split"] == {"kind": "striped", "fractions": [0.8, 0.1, 0.1], "rows": 100, "chunk": 100}
+    assert (written["precision"], written["data_sha256"], written["best_iteration"]) == ("fp32", "ab" * 32, 700)
     results.add_fields(path, notebook_seconds=20.0)
     assert results.read(path).notebook_seconds == 20.0 and results.read(path).claims == [claim]
     with pytest.raises(CharlmError, match="no field"):
@@ -153,7 +158,7 @@ def test_comparison_status():
     assert graves["status"] == "not comparable" and "first 10^6 bytes only" in graves["reasons"][0]
     assert graves["ours"] == pytest.approx(1.25 / math.log(2)) and graves["ours_unit"] == "bits/char"
 
-    wp = metrics("04_wp", dataset="warandpeace", test_loss=None)
+    wp = metrics("04_wp", dataset="warpeace_input", test_loss=None)
     lstm = results.published_for(wp)[0]
     assert lstm["status"] == "indicative"
     assert "our validation vs their test figure" in lstm["reasons"]
@@ -168,7 +173,7 @@ def test_write_summary_table_and_samples(tmp_path):
     record(metrics("03_wikipedia", dataset="wikipedia", partial_data=True, data_subset="first 10^6 bytes only",
                                    model={"type": "lstm|big", "n_params": 1200},
                                    samples=["a ``` fence\n| pipe | row\n````\n" + "x" * 500]), tmp_path)
-    record(metrics(notes="kernel run"), tmp_path)
+    record(metrics(notes="kernel run", precision="fp32"), tmp_path)
     md_path, json_path = write_summary(tmp_path)
     md = md_path.read_text()
     table = [line for line in md.split("## Samples")[0].splitlines() if line.startswith("| ")]
@@ -189,6 +194,9 @@ def test_write_summary_table_and_samples(tmp_path):
     assert "x" * 160 + " …" in md and "x" * 161 not in md
     run_rows = [line for line in md.split("## The run")[1].splitlines() if line.startswith("| 05_linux")]
     assert len(run_rows) == 1 and "| 2 min 05 s |" in run_rows[0]  # where and how long each section ran
+    assert run_rows[0].startswith("| 05_linux | cpu | fp32 |")  # and in what precision it trained
+    wiki_run = next(line for line in md.split("## The run")[1].splitlines() if line.startswith("| 03_wikipedia"))
+    assert wiki_run.startswith("| 03_wikipedia | cpu | not recorded |")
 
     summary = json.loads(json_path.read_text())
     assert [r["section"] for r in summary["sections"]] == ["03_wikipedia", "05_linux"]
@@ -232,11 +240,16 @@ def test_terminal_table(tmp_path):
 def test_published_20gram_is_set_beside_our_20gram_not_our_lstm():
     from charlm.paper.results import published_for
 
-    rec = metrics("09_neurons", dataset="warandpeace", test_loss=1.5, val_loss=1.4, extra={"split": "80/10/10"})
+    rec = metrics("09_neurons", dataset="warpeace_input", test_loss=1.5, val_loss=1.4, extra={"split": "80/10/10"})
     by_key = {row["key"]: row for row in published_for(rec)}
     assert by_key["kjf2015_lstm_warandpeace"]["ours"] == 1.5
     assert by_key["kjf2015_20gram_warandpeace"]["ours"] is None
     assert by_key["kjf2015_20gram_warandpeace"]["status"] == "not comparable"
-    rec.extra["ngram20_loss"] = 1.25
+    rec.extra["ngram20_loss"] = 1.25  # a record made before the 20-gram's test loss was: its validation figure
     row = {r["key"]: r for r in published_for(rec)}["kjf2015_20gram_warandpeace"]
-    assert row["ours"] == 1.25 and row["status"] == "indicative"
+    assert row["ours"] == 1.25 and row["reasons"] == ["our validation vs their test figure"]
+    rec.extra["ngram20_test_loss"] = 1.22
+    row = {r["key"]: r for r in published_for(rec)}["kjf2015_20gram_warandpeace"]
+    assert row["ours"] == 1.22 and row["status"] == "comparable"
+    # the Gutenberg edition is not the paper's text: no published figure is set beside it
+    assert published_for(metrics("09_neurons", dataset="warandpeace")) == []

@@ -44,7 +44,7 @@ def test_the_unchanged_copy_loads(tmp_path, monkeypatch):
     ("rnn_size = 3", "rnn_sise = 3",
      r"01_helo.toml \[cpu.model\]: unknown model setting\(s\) 'rnn_sise'; valid: dropout, embedding_size"),
     ("optimizer = \"adam\"", "optimizer = \"sgd\"",
-     r"01_helo.toml \[cpu.train\]: unknown optimizer 'sgd'; choose adam or rmsprop"),
+     r"01_helo.toml \[cpu.train\]: unknown optimizer 'sgd'; choose one of adam, rmsprop"),
     ("max_iters = 300", "max_iters = -3", r"01_helo.toml \[cpu.train\]: max_iters .* is -3; it must be at least 1"),
     ("threads = 1", 'threads = "x"', r"01_helo.toml \[cpu\]: threads .*must be a whole number, not 'x'"),
     # 0 used to mean "torch's default" without a word; leaving the key out says that.
@@ -82,3 +82,15 @@ def test_a_missing_profile_table_and_broken_toml(tmp_path, monkeypatch):
 def test_every_shipped_preset_passes_its_checks():
     loaded = [presets.load(s, p) for s in presets.sections() for p in presets.PROFILES]
     assert len(loaded) == len(presets.sections()) * 3 and all(p.datasets for p in loaded)
+
+
+def test_every_preset_pins_its_precision():
+    """"auto" trains in bf16 on a CPU with bf16 units and in fp32 elsewhere: the same preset would give different
+    numbers on different machines. Every profile's training (and 10's grid) names its precision."""
+    from charlm.device import PRECISIONS
+
+    for section in presets.sections():
+        for profile in presets.PROFILES:
+            p = presets.load(section, profile)
+            for table in [p.train, *([p.extra["grid_train"]] if "grid_train" in p.extra else [])]:
+                assert table.get("precision") in set(PRECISIONS) - {"auto"}, (section, profile)

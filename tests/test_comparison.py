@@ -166,3 +166,10 @@ def test_saturation_over_separate_stretches_counts_every_character_once():
             left, right = sat.layers[layer][gate]
             np.testing.assert_allclose(left, (a < 0.3).sum(axis=0) / 10)
             np.testing.assert_allclose(right, (a > 0.7).sum(axis=0) / 10)
+
+
+def test_the_grid_takes_the_notebooks_training_overrides_not_its_model_ones():
+    grid = {"batch_size": 4, "seq_length": 8, "max_iters": 30}
+    assert comparison.grid_settings(grid, {"max_iters": 2, "eval_interval": 2, "rnn_size": 8, "num_layers": 1}) == {
+        "batch_size": 4, "seq_length": 8, "max_iters": 2, "eval_interval": 2}
+    assert grid == {"batch_size": 4, "seq_length": 8, "max_iters": 30}  # the preset's table is not changed

@@ -32,6 +32,7 @@ from charlm.paper.notebook import reference_pieces, split_bounds
 from charlm.paper.results import Record
 from charlm.checkpoint import read_info
 from charlm.run import text_fingerprint
+from charlm.split import Split
 from charlm.paper.sections import (comparison, evolution, helo, latex, linux, names, neurons, paul_graham,
                                    shakespeare, wikipedia)
 from charlm.paper.sections.paul_graham import find_loop
@@ -399,3 +400,12 @@ def test_a_notebook_never_deletes_a_run(tmp_path, capsys):
     run("cpu")
     assert (tmp_path / "runs" / "cpu" / "01_helo" / "last").is_dir()
     assert _snapshot(smoke_dir) == before  # the first run, byte for byte
+
+
+def test_max_chars_as_an_override_cuts_every_data_set_of_the_section(tmp_path):
+    mirror = _mirror()
+    sec = nb.setup("10_comparison", "smoke", str(tmp_path), mirror=str(mirror), overrides={"max_chars": 150_000})
+    assert (sec.max_chars, sec.overrides) == (150_000, {})  # not a training setting
+    corpus = sec.corpus()
+    assert len(corpus.text) == 150_000 and corpus.partial and corpus.split_spec == Split("striped", (0.8, 0.1, 0.1), 32, 64)
+    assert nb.setup("10_comparison", "smoke", str(tmp_path)).max_chars == presets.load("10_comparison", "smoke").max_chars

@@ -41,7 +41,7 @@ from charlm.checkpoint import find_checkpoint, read_info
 from charlm.config import DataInfo
 from charlm.split import Split, split_ids
 from charlm.device import machine_description
-from charlm.errors import CharlmError, check_keys
+from charlm.errors import CharlmError, check_int, check_keys
 from charlm.model import ModelConfig
 from charlm.paper import presets, results
 from charlm.paper.claims import Claim
@@ -184,6 +184,12 @@ class Section:
     seed: int
     overrides: dict[str, Any]
     checkpoint_dir: Path | None = None  # where the notebook looks for <checkpoint_dir>/<section> to load
+    chars_limit: int | None = None  # the notebook's max_chars override (None: the preset's)
+
+    @property
+    def max_chars(self) -> int | None:
+        """How much of each data set this section uses: the notebook's override, else its preset's."""
+        return self.chars_limit if self.chars_limit is not None else self.preset.max_chars
 
     @property
     def runs_dir(self) -> Path:
@@ -218,7 +224,7 @@ class Section:
 
     def corpus(self) -> Corpus:
         p = self.preset
-        corpus = load_corpus(p.datasets, self.mirror, p.max_chars, split=p.split_spec(self.overrides))
+        corpus = load_corpus(p.datasets, self.mirror, self.max_chars, split=p.split_spec(self.overrides))
         corpus.split_note = p.split_note
         show(describe(corpus))
         return corpus
@@ -325,12 +331,16 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
           overrides: dict[str, Any] | None = None) -> Section:
     """Resolve the notebook's parameters: profile (None: paper with CUDA, else cpu), checkpoint, threads.
 
-    ``overrides`` may change TrainConfig or ModelConfig fields, and ``threads`` (torch's CPU threads).
+    ``overrides`` may change TrainConfig or ModelConfig fields, ``threads`` (torch's CPU threads) and
+    ``max_chars`` (use only the first N characters of each data set: a quick try, flagged as partial data).
     """
     preset = presets.load(section, profile)
     overrides = dict(overrides or {})
     check_keys("override(s)", overrides, {*TrainConfig.__dataclass_fields__, *ModelConfig.__dataclass_fields__,
-                                          "threads"} - {"vocab_size"})
+                                          "threads", "max_chars"} - {"vocab_size"})
+    chars_limit = overrides.pop("max_chars", None)
+    if chars_limit is not None:
+        chars_limit = check_int("max_chars", chars_limit, 1)
     threads = overrides.pop("threads", preset.threads)
     if threads:
         torch.set_num_threads(int(threads))
@@ -338,7 +348,8 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
     ckpt = Path(checkpoint).expanduser() if checkpoint else _checkpoint_in(folder, section)
     if ckpt is None and folder is not None:
         show(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
-    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides, folder)
+    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides, folder,
+                  chars_limit)
     m, t = preset.model, preset.train
     print(f"{section}: profile {preset.profile}; {m['model'].upper()} {m['num_layers']}x{m['rnn_size']} dropout "
           f"{m['dropout']}; batch {t['batch_size']} x seq {t['seq_length']}; "

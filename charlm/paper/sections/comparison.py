@@ -104,6 +104,15 @@ def plan_sentence(models: Sequence[GridModel]) -> str:
     return "Matched budgets: " + "; ".join(parts) + "."
 
 
+def grid_settings(grid_train: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The grid's TrainConfig fields with the notebook's training overrides applied (a notebook told to train
+    for 20 iterations trains every model of its grid for 20); model overrides stay with the section's own LSTM:
+    the grid's sizes come from its budgets."""
+    from charlm.trainer import TrainConfig
+
+    return {**grid_train, **{k: v for k, v in overrides.items() if k in TrainConfig.__dataclass_fields__}}
+
+
 def grid_split(split: Split, train: dict[str, Any]) -> Split:
     """A data set's split for the grid's batches (``train``: the grid's TrainConfig fields): a striped split is
     laid out again with the grid's batch size as its rows and its sequence length as its chunk."""

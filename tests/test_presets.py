@@ -94,3 +94,10 @@ def test_every_preset_pins_its_precision():
             p = presets.load(section, profile)
             for table in [p.train, *([p.extra["grid_train"]] if "grid_train" in p.extra else [])]:
                 assert table.get("precision") in set(PRECISIONS) - {"auto"}, (section, profile)
+
+
+def test_09_repeats_the_data_model_and_training_of_08_whose_run_it_loads():
+    for profile in presets.PROFILES:
+        evolution, neurons = presets.load("08_evolution", profile), presets.load("09_neurons", profile)
+        for key in ("datasets", "max_chars", "fractions", "split", "split_note", "model", "train"):
+            assert getattr(neurons, key) == getattr(evolution, key), (profile, key)

@@ -409,3 +409,13 @@ def test_max_chars_as_an_override_cuts_every_data_set_of_the_section(tmp_path):
     corpus = sec.corpus()
     assert len(corpus.text) == 150_000 and corpus.partial and corpus.split_spec == Split("striped", (0.8, 0.1, 0.1), 32, 64)
     assert nb.setup("10_comparison", "smoke", str(tmp_path)).max_chars == presets.load("10_comparison", "smoke").max_chars
+
+
+def test_a_striped_corpus_hands_out_each_stripe_with_the_text_before_it_in_its_row():
+    text = "".join(chr(0x41 + i) for i in range(50))  # 3 rows of 16 (4 chunks of 4) and 2 characters more
+    corpus = nb.Corpus("toy", text, {}, Split("striped", (0.5, 0.25, 0.25), 3, 4), False, "")
+    rows = [text[16 * b : 16 * b + 17] for b in range(3)]  # each row's inputs and the target after its last one
+    assert corpus.stretches("val") == [r[9:13] for r in rows] and corpus.split("val") == "".join(r[9:13] for r in rows)
+    assert corpus.pieces("val") == [(r[:9], r[9:13]) for r in rows]  # the row before the stripe, nothing earlier
+    assert corpus.pieces("test", context_chars=2) == [(r[11:13], r[13:17]) for r in rows]
+    assert corpus.split_label == "striped 3x4, 50/25/25"

@@ -283,14 +283,14 @@ class Section:
                   **{k: getattr(cfg, k) for k in ("max_iters", "max_epochs", "max_seconds") if getattr(cfg, k) is not None}}
         all_notes = [n for n in (notes, *corpus.notes) if n]
         if corpus.split_note:
-            all_notes.append(f"split {corpus.split_label}: {corpus.split_note}")
+            all_notes.append(f"Split {corpus.split_label}: {corpus.split_note}.")
         if run.loaded_from is not None:
             all_notes.append(f"loaded from checkpoint {self._relative(run.loaded_from)}; train_seconds is that run's")
         if val_is_train:
             all_notes.append("no validation split: val_loss is the loss on the training text")
         elif run.best_iteration is not None:
-            all_notes.append(f"model selection: val_loss and test_loss are of the best-validation weights, those of "
-                             f"iteration {run.best_iteration} of {st.iteration}")
+            all_notes.append(f"Model selection: val_loss and test_loss are of the best-validation weights, those of "
+                             f"iteration {run.best_iteration} of {st.iteration}.")
         rec = results.Record(
             section=self.name, dataset=corpus.name, model={**run.model.config.to_dict(), "n_params": run.n_params},
             params=params, train_seconds=st.elapsed, device=run.device, precision=run.precision,

@@ -226,6 +226,7 @@ def test_09_looks_inside_08s_run_and_names_the_command_without_it(tmp_path, monk
     run, corpus = neurons.evolution_run(_section("09_neurons", out))
     assert run.loaded_from == out / "runs" / "smoke" / "08_evolution" / "best"
     assert corpus.text == text and corpus.split_spec == Split("striped", (0.8, 0.1, 0.1), 8, 16)
+    assert corpus.split_note == ""  # the preset's note is about its own split (32 x 32), not this run's
     assert (run.best_iteration, run.val_loss) == (trained.best_iteration, trained.val_loss)
     assert run.test_loss() == pytest.approx(trained.test_loss(), rel=1e-6)
     # traced stripe by stripe: every traced stretch lies inside one validation stripe of the run's split

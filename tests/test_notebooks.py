@@ -265,6 +265,7 @@ def check_neurons(rec: Record, p: presets.Preset, output_dir: Path) -> None:
     # 09 trains nothing: it looks inside 08's run, on 08's text and split
     evolution = presets.load("08_evolution", "smoke")
     _striped_paper_text(rec, evolution)
+    assert evolution.split_note in rec.notes  # the assumption is said where the loaded run's split is shown
     info = read_info(output_dir / "runs" / "smoke" / "08_evolution", prefer="best")
     assert (rec.params["iterations"], rec.best_iteration, rec.val_loss) == (
         read_info(output_dir / "runs" / "smoke" / "08_evolution", prefer="last").iteration, info.iteration,

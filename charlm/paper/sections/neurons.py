@@ -65,6 +65,8 @@ def evolution_run(sec: Section) -> tuple[RunResult, Corpus]:
                           f"{sec.runs_dir}: run notebook 08 first (python -m charlm.reproduce --profile "
                           f"{sec.preset.profile} --only 08 --output {sec.output_dir}), or pass checkpoint_dir")
     run, corpus = load_trained(path, sec.mirror)
+    if corpus.split_spec == sec.preset.split_spec():  # the split the preset states its note for
+        corpus.split_note = sec.preset.split_note
     info = read_info(path, prefer="last")
     if not info.finished:
         show(warning(f"{sec._relative(path)} stopped before its limit ({info.stop_reason or 'still training'}, "

@@ -34,7 +34,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 VARIANTS: dict[str, dict[str, object]] = {
     "ours": {"optimizer": "adam", "grad_clip_mode": "norm", "init_range": 0.0, "forget_bias": None},

@@ -36,7 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from charlm.errors import CharlmError, check_float, check_int
 
@@ -183,8 +183,9 @@ class Split:
 DEFAULT_SPLIT = Split()
 
 
-def split_ids(ids: np.ndarray, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> dict[str, np.ndarray]:
-    """Cut a sequence into contiguous train/val/test parts (no shuffling: the text's order is its structure)."""
+def split_ids(ids: Sequence[Any], fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> dict[str, Any]:
+    """Cut a sequence (an array of ids, or range(n) for the bounds alone) into contiguous train/val/test parts of
+    the same type (no shuffling: the text's order is its structure)."""
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not 0.0 < sum(fractions) <= 1.0 + 1e-9:
         raise CharlmError(f"split fractions {fractions} must be three non-negative numbers summing to at most 1")
     n = len(ids)

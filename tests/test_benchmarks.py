@@ -79,3 +79,13 @@ def test_bench_recipe_prints_one_row_per_variant_at_the_same_budget():
     assert sorted(r[0] for r in rows) == ["char-rnn", "ours"], out
     assert [float(r[1]) for r in rows] == sorted(float(r[1]) for r in rows)  # the lowest validation loss first
     assert all(r[2] in ("2", "4") for r in rows) and out.count('"done": "max_iters", "iterations": 4') == 2
+
+
+def test_bench_warmup_scores_each_split_after_each_warmup():
+    from helpers import mirror_text
+
+    mirror_text("warpeace_input.txt.xz")  # skips without the offline mirror
+    out = run("bench_warmup.py", "--chars", "30000", "--iters", "3", "--rnn-size", "8", "--batch-size", "4",
+              "--seq-length", "16", "--warmups", "0", "16")
+    lines = re.findall(r"^(val|test) warmup +(\d+): (\d\.\d{5}) nats/char", out, flags=re.MULTILINE)
+    assert [(s, int(w)) for s, w, _ in lines] == [("val", 0), ("val", 16), ("test", 0), ("test", 16)], out

@@ -23,12 +23,12 @@ import pytest
 
 from charlm import datasets
 from charlm.analysis import gates
-from charlm.data import split_ids
+from charlm.data import cut
 from charlm.errors import CharlmError
 from charlm.paper import notebook as nb
 from charlm.paper import presets, reproduce, results
 from charlm.paper.claims import PAPER, POST, VERDICTS
-from charlm.paper.notebook import reference_pieces, split_bounds
+from charlm.paper.notebook import reference_pieces
 from charlm.paper.results import Record
 from charlm.checkpoint import read_info
 from charlm.run import text_fingerprint
@@ -111,10 +111,12 @@ def test_preset_errors_are_clear(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("n", [5, 999, 1000, 55_869, 1_000_003])
 @pytest.mark.parametrize("fractions", [(0.9, 0.05, 0.05), (0.8, 0.1, 0.1), (1.0, 0.0, 0.0)])
-def test_split_bounds_match_training_splits(n, fractions):
-    ids = split_ids(np.arange(n), fractions)
-    for name, (start, end) in split_bounds(n, fractions).items():
-        assert (start, end) == ((int(ids[name][0]), int(ids[name][-1]) + 1) if len(ids[name]) else (start, start))
+def test_a_contiguous_corpus_splits_as_training_cuts_the_ids(n, fractions):
+    text = "".join(chr(0x41 + i % 50) for i in range(n))
+    corpus = nb.Corpus("toy", text, {}, Split("contiguous", fractions), False, "")
+    parts = cut(np.arange(n), corpus.split_spec).parts
+    for name, ids in parts.items():
+        assert corpus.split(name) == (text[int(ids[0]) : int(ids[-1]) + 1] if len(ids) else "")
 
 
 def test_find_loop():

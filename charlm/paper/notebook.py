@@ -39,7 +39,7 @@ from charlm.analysis import textstats
 from charlm.analysis.display import Shown, esc, loss_figure, rows_of_text, show, show_figure, stack, table, warning
 from charlm.checkpoint import find_checkpoint, read_info
 from charlm.config import DataInfo
-from charlm.split import Split, split_ids
+from charlm.split import Split
 from charlm.device import machine_description
 from charlm.errors import CharlmError, check_int, check_keys
 from charlm.model import ModelConfig
@@ -91,19 +91,10 @@ class Corpus:
         return [self.text[p.start : p.end] for p in self.split_spec.pieces(len(self.text))[name]]
 
     @property
-    def fractions(self) -> tuple[float, float, float]:
-        return self.split_spec.fractions
-
-    @property
     def split_label(self) -> str:
         """'90/5/5' or 'striped 100x100, 80/10/10', what results compares with the published splits."""
         label = self.split_spec.label
         return label + (" of the bytes" if self.meta.get("splits", {}).get("by") == "byte" else "")
-
-
-def split_bounds(n: int, fractions: Sequence[float]) -> dict[str, tuple[int, int]]:
-    """[start, end) of each split of n characters: split_ids itself cuts range(n), so no array of n ids is made."""
-    return {name: (r.start, r.stop) for name, r in split_ids(range(n), tuple(fractions)).items()}  # type: ignore[arg-type]
 
 
 def _own_fractions(meta: dict[str, Any]) -> tuple[float, float, float]:

@@ -183,3 +183,18 @@ def test_the_command_line_trains_on_the_striped_split_and_refuses_a_text_too_sho
     assert short.returncode == 1 and short.stderr.count("\n") == 1, short.stderr
     assert "needs at least 10,001 characters and the text has 6,000" in short.stderr
     assert not (tmp_path / "short").exists()
+
+
+def test_a_striped_run_resumes_bit_for_bit(tmp_path):
+    """The batch position, the carried state of every row and the validation stripes come back as they were."""
+    text = make_text(15_000)
+    config = TrainConfig(batch_size=6, seq_length=20, max_iters=16, eval_interval=8, seed=5, device="cpu")
+    split = Split("striped", (0.8, 0.1, 0.1))
+    model = {"rnn_size": 16, "num_layers": 1}
+    straight = train(text, tmp_path / "a", model, config, split=split, progress="none")
+    train(text, tmp_path / "b", model, TrainConfig(**{**config.to_dict(), "max_iters": 8}), split=split,
+          progress="none")
+    resumed = train(text, tmp_path / "b", resume=True, overrides={"max_iters": 16}, progress="none")
+    assert resumed.state.iteration == 16 and resumed.state.epoch == straight.state.epoch
+    assert resumed.state.train_losses == straight.state.train_losses
+    assert resumed.state.val_losses == straight.state.val_losses

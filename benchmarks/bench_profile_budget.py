@@ -14,8 +14,8 @@ validation loss at or below --target (or at --cpu-seconds of the process's CPU t
 the budget that does not depend on load). Seconds depend on machine load; iterations do not, and CPU seconds
 (with one thread) hardly do: report them. At the end, the test loss of the best-validation weights.
 --striped cuts the text by char-rnn's split (batch-size rows of seq-length chunks) instead of contiguously;
---recipe char-rnn trains as char-rnn does (RMSProp alpha 0.95, gradients clamped to +-5, uniform +-0.08 initial
-weights, forget-gate bias 1) instead of ours (Adam, global-norm clipping, PyTorch's initial weights).
+--recipe names one of bench_recipe.py's variants: ours (Adam, global-norm clipping, PyTorch's initial weights),
+char-rnn (RMSProp alpha 0.95, gradients clamped to +-5, uniform +-0.08 initial weights, forget-gate bias 1) or a mix.
 """
 
 from __future__ import annotations
@@ -32,11 +32,7 @@ from charlm.run import train
 from charlm.split import Split
 from charlm.trainer import Callback, Trainer, TrainConfig
 
-RECIPES = {
-    "ours": {"optimizer": "adam", "grad_clip_mode": "norm", "init_range": 0.0, "forget_bias": None},
-    "char-rnn": {"optimizer": "rmsprop", "decay_rate": 0.95, "grad_clip_mode": "value", "init_range": 0.08,
-                 "forget_bias": 1.0},
-}
+from bench_recipe import VARIANTS as RECIPES  # the recipes bench_recipe.py compares, by name
 
 
 class PrintCurve(Callback):

@@ -68,7 +68,7 @@ def add_dataclass_options(group: argparse._ArgumentGroup, config_class: type, su
 
 def _add_train(sub: argparse._SubParsersAction, suppress: bool = False) -> None:
     from charlm.config import TrainConfig
-    from charlm.data import DEFAULT_FRACTIONS
+    from charlm.data import DEFAULT_SPLIT, SPLIT_KINDS
     from charlm.model import ModelConfig
 
     p = sub.add_parser("train", help="train a model on a text file", description="Train a character-level RNN.",
@@ -87,8 +87,13 @@ def _add_train(sub: argparse._SubParsersAction, suppress: bool = False) -> None:
     t = p.add_argument_group("training (limits are totals over the run; --resume says what it may change)")
     p.set_defaults(train_fields=add_dataclass_options(t, TrainConfig, suppress))
     unset = argparse.SUPPRESS if suppress else None
-    t.add_argument("--train-frac", type=float, default=unset or DEFAULT_FRACTIONS[0], help="share of the text trained on")
-    t.add_argument("--val-frac", type=float, default=unset or DEFAULT_FRACTIONS[1],
+    t.add_argument("--split", choices=SPLIT_KINDS, default=unset or DEFAULT_SPLIT.kind,
+                   help="contiguous: the first --train-frac of the text trains, the next --val-frac validates, the "
+                        "rest tests; striped: char-rnn's, the text laid out as --batch-size rows cut into "
+                        "--seq-length chunks, the first chunks of every row train, the next validate, the last test")
+    t.add_argument("--train-frac", type=float, default=unset or DEFAULT_SPLIT.fractions[0],
+                   help="share of the text trained on (striped: of every row's chunks)")
+    t.add_argument("--val-frac", type=float, default=unset or DEFAULT_SPLIT.fractions[1],
                    help="share held out for validation; the rest is test")
     t.add_argument("--sample-every", type=int, metavar="N",
                    help="print a 200-character sample every N iterations, while training")
@@ -99,6 +104,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from charlm import distributed
     from charlm.callbacks import SampleEvery
     from charlm.config import TrainConfig
+    from charlm.data import Split
     from charlm.run import train
     from charlm.vocab import read_text
 
@@ -107,14 +113,15 @@ def _run_train(args: argparse.Namespace) -> int:
     settings = {k: getattr(args, k) for k in args.train_fields if not args.resume or k in given}
     # Checked before reading the text: a bad option is reported at once, whatever the size of the file.
     config = TrainConfig(**settings)
-    fractions = None
-    if not args.resume or {"train_frac", "val_frac"} & given:
-        fractions = (args.train_frac, args.val_frac, max(0.0, 1.0 - args.train_frac - args.val_frac))
+    split = None
+    if not args.resume or {"split", "train_frac", "val_frac"} & given:
+        # char-rnn's test_frac: what the train and validation shares leave
+        split = Split(args.split, (args.train_frac, args.val_frac, max(0.0, 1.0 - (args.train_frac + args.val_frac))))
     main_process = distributed.from_env().is_main  # under torchrun, rank 0 speaks for the job
     sampler = SampleEvery(args.sample_every, printer=lambda s: print(s, flush=True)) \
         if args.sample_every is not None and main_process else None
     text = read_text(args.file, args.encoding)
-    result = train(text, args.out, model, None if args.resume else config, fractions=fractions, resume=args.resume,
+    result = train(text, args.out, model, None if args.resume else config, split=split, resume=args.resume,
                    overwrite=args.overwrite, overrides=settings if args.resume else None, progress=args.progress,
                    callbacks=[sampler] if sampler else (), source=str(Path(args.file).resolve()))
     st = result.state

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from charlm.data import DEFAULT_FRACTIONS, split_ids
+from charlm.data import DEFAULT_SPLIT, Split, check_fractions
 from charlm.device import PRECISIONS
 from charlm.errors import CharlmError, check_float, check_int, check_keys
 from charlm.model import ModelConfig
@@ -102,29 +102,21 @@ class TrainConfig:
         return cls(**values)
 
 
-def check_fractions(fractions: Any) -> tuple[float, float, float]:
-    """Three split fractions as floats, or a CharlmError (the one check, before a run directory is touched)."""
-    if isinstance(fractions, (str, bytes)) or not hasattr(fractions, "__len__") or len(fractions) != 3:
-        raise CharlmError(f"split fractions {fractions!r} must be three numbers (train, val, test)")
-    values = tuple(check_float(f"{name}_frac", value, 0.0) for name, value in zip(("train", "val", "test"), fractions))
-    split_ids(range(0), values)  # type: ignore[arg-type]  # data.py's own check: they sum to at most 1
-    return values  # type: ignore[return-value]
-
-
 @dataclass(frozen=True)
 class DataInfo:
     """The text a run trained on: its fingerprint and length, how it was cut, and where it came from."""
 
     sha256: str
     chars: int
-    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    split: Split = DEFAULT_SPLIT
     source: str | None = None  # a data set name or a file path
 
     def to_json(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "chars": self.chars, "fractions": list(self.fractions), "source": self.source}
+        return {"sha256": self.sha256, "chars": self.chars, "split": self.split.to_json(), "source": self.source}
 
     @classmethod
     def from_json(cls, raw: Any) -> "DataInfo":
+        """Also reads a record written before the split was typed: its ``fractions`` cut contiguously."""
         if not isinstance(raw, dict):
             raise CharlmError(f"data is {raw!r}, not a table")
         if not isinstance(raw.get("sha256"), str):
@@ -133,10 +125,11 @@ class DataInfo:
         if source is not None and not isinstance(source, str):
             raise CharlmError(f"data.source is {source!r}, not a name")
         try:
-            fractions = check_fractions(raw.get("fractions", DEFAULT_FRACTIONS))
+            split = Split.from_json(raw["split"]) if "split" in raw else Split(
+                "contiguous", check_fractions(raw.get("fractions", DEFAULT_SPLIT.fractions)))
         except CharlmError as err:
-            raise CharlmError(f"data.fractions: {err}") from None
-        return cls(raw["sha256"], check_int("data.chars", raw.get("chars"), 0), fractions, source)
+            raise CharlmError(f"data.{'split' if 'split' in raw else 'fractions'}: {err}") from None
+        return cls(raw["sha256"], check_int("data.chars", raw.get("chars"), 0), split, source)
 
 
 def _optional_float(name: str, value: Any) -> float | None:

@@ -4,6 +4,9 @@ A split is viewed as ``batch_size`` contiguous streams laid side by side; each b
 characters of every stream. Row b of batch i+1 continues row b of batch i, so the hidden state the model ends
 a batch with is the right state to start the next one with: truncated backpropagation through time.
 
+How a text is cut into train/val/test is a :class:`charlm.split.Split` (its docstring states the rules); here a
+text's ids cut by one (:class:`SplitIds`) become the training batcher's streams and the held-out batches.
+
 The streams are views of the ids as given, in their own type (a corpus is encoded to
 ``Vocab.compact_dtype``: one byte per character for up to 256 characters); a batch becomes int64, what the
 embedding takes, only when it is handed out, so a corpus costs its compact ids and nothing more per character.
@@ -12,15 +15,15 @@ embedding takes, only when it is handed out, so a corpus costs its compact ids a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import torch
 
 from charlm.errors import CharlmError, check_int
-
-SPLIT_NAMES = ("train", "val", "test")
-# The project's split when a data set has no standard one: the first 90% trains, the next 5% validates, the rest tests.
-DEFAULT_FRACTIONS = (0.90, 0.05, 0.05)
+# The split's rule lives in charlm.split (no torch); its names are charlm.data's too, where the engine always had them.
+from charlm.split import (DEFAULT_FRACTIONS, DEFAULT_SPLIT, SPLIT_KINDS, SPLIT_NAMES, Piece, Split,  # noqa: F401
+                          check_fractions, split_ids)
 
 
 def _as_streams(ids: np.ndarray, end: int) -> torch.Tensor:
@@ -29,17 +32,6 @@ def _as_streams(ids: np.ndarray, end: int) -> torch.Tensor:
     if data.dtype.kind not in "iu":
         data = data.astype(np.int64)  # e.g. a list of ints or a range: small inputs of tests and tools
     return torch.from_numpy(np.ascontiguousarray(data))
-
-
-def split_ids(ids: np.ndarray, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS) -> dict[str, np.ndarray]:
-    """Cut a sequence into contiguous train/val/test parts (no shuffling: the text's order is its structure)."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not 0.0 < sum(fractions) <= 1.0 + 1e-9:
-        raise CharlmError(f"split fractions {fractions} must be three non-negative numbers summing to at most 1")
-    n = len(ids)
-    train_end = int(round(n * fractions[0]))
-    val_end = train_end + int(round(n * fractions[1]))
-    test_end = min(n, val_end + int(round(n * fractions[2])))
-    return {"train": ids[:train_end], "val": ids[train_end:val_end], "test": ids[val_end:test_end]}
 
 
 @dataclass
@@ -123,11 +115,13 @@ class StreamBatcher:
 
 @dataclass
 class EvalBatches:
-    """Every character of a held-out split, as (inputs, targets) batches to run in order with the state carried.
+    """Every target of a held-out split, as (inputs, targets) batches to run in order with the state carried.
 
-    The split is laid out as ``batch_size`` contiguous streams like StreamBatcher, but nothing is dropped: the
-    last batch of the streams may be shorter than ``seq_length``, and the few characters left over after the
-    last stream come as a final one-row batch that continues that stream (so it takes the state's last row).
+    Contiguous: the split is laid out as ``batch_size`` contiguous streams like StreamBatcher, but nothing is
+    dropped: the last batch of the streams may be shorter than ``seq_length``, and the few characters left over
+    after the last stream come as a final one-row batch that continues that stream (so it takes the state's last
+    row). Striped: the rows are the stripes, and ``warm`` holds the text before each stripe in its row, read
+    first (:meth:`warmup`) and never scored.
     """
 
     x: torch.Tensor  # (B, S): row b is stream b, in the ids' own (compact) type; batches are handed out as int64
@@ -135,6 +129,7 @@ class EvalBatches:
     tail_x: torch.Tensor  # (1, R), R < B: the characters after the last stream
     tail_y: torch.Tensor  # (1, R)
     seq_length: int
+    warm: torch.Tensor | None = None  # (B, W): read before the streams to set their state, never scored
 
     @property
     def batch_size(self) -> int:
@@ -151,11 +146,18 @@ class EvalBatches:
         rows = slice(rank, None, world_size)
         owns_tail = rank == (self.batch_size - 1) % world_size
         tail_x, tail_y = (self.tail_x, self.tail_y) if owns_tail else (self.tail_x[:, :0], self.tail_y[:, :0])
-        return EvalBatches(self.x[rows], self.y[rows], tail_x, tail_y, self.seq_length)
+        return EvalBatches(self.x[rows], self.y[rows], tail_x, tail_y, self.seq_length,
+                           None if self.warm is None else self.warm[rows])
 
     def to(self, device: torch.device) -> "EvalBatches":
         return EvalBatches(self.x.to(device), self.y.to(device), self.tail_x.to(device), self.tail_y.to(device),
-                           self.seq_length)
+                           self.seq_length, None if self.warm is None else self.warm.to(device))
+
+    def warmup(self):
+        """The text before each stream, as int64 input batches (B, <= seq_length), to run before scoring."""
+        width = 0 if self.warm is None else self.warm.shape[1]
+        for start in range(0, width, self.seq_length):
+            yield self.warm[:, start : start + self.seq_length].long()  # type: ignore[index]
 
     def __iter__(self):
         for start in range(0, self.x.shape[1], self.seq_length):
@@ -183,3 +185,95 @@ def eval_batcher(ids: np.ndarray, batch_size: int, seq_length: int, split: str =
     return EvalBatches(x=data[:used].view(streams, stream_len), y=data[1 : used + 1].view(streams, stream_len),
                        tail_x=data[used:-1].view(1, -1), tail_y=data[used + 1 :].view(1, -1),
                        seq_length=min(seq_length, stream_len))
+
+
+# --------------------------------------------------------------------------- a text's ids, cut by a Split
+
+
+class SplitIds:
+    """A text's ids cut by a :class:`Split`: the training streams (``train_batcher``) and what a pass over a
+    held-out split scores (``held_out``, ``scored``)."""
+
+    split: Split
+
+    def train_batcher(self, batch_size: int, seq_length: int) -> StreamBatcher:
+        raise NotImplementedError
+
+    def held_out(self, name: str, batch_size: int, seq_length: int) -> EvalBatches:
+        raise NotImplementedError
+
+    def scored(self, name: str) -> int:
+        """How many characters a pass over split ``name`` scores (0: the split is empty)."""
+        raise NotImplementedError
+
+
+class ContiguousIds(SplitIds):
+    """Contiguous parts, each its own array (``parts``): the train part is the batcher's streams, a held-out
+    part is scored after its first character, as :func:`eval_batcher` lays it out."""
+
+    def __init__(self, parts: Mapping[str, np.ndarray], split: Split = DEFAULT_SPLIT) -> None:
+        self.parts = dict(parts)
+        self.split = split
+
+    def train_batcher(self, batch_size: int, seq_length: int) -> StreamBatcher:
+        return StreamBatcher.from_ids(self.parts["train"], batch_size, seq_length, "train")
+
+    def held_out(self, name: str, batch_size: int, seq_length: int) -> EvalBatches:
+        return eval_batcher(self.parts[name], batch_size, seq_length, name)
+
+    def scored(self, name: str) -> int:
+        return max(0, len(self.parts.get(name, ())) - 1)
+
+
+class StripedIds(SplitIds):
+    """The ids laid out in the striped split's rows (views of the ids, no copy): the training columns are the
+    batcher's streams, a held-out split is its stripes, each warmed up on the text before it in its row."""
+
+    def __init__(self, ids: np.ndarray, split: Split) -> None:
+        self.split = split
+        self.columns = split.columns(len(ids))
+        rows, self.chunk = split.shape()
+        row_length = self.columns["test"][1]
+        used = rows * row_length
+        data = _as_streams(ids, used + 1)
+        self.x = data[:used].view(rows, row_length)
+        self.y = data[1 : used + 1].view(rows, row_length)  # every input's target: the next character of the text
+
+    def _check_rows(self, batch_size: int, what: str) -> None:
+        if batch_size != self.x.shape[0]:
+            raise CharlmError(f"the striped split has {self.x.shape[0]} rows but the {what} asks for batches of "
+                              f"{batch_size}; give the split's rows as --batch-size")
+
+    def train_batcher(self, batch_size: int, seq_length: int) -> StreamBatcher:
+        self._check_rows(batch_size, "training")
+        c0, c1 = self.columns["train"]
+        if c1 - c0 < seq_length:
+            raise CharlmError(f"the striped split leaves each row {c1 - c0:,} training characters, fewer than one "
+                              f"sequence of {seq_length}; raise the train fraction, or give more text")
+        return StreamBatcher(self.x[:, c0:c1], self.y[:, c0:c1], seq_length)
+
+    def held_out(self, name: str, batch_size: int, seq_length: int, warmup: int | None = None) -> EvalBatches:
+        """Split ``name``'s stripes, after ``warmup`` characters of the text before each in its row (default one
+        chunk). The stripes are the batch's rows whatever ``batch_size`` says; ``seq_length`` only sets how much
+        is run at a time (the state is carried, so it changes no loss)."""
+        c0, c1 = self.columns[name]
+        width = min(self.chunk if warmup is None else check_int("warmup", warmup, 0), c0)
+        empty = self.x[:1, :0]
+        return EvalBatches(self.x[:, c0:c1], self.y[:, c0:c1], empty, empty, check_int("seq_length", seq_length, 1),
+                           self.x[:, c0 - width : c0])
+
+    def scored(self, name: str) -> int:
+        c0, c1 = self.columns.get(name, (0, 0))
+        return self.x.shape[0] * (c1 - c0)
+
+
+def cut(ids: np.ndarray, split: Split) -> SplitIds:
+    """The ids of a text cut by ``split``: what training batches and evaluation scores."""
+    if not split.striped:
+        return ContiguousIds(split_ids(ids, split.fractions), split)
+    return StripedIds(ids, split)
+
+
+def as_split_ids(splits: "SplitIds | Mapping[str, np.ndarray]") -> SplitIds:
+    """A SplitIds, or contiguous parts given as arrays ({"train": ids, "val": ...}) taken as they are."""
+    return splits if isinstance(splits, SplitIds) else ContiguousIds(splits)

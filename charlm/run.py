@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-import numpy as np
 import torch
 
 from charlm import distributed
 from charlm.callbacks import Progress, SampleEvery
 from charlm.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, read_info
-from charlm.config import LIMIT_STOPS, DataInfo, TrainConfig, check_fractions
-from charlm.data import DEFAULT_FRACTIONS, split_ids
+from charlm.config import LIMIT_STOPS, DataInfo, TrainConfig
+from charlm.data import DEFAULT_SPLIT, Split, SplitIds, check_fractions, cut
 from charlm.device import configure_threads, resolve_precision, set_matmul_precision
 from charlm.errors import CharlmError, check_keys
 from charlm.model import CharRNN, ModelConfig
@@ -46,13 +45,14 @@ class RunResult:
     model: CharRNN
     vocab: Vocab
     state: TrainState
-    splits: dict[str, np.ndarray]
+    splits: SplitIds  # the text's ids, cut as the run cut them
     out_dir: Path | None
     train_config: TrainConfig
     wall_seconds: float
     samples: list[tuple[int, str]] = field(default_factory=list)  # (iteration, text) from SampleEvery
     loaded_from: Path | None = None  # the checkpoint this result was loaded from (load_run), None when trained
     signal: int | None = None  # the signal (SIGINT, SIGTERM, SIGHUP) that stopped training, if one did
+    precision: str | None = None  # resolved (fp32, tf32, bf16, fp16): what the run trained in
 
     @property
     def val_loss(self) -> float | None:
@@ -79,19 +79,36 @@ class RunResult:
     def test_loss(self) -> float | None:
         """Loss on the test split of the best-validation weights, those of iteration ``best_iteration`` (the
         last weights only when no validation pass ran): the test split never chooses the model it scores."""
-        if len(self.splits.get("test", ())) < 2:
+        return self.held_out_loss("test")
+
+    def held_out_loss(self, name: str) -> float | None:
+        """Loss of ``model`` on split ``name`` as evaluation scores it (a striped split: each stripe after the
+        text before it in its row), None when the split is empty."""
+        if self.splits.scored(name) < 1:
             return None
         cfg = self.train_config
-        return evaluate(self.model, self.splits["test"], cfg.batch_size, cfg.seq_length)
+        return evaluate(self.model, self.splits.held_out(name, cfg.batch_size, cfg.seq_length))
 
 
 def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def data_info(text: str, fractions: Sequence[float], source: str | None = None) -> DataInfo:
+def data_info(text: str, split: Split, source: str | None = None) -> DataInfo:
     """The record of the text a run trains on: what a resume and free_run_dir compare."""
-    return DataInfo(text_fingerprint(text), len(text), check_fractions(fractions), source)
+    return DataInfo(text_fingerprint(text), len(text), split, source)
+
+
+def split_of(split: Split | None = None, fractions: Sequence[float] | None = None) -> Split:
+    """The split a caller asked for: a Split, or ``fractions`` as a contiguous one (not both); the default when
+    neither is given."""
+    if split is not None and fractions is not None:
+        raise CharlmError("give the split or its fractions, not both: the fractions are the split's own")
+    if split is not None:
+        if not isinstance(split, Split):
+            raise CharlmError(f"split is {split!r}; give a charlm.data.Split")
+        return split
+    return Split("contiguous", check_fractions(fractions)) if fractions is not None else DEFAULT_SPLIT
 
 
 def _progress_callbacks(progress: ProgressStyle, log_interval: int) -> list[Callback]:
@@ -136,7 +153,7 @@ class _Plan:
 
 
 def _plan_new(text: str, model: ModelConfig | dict[str, Any] | None, config: TrainConfig | None,
-              overrides: dict[str, Any] | None, fractions: Sequence[float] | None, source: str | None) -> _Plan:
+              overrides: dict[str, Any] | None, split: Split, source: str | None) -> _Plan:
     vocab = Vocab.from_text(text)
     if isinstance(model, ModelConfig):
         if model.vocab_size != len(vocab):
@@ -147,7 +164,7 @@ def _plan_new(text: str, model: ModelConfig | dict[str, Any] | None, config: Tra
     config = config or TrainConfig()
     if overrides:
         config = TrainConfig.from_dict({**config.to_dict(), **overrides})
-    data = data_info(text, fractions if fractions is not None else DEFAULT_FRACTIONS, source)
+    data = data_info(text, split.for_batches(config.batch_size, config.seq_length), source)
     return _Plan(vocab, initial_model(model_config, config), config, data, None)
 
 
@@ -159,7 +176,7 @@ def initial_model(model_config: ModelConfig, config: TrainConfig) -> CharRNN:
 
 
 def _plan_resume(text: str, out: Path, model: ModelConfig | dict[str, Any] | None, config: TrainConfig | None,
-                 overrides: dict[str, Any] | None, fractions: Sequence[float] | None) -> _Plan:
+                 overrides: dict[str, Any] | None, split: Split | None) -> _Plan:
     checkpoint = load_checkpoint(find_checkpoint(out, prefer="last"), device="cpu", prefer="last",
                                  with_trainer_state=True)
     info = checkpoint.info
@@ -175,18 +192,22 @@ def _plan_resume(text: str, out: Path, model: ModelConfig | dict[str, Any] | Non
         if getattr(info.model, name) != value:
             raise CharlmError(f"{_flag(name)} cannot change on --resume (the checkpoint's model has "
                               f"{getattr(info.model, name)!r}); leave it out, or start a new --out")
-    if fractions is not None and check_fractions(fractions) != info.data.fractions:
-        raise CharlmError(f"the split cannot change on --resume (the run was cut {list(info.data.fractions)}); leave "
-                          f"--train-frac and --val-frac out, or start a new --out")
+    run_config = info.train_config
+    if split is not None and split.for_batches(run_config.batch_size, run_config.seq_length) != info.data.split:
+        raise CharlmError(f"the split cannot change on --resume (the run was cut {info.data.split.label}); leave "
+                          f"--split, --train-frac and --val-frac out, or start a new --out")
     return _Plan(checkpoint.vocab, checkpoint.model, resumed_config(info.train_config, overrides), info.data, checkpoint)
 
 
 def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dict[str, Any] | None = None,
-          config: TrainConfig | None = None, *, fractions: Sequence[float] | None = None, resume: bool = False,
+          config: TrainConfig | None = None, *, split: Split | None = None, fractions: Sequence[float] | None = None,
+          resume: bool = False,
           overwrite: bool = False, overrides: dict[str, Any] | None = None, progress: ProgressStyle = "bar",
           sample_every: int | None = None, sample_at: Sequence[int] = (), sample_length: int = 200,
           callbacks: Sequence[Callback] = (), source: str | None = None) -> RunResult:
-    """Train a CharRNN on ``text``, cut into contiguous train/val/test by ``fractions`` (default 90/5/5).
+    """Train a CharRNN on ``text``, cut into train/val/test by ``split`` (charlm.data.Split; ``fractions`` is
+    short for a contiguous split; default: contiguous 90/5/5). A striped split takes its rows and chunk from the
+    batch shape.
 
     ``model`` is a ModelConfig or its fields without vocab_size. With ``out_dir``, checkpoints (last, best) and
     metrics.jsonl are written there, under a lock no second trainer can take; ``resume=True`` continues the run
@@ -206,13 +227,14 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
     if out is not None and group.is_main:
         RunDirectory(out).refuse_if_in_use()  # the answer a second trainer needs, before anything else
     if resume:
-        plan = _plan_resume(text, out, model, config, overrides, fractions)  # type: ignore[arg-type]
+        asked = split_of(split, fractions) if split is not None or fractions is not None else None
+        plan = _plan_resume(text, out, model, config, overrides, asked)  # type: ignore[arg-type]
     else:
-        plan = _plan_new(text, model, config, overrides, fractions, source)
+        plan = _plan_new(text, model, config, overrides, split_of(split, fractions), source)
     cfg = plan.config
     device = distributed.job_device(cfg.device, group)
     precision = resolve_precision(cfg.precision, device)
-    splits = split_ids(plan.vocab.encode(text, dtype=plan.vocab.compact_dtype), plan.data.fractions)  # 1 byte a character up to 256
+    splits = cut(plan.vocab.encode(text, dtype=plan.vocab.compact_dtype), plan.data.split)  # 1 byte a character up to 256
     if out is not None and group.is_main:  # read-only: a folder that is not ours is refused before any work
         RunDirectory(out).refuse_unowned(allow_other_files=resume)
 
@@ -243,7 +265,7 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
                                   f"command again")
             state = trainer.fit()
     result = RunResult(trainer.model, plan.vocab, state, splits, out, cfg, time.perf_counter() - started,
-                       sampler.samples if sampler else [], signal=trainer.stop_signal)
+                       sampler.samples if sampler else [], signal=trainer.stop_signal, precision=precision)
     if trainer.has_validation:  # model selection: the weights of the best validation loss, when a pass ran
         if out is not None and (out / "best").is_dir():
             result.model = load_checkpoint(out, device=trainer.device, prefer="best").model
@@ -255,12 +277,12 @@ def train(text: str, out_dir: str | Path | None = None, model: ModelConfig | dic
 
 
 def free_run_dir(base: str | Path, text: str, model: dict[str, Any], config: TrainConfig,
-                 fractions: Sequence[float], source: str | None = None) -> tuple[Path, bool]:
+                 split: Split, source: str | None = None) -> tuple[Path, bool]:
     """Where a run of these settings goes without touching any other: ``base``, else ``base.2``, ``.3`` ...; and
     whether that folder already holds a finished run of exactly these settings (training is seeded, so loading it
     gives what training again would). Notebooks use it so that a rerun never deletes a run."""
     wanted_model = ModelConfig(len(Vocab.from_text(text)), **model)
-    wanted_data = data_info(text, fractions, source)
+    wanted_data = data_info(text, split.for_batches(config.batch_size, config.seq_length), source)
     base = Path(base)
     run_dir, n = base, 1
     while run_dir.exists():
@@ -276,10 +298,10 @@ def free_run_dir(base: str | Path, text: str, model: dict[str, Any], config: Tra
     return run_dir, False
 
 
-def load_run(path: str | Path, text: str, fractions: Sequence[float] | None = None,
+def load_run(path: str | Path, text: str, split: Split | None = None,
              device: str | torch.device = "auto") -> RunResult:
     """A finished run rebuilt from its directory: the best weights, the loss curve its last checkpoint saved, and
-    ``text`` cut as the run cut it (or by ``fractions``). Raises CharlmError when the text does not fit the vocabulary."""
+    ``text`` cut as the run cut it (or by ``split``). Raises CharlmError when the text does not fit the vocabulary."""
     best = load_checkpoint(path, device=device)
     info = best.info
     try:
@@ -291,10 +313,12 @@ def load_run(path: str | Path, text: str, fractions: Sequence[float] | None = No
         state = TrainState(iteration=info.iteration, best_val_loss=info.best_val_loss,
                            best_iteration=info.best_iteration, elapsed=info.elapsed_seconds)
     state.stop_reason = "loaded checkpoint"
-    fractions = check_fractions(fractions or (info.data.fractions if info.data else DEFAULT_FRACTIONS))
+    config = info.train_config or TrainConfig()
+    split = (split or (info.data.split if info.data else DEFAULT_SPLIT)).for_batches(config.batch_size,
+                                                                                     config.seq_length)
     try:
         ids = best.vocab.encode(text, what="this text", dtype=best.vocab.compact_dtype)
     except CharlmError as err:
         raise CharlmError(f"checkpoint {best.path} does not fit this text: {err}") from None
-    return RunResult(best.model, best.vocab, state, split_ids(ids, fractions), best.path.parent,
-                     info.train_config or TrainConfig(), state.elapsed, loaded_from=best.path)
+    return RunResult(best.model, best.vocab, state, cut(ids, split), best.path.parent, config, state.elapsed,
+                     loaded_from=best.path, precision=info.precision)

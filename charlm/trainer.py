@@ -25,7 +25,7 @@ import torch
 
 from charlm.checkpoint import METRICS, MetricsLog, save_checkpoint
 from charlm.config import UNSAFE_STOPS, DataInfo, RunInfo, TrainConfig
-from charlm.data import StreamBatcher, eval_batcher
+from charlm.data import EvalBatches, SplitIds, as_split_ids, eval_batcher
 from charlm.device import autocast, full_float32, needs_grad_scaler, resolve_device, resolve_precision
 from charlm.distributed import SINGLE, Distributed, PeerLost
 from charlm.errors import CharlmError
@@ -71,10 +71,9 @@ def learning_rate_at(config: TrainConfig, epoch_index: int) -> float:
 
 
 @torch.no_grad()
-def _evaluate(model: CharRNN, ids: np.ndarray, batch_size: int, seq_length: int, device: torch.device,
-              group: Distributed, stop: Callable[[], bool] | None = None) -> float | None:
+def _evaluate(model: CharRNN, batches: EvalBatches, device: torch.device, group: Distributed,
+              stop: Callable[[], bool] | None = None) -> float | None:
     """evaluate(); None when ``stop()`` turned true between two batches (the pass was abandoned)."""
-    batches = eval_batcher(ids, batch_size, seq_length)
     sharded = group.can_shard(batches.batch_size)
     batches = (group.shard(batches) if sharded else batches).to(device)
     was_training = model.training
@@ -82,6 +81,10 @@ def _evaluate(model: CharRNN, ids: np.ndarray, batch_size: int, seq_length: int,
     total, state = torch.zeros((), dtype=torch.float64, device=device), None
     try:
         with full_float32(device):  # even when called inside an autocast region or after TF32 was allowed
+            for xb in batches.warmup():  # a stripe's preceding text: it sets the state, it is not scored
+                if stop is not None and stop():
+                    return None
+                _, _, state = model(xb, state)
             for xb, yb in batches:
                 if stop is not None and stop():
                     return None
@@ -97,25 +100,29 @@ def _evaluate(model: CharRNN, ids: np.ndarray, batch_size: int, seq_length: int,
     return float(sums[0] / sums[1])
 
 
-def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int = 50, seq_length: int = 50,
+def evaluate(model: CharRNN, ids: np.ndarray | EvalBatches, batch_size: int = 50, seq_length: int = 50,
              device: torch.device | None = None, *, dist: Distributed | None = None) -> float:
-    """Mean loss in nats/char over every character of a split after the first, state carried as in training.
+    """Mean loss in nats/char over every character of a text after the first (``ids``, laid out as
+    ``batch_size`` streams), or over what held-out batches score (a split's ``SplitIds.held_out``: a striped
+    split's stripes, each after the text before it), state carried as in training.
 
     Always in float32, whatever precision the model trained in, so a reported loss does not depend on the
     device. Under torchrun each rank scores its share of the streams and the sums are all-reduced.
     """
     device = device or next(model.parameters()).device
-    return _evaluate(model, ids, batch_size, seq_length, device, dist or SINGLE)  # type: ignore[return-value]
+    batches = ids if isinstance(ids, EvalBatches) else eval_batcher(ids, batch_size, seq_length)
+    return _evaluate(model, batches, device, dist or SINGLE)  # type: ignore[return-value]
 
 
 class Trainer:
-    """Trains ``model`` on ``splits["train"]``; with ``out_dir``, rank 0 writes checkpoints and metrics.jsonl there.
+    """Trains ``model`` on the training split of ``splits`` (a text cut by a Split, or contiguous parts given as
+    arrays, ``{"train": ids, "val": ids}``); with ``out_dir``, rank 0 writes checkpoints and metrics.jsonl there.
 
     ``device`` and ``precision`` default to resolving ``config``'s; ``group`` is this process's place in a torchrun
     job (charlm.distributed), which the caller has joined. ``data`` describes the text, for the checkpoints' record.
     """
 
-    def __init__(self, model: CharRNN, vocab: Vocab, splits: dict[str, np.ndarray], config: TrainConfig,
+    def __init__(self, model: CharRNN, vocab: Vocab, splits: SplitIds | dict[str, np.ndarray], config: TrainConfig,
                  callbacks: Sequence[Callback] = (), *, device: torch.device | None = None,
                  precision: str | None = None, group: Distributed = SINGLE, out_dir: str | Path | None = None,
                  data: DataInfo | None = None) -> None:
@@ -125,14 +132,14 @@ class Trainer:
         self.precision = precision or resolve_precision(config.precision, self.device)
         self.model = model.to(self.device)
         self.vocab = vocab
-        self.splits = splits
+        self.splits = as_split_ids(splits)
         self.callbacks = list(callbacks)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data = data
         if config.batch_size % group.world_size:
             raise CharlmError(f"batch size {config.batch_size} does not split into {group.world_size} processes; "
                               f"choose a --batch-size divisible by torchrun's --nproc_per_node")
-        batcher = StreamBatcher.from_ids(splits["train"], config.batch_size, config.seq_length, "train")
+        batcher = self.splits.train_batcher(config.batch_size, config.seq_length)
         # Each rank owns every world_size-th stream, so the global batch is the one a single process trains on.
         self.batcher = group.shard(batcher).to(self.device)
         self.network = group.wrap(self.model, self.device)
@@ -161,7 +168,7 @@ class Trainer:
 
     @property
     def has_validation(self) -> bool:
-        return len(self.splits.get("val", ())) >= 2
+        return self.splits.scored("val") > 0
 
     @property
     def is_main(self) -> bool:
@@ -306,7 +313,8 @@ class Trainer:
         takes seconds, and `docker stop` or Slurm allow only a few; under torchrun every rank finishes it)."""
         st, cfg = self.state, self.config
         stop = None if self.group.enabled else (lambda: self.stop_signal is not None)
-        loss = _evaluate(self.model, self.splits["val"], cfg.batch_size, cfg.seq_length, self.device, self.group, stop)
+        loss = _evaluate(self.model, self.splits.held_out("val", cfg.batch_size, cfg.seq_length), self.device,
+                         self.group, stop)
         if loss is None:
             return False
         st.val_loss, st.val_iteration = loss, st.iteration

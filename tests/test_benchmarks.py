@@ -66,3 +66,26 @@ def test_bench_stop_reports_the_seconds_to_exit():
     out = run("bench_stop.py", "--mb", "2", "--wait", "0", "--train-args", "--rnn-size 16 --num-layers 1 --seq-length 8")
     exits = re.findall(r"exit 143 after (\d+\.\d\d) s; last/ at iteration (\d+), validated: False", out)
     assert len(exits) == 2 and int(exits[1][1]) >= 50, out
+
+
+def test_bench_recipe_prints_one_row_per_variant_at_the_same_budget():
+    from helpers import mirror_text
+
+    mirror_text("warpeace_input.txt.xz")  # skips without the offline mirror
+    out = run("bench_recipe.py", "--chars", "40000", "--iters", "4", "--rnn-size", "8", "--batch-size", "4",
+              "--seq-length", "16", "--eval-interval", "2", "--variants", "ours", "char-rnn")
+    rows = re.findall(r"^\| (ours|char-rnn) \| .* \| (\d\.\d{4}) \((\d+)\) \| (\d\.\d{4}) \| (\d\.\d{4}) \| ([\d,]+) \| \d+ \|$",
+                      out, flags=re.MULTILINE)
+    assert sorted(r[0] for r in rows) == ["char-rnn", "ours"], out
+    assert [float(r[1]) for r in rows] == sorted(float(r[1]) for r in rows)  # the lowest validation loss first
+    assert all(r[2] in ("2", "4") for r in rows) and out.count('"done": "max_iters", "iterations": 4') == 2
+
+
+def test_bench_warmup_scores_each_split_after_each_warmup():
+    from helpers import mirror_text
+
+    mirror_text("warpeace_input.txt.xz")  # skips without the offline mirror
+    out = run("bench_warmup.py", "--chars", "30000", "--iters", "3", "--rnn-size", "8", "--batch-size", "4",
+              "--seq-length", "16", "--warmups", "0", "16")
+    lines = re.findall(r"^(val|test) warmup +(\d+): (\d\.\d{5}) nats/char", out, flags=re.MULTILINE)
+    assert [(s, int(w)) for s, w, _ in lines] == [("val", 0), ("val", 16), ("test", 0), ("test", 16)], out

@@ -180,14 +180,14 @@ def test_a_stray_results_json_adds_no_profile(outputs, tmp_path):
 
 
 def test_the_readme_judges_records_made_before_the_setup_fields_by_todays_rule(outputs):
-    """Records written before data_sha256 and split_method, whose results.json holds that day's published
+    """Records written before data_sha256 and split, whose results.json holds that day's published
     comparisons ("comparable" for War and Peace): the block judges them again, shows every published figure with
     its unit and the gap, and tallies the claims with the ones that did not hold by name."""
     summary = outputs / "cpu" / "results.json"
     data = json.loads(summary.read_text())
     for row in data["sections"]:
         row.pop("data_sha256", None)
-        row.pop("split_method", None)
+        row.pop("split", None)
         for published in row["published"]:
             published.update(status="comparable", reasons=[])  # what the old rule said of 08 and 09
     summary.write_text(json.dumps(data))

@@ -8,7 +8,7 @@ import pytest
 
 from charlm.checkpoint import load_checkpoint, read_info, save_checkpoint
 from charlm.config import DataInfo, RunInfo, TrainConfig
-from charlm.data import DEFAULT_FRACTIONS, split_ids
+from charlm.data import DEFAULT_FRACTIONS, DEFAULT_SPLIT, Split, split_ids
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.run import train
@@ -22,7 +22,7 @@ def a_record() -> RunInfo:
     vocab = Vocab.from_text("abc\n")
     return RunInfo(ModelConfig(len(vocab), "gru", 8, 2, 0.25, 3), vocab,
                    TrainConfig(batch_size=4, max_iters=9, precision="tf32", grad_clip_mode="value", init_range=0.08),
-                   DataInfo("ab" * 32, 12345, (0.8, 0.1, 0.1), "warandpeace"), iteration=9, epoch=1.5,
+                   DataInfo("ab" * 32, 12345, Split("striped", (0.8, 0.1, 0.1), 100, 100), "warandpeace"), iteration=9, epoch=1.5,
                    train_loss=1.25, val_loss=1.5, val_iteration=8, best_val_loss=1.375, best_iteration=4,
                    elapsed_seconds=3.5, device="cuda:1", precision="tf32", world_size=2, stop_reason="interrupted")
 
@@ -52,19 +52,20 @@ def test_a_trained_run_records_its_best_iteration_and_the_split(tmp_path):
     assert sorted(losses) == [10, 20, 30] and last.validated
     assert best.best_iteration == best.iteration == min(losses, key=lambda it: (losses[it], -it))
     assert best.best_val_loss == last.best_val_loss == min(losses.values())
-    assert last.data.fractions == DEFAULT_FRACTIONS and last.data.chars == len(text)
+    assert last.data.split == DEFAULT_SPLIT and last.data.chars == len(text)
     assert last.precision == "fp32" and last.device == "cpu" and last.world_size == 1  # resolved, never "auto"
 
 
 def test_the_split_default_is_written_once():
-    """One constant: the splitter's default, the CLI's defaults and a record without fractions all use it."""
+    """One constant: the splitter's default, the CLI's defaults and a record without a split all use it."""
     from charlm.cli import build_parser
 
     args = build_parser().parse_args(["train", "f.txt", "--out", "r"])
-    assert (args.train_frac, args.val_frac) == DEFAULT_FRACTIONS[:2]
+    assert (args.split, args.train_frac, args.val_frac) == (DEFAULT_SPLIT.kind, *DEFAULT_FRACTIONS[:2])
+    assert DEFAULT_SPLIT.fractions == DEFAULT_FRACTIONS
     parts = split_ids(range(1000))
     assert [len(parts[k]) for k in ("train", "val", "test")] == [round(1000 * f) for f in DEFAULT_FRACTIONS]
-    assert DataInfo.from_json({"sha256": "x", "chars": 3}).fractions == DEFAULT_FRACTIONS
+    assert DataInfo.from_json({"sha256": "x", "chars": 3}).split == DEFAULT_SPLIT
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,8 @@ def trained_run(tmp_path_factory):
 
 @pytest.mark.parametrize("field, value", [
     ("train_config", "lstm 2x128"), ("train_config", ["batch_size", 8]), ("data", "tinyshakespeare"),
-    ("data.fractions", "0.9 0.05 0.05"), ("data.fractions", [0.9, 0.05]), ("data.fractions", [0.9, 0.5, 0.5]),
+    ("data.split", "striped"), ("data.split", {"kind": "diagonal"}), ("data.split", {"fractions": [0.9, 0.5, 0.5]}),
+    ("data.split", {"kind": "striped", "fractions": [0.8, 0.1, 0.05]}), ("data.split", {"kind": "striped", "rows": 0}),
     ("data.chars", "many"), ("iteration", -3), ("iteration", "10"), ("best_val_loss", "low"),
     ("precision", 16), ("world_size", 0),
 ])

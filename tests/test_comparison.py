@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from charlm.analysis import gates
+from charlm.checkpoint import read_info
 from charlm.errors import CharlmError
 from charlm.model import CharRNN, ModelConfig
 from charlm.paper.claims import TOO_FEW
 from charlm.paper.sections import comparison
+from charlm.split import Split
 
 
 def _numbers(sentence: str) -> list[float]:
@@ -50,8 +52,13 @@ def test_train_grid_same_characters_and_the_table(tmp_path):
     text = "abcabcabd " * 400
     models = comparison.plan({"toy": len(set(text))}, ["rnn", "lstm"], [1, 2], lstm_size=8)
     train = {"batch_size": 4, "seq_length": 8, "max_iters": 30, "eval_interval": 30, "learning_rate": 1e-2}
-    split = {"toy": (0.8, 0.1, 0.1)}
+    split = {"toy": Split("striped", (0.8, 0.1, 0.1))}  # laid out for the grid's batches: 4 rows of 8-chunks
     rows = comparison.train_grid(models, {"toy": text}, train, tmp_path, split, printer=lambda s: None)
+    assert read_info(tmp_path / models[0].name).data.split == Split("striped", (0.8, 0.1, 0.1), 4, 8)
+    # its validation stripes, laid out by hand: 4 rows of 124 chunks of 8 (99 train, 12 val, 13 test)
+    row = 124 * 8
+    assert comparison.grid_held_out({"toy": text}, split, train) == {
+        "toy": [text[b * row + 99 * 8 + 1 : b * row + 111 * 8 + 1] for b in range(4)]}
     assert {r["chars_seen"] for r in rows} == {30 * 4 * 8}
     assert all(r["val_loss"] < np.log(5) for r in rows)  # learned something below uniform over 5 characters
     table = comparison.loss_table(rows)
@@ -66,7 +73,7 @@ def test_train_grid_same_characters_and_the_table(tmp_path):
     assert deep.verdict == ("held" if deep_wins == 2 else "not")  # one of two is not more than half
     fig = comparison.figure(rows)
     assert len(fig.axes[0].lines) == 2
-    saturations = comparison.gate_saturation(rows, {"toy": text[-500:]}, chars=200)
+    saturations = comparison.gate_saturation(rows, {"toy": [text[-500:-400], text[-300:]]}, chars=200)
     assert list(saturations) == ["toy LSTM 2x8"]  # the deepest gated model; the RNN has no gates
     assert {r["gate"] for r in saturations["toy LSTM 2x8"].summary()} == {"input", "forget", "output"}
     assert all("model" not in r and "vocab" not in r for r in comparison.record_rows(rows))
@@ -145,3 +152,25 @@ def test_saturation_claims_read_the_numbers():
     assert (remember.verdict, remember.value, remember.n) == (TOO_FEW, 1.0, 6) and comparison.MIN_UNITS > 6
     assert (layers.verdict, layers.value, layers.n) == ("held", 1.0, 1)  # layer 1 calmer than the last, 1 model
     assert comparison.saturation_claims({})[1].verdict == TOO_FEW
+
+
+def test_saturation_over_separate_stretches_counts_every_character_once():
+    """Two stretches, each from a zero state: the fractions are their counts over both lengths, as the gate
+    activations of each stretch alone give them."""
+    torch.manual_seed(4)
+    model = CharRNN(ModelConfig(vocab_size=5, model="lstm", num_layers=2, rnn_size=4, embedding_size=0))
+    first, second = torch.tensor([0, 1, 2, 3, 4, 0]), torch.tensor([4, 4, 2, 1])
+    sat = gates.saturation(model, [first, second], 0.3, 0.7)
+    for layer in range(2):
+        for gate in ("input", "forget", "output"):
+            a = np.concatenate([gates.gate_activations(model, part)[layer][gate] for part in (first, second)])
+            left, right = sat.layers[layer][gate]
+            np.testing.assert_allclose(left, (a < 0.3).sum(axis=0) / 10)
+            np.testing.assert_allclose(right, (a > 0.7).sum(axis=0) / 10)
+
+
+def test_the_grid_takes_the_notebooks_training_overrides_not_its_model_ones():
+    grid = {"batch_size": 4, "seq_length": 8, "max_iters": 30}
+    assert comparison.grid_settings(grid, {"max_iters": 2, "eval_interval": 2, "rnn_size": 8, "num_layers": 1}) == {
+        "batch_size": 4, "seq_length": 8, "max_iters": 2, "eval_interval": 2}
+    assert grid == {"batch_size": 4, "seq_length": 8, "max_iters": 30}  # the preset's table is not changed

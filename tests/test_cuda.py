@@ -35,8 +35,8 @@ def test_each_precision_trains_and_keeps_float32_state(tmp_path, precision, reso
 def test_evaluation_is_the_same_on_gpu_and_cpu(tmp_path):
     text = make_text(100_000)
     run = train(text, tmp_path / "run", MODEL, config(precision="bf16"), progress="none")
-    on_gpu = evaluate(run.model, run.splits["val"], 16, 50)
-    on_cpu = evaluate(load_checkpoint(tmp_path / "run", device="cpu").model, run.splits["val"], 16, 50)
+    on_gpu = evaluate(run.model, run.splits.parts["val"], 16, 50)
+    on_cpu = evaluate(load_checkpoint(tmp_path / "run", device="cpu").model, run.splits.parts["val"], 16, 50)
     assert on_gpu == pytest.approx(on_cpu, abs=1e-4)
 
 

@@ -19,6 +19,7 @@ from charlm.paper import presets, results
 from charlm.paper.claims import TOO_FEW
 from charlm.paper.sections import neurons
 from charlm.run import train
+from charlm.split import Split
 from charlm.trainer import TrainConfig
 from charlm.vocab import Vocab
 from test_viz import QUOTE_UNIT, quote_model, quoted_text
@@ -183,8 +184,8 @@ def test_lstm_vs_ngram_says_plainly_who_wins(quoted):
     weak = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5))
     sentence, claim = neurons.lstm_vs_ngram(weak)
     assert (claim.verdict, claim.value) == ("not", pytest.approx(five - 50.0))
-    published = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5), dataset="warandpeace",
-                                     published=results.published_losses("warandpeace"))
+    published = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=50.0, orders=(1, 5), dataset="warpeace_input",
+                                     published=results.published_losses("warpeace_input"))
     stated = _numbers(neurons.lstm_vs_ngram(published)[0])
     assert {1.077, 1.195} <= set(stated)  # the paper's LSTM and 20-gram on War and Peace, beside ours
 
@@ -207,3 +208,34 @@ def test_09_shows_the_cells_of_the_runs_04_and_06_trained(tmp_path):
     assert {r["model"] for r in table.rows} == set(neurons.SEARCHES)
     said = [r for r in table.rows if r["best cell"] is not None and (r["model"], r["property"]) in neurons.CELLS_SAID]
     assert {r["model"] for r in said} == set(neurons.SEARCHES) and len(graded) == len(said)  # a graded cell of each
+
+
+def test_09_looks_inside_08s_run_and_names_the_command_without_it(tmp_path, monkeypatch, capsys):
+    """The post's evolution and neuron figures come from one model: 09 loads 08's run (its best weights, the text
+    cut as that run cut it) and trains nothing; without one it says, in one line, how to make it."""
+    text = quoted_text(30_000)
+    data_file = tmp_path / "data" / "warpeace_input" / "input.txt"
+    data_file.parent.mkdir(parents=True)
+    data_file.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(nb.datasets, "path", lambda name, mirror=None, progress=False: data_file)
+    monkeypatch.setattr(nb.datasets, "meta", lambda name: {})
+    out = tmp_path / "out"
+    with pytest.raises(CharlmError) as err:
+        neurons.evolution_run(_section("09_neurons", out))
+    assert str(err.value).count("\n") == 0 and (
+        f"run notebook 08 first (python -m charlm.reproduce --profile smoke --only 08 --output {out})" in str(err.value))
+    tiny = {"max_iters": 12, "eval_interval": 6, "rnn_size": 16, "batch_size": 8, "seq_length": 16}
+    evolution = nb.Section("08_evolution", presets.load("08_evolution", "smoke"), out, None, None, 123, tiny)
+    trained = evolution.train(evolution.corpus())
+    run, corpus = neurons.evolution_run(_section("09_neurons", out))
+    assert run.loaded_from == out / "runs" / "smoke" / "08_evolution" / "best"
+    assert corpus.text == text and corpus.split_spec == Split("striped", (0.8, 0.1, 0.1), 8, 16)
+    assert corpus.split_note == ""  # the preset's note is about its own split (32 x 32), not this run's
+    assert (run.best_iteration, run.val_loss) == (trained.best_iteration, trained.val_loss)
+    assert run.test_loss() == pytest.approx(trained.test_loss(), rel=1e-6)
+    # traced stripe by stripe: every traced stretch lies inside one validation stripe of the run's split
+    tr = neurons.trace_held_out(run, corpus, chars=1500)
+    stripes = [(p.start, p.end) for p in corpus.split_spec.pieces(len(text))["val"]]
+    for piece in tr.piece_texts():
+        assert any(piece in text[a:b] for a, b in stripes)
+    assert len(tr.starts) > 1  # 1,500 characters span several stripes of 8 x 16 ... chunks

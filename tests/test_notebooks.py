@@ -23,13 +23,16 @@ import pytest
 
 from charlm import datasets
 from charlm.analysis import gates
-from charlm.data import split_ids
+from charlm.data import cut
 from charlm.errors import CharlmError
 from charlm.paper import notebook as nb
 from charlm.paper import presets, reproduce, results
 from charlm.paper.claims import PAPER, POST, TOO_FEW, VERDICTS
-from charlm.paper.notebook import reference_pieces, split_bounds
+from charlm.paper.notebook import reference_pieces
 from charlm.paper.results import Record
+from charlm.checkpoint import read_info
+from charlm.run import text_fingerprint
+from charlm.split import Split
 from charlm.paper.sections import (comparison, evolution, helo, latex, linux, meta, names, neurons, paul_graham,
                                    shakespeare, wikipedia)
 from charlm.paper.sections.paul_graham import find_loop
@@ -108,10 +111,12 @@ def test_preset_errors_are_clear(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("n", [5, 999, 1000, 55_869, 1_000_003])
 @pytest.mark.parametrize("fractions", [(0.9, 0.05, 0.05), (0.8, 0.1, 0.1), (1.0, 0.0, 0.0)])
-def test_split_bounds_match_training_splits(n, fractions):
-    ids = split_ids(np.arange(n), fractions)
-    for name, (start, end) in split_bounds(n, fractions).items():
-        assert (start, end) == ((int(ids[name][0]), int(ids[name][-1]) + 1) if len(ids[name]) else (start, start))
+def test_a_contiguous_corpus_splits_as_training_cuts_the_ids(n, fractions):
+    text = "".join(chr(0x41 + i % 50) for i in range(n))
+    corpus = nb.Corpus("toy", text, {}, Split("contiguous", fractions), False, "")
+    parts = cut(np.arange(n), corpus.split_spec).parts
+    for name, ids in parts.items():
+        assert corpus.split(name) == (text[int(ids[0]) : int(ids[-1]) + 1] if len(ids) else "")
 
 
 def test_find_loop():
@@ -135,13 +140,14 @@ def test_last_tenth_loss_scores_what_nanogpt_holds_out():
     text = make_text(20_001)
     run = train(text, None, {"model": "lstm", "rnn_size": 16, "num_layers": 1},
                 TrainConfig(batch_size=4, seq_length=20, max_iters=5, eval_interval=5), progress="none")
-    corpus = nb.Corpus("made", text, {}, (0.9, 0.05, 0.05), False, "")
+    corpus = nb.Corpus("made", text, {}, Split("contiguous", (0.9, 0.05, 0.05)), False, "")
     tail = text[int(0.9 * len(text)):]
     assert len(tail) == len(corpus.split("val")) + len(corpus.split("test")) + 1  # one character more than ours
     expected = evaluate(run.model, run.vocab.encode(tail), 4, 20)
     assert nb.last_tenth_loss(run, corpus) == pytest.approx(expected)
-    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, (0.8, 0.1, 0.1), False, "")) is None
-    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, (0.9, 0.05, 0.05), False, "", [], "striped")) is None
+    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, Split("contiguous", (0.8, 0.1, 0.1)), False, "")) is None
+    striped = Split("striped", (0.9, 0.05, 0.05)).for_batches(4, 20)
+    assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, striped, False, "")) is None
 
 
 # --------------------------------------------------------------------------- executed (slow)
@@ -281,7 +287,16 @@ def check_names(rec: Record, p: presets.Preset) -> None:
     assert not runs["in_runs"] and runs["samples"] <= names.RUNS_FACTOR * runs["training"]
 
 
+def _striped_paper_text(rec: Record, p: presets.Preset) -> None:
+    """08, 09 and 10 set their figures beside the paper's: its file, char-rnn's split, model selection recorded."""
+    assert rec.dataset == "warpeace_input" and rec.split == p.split_spec()
+    text = datasets.read("warpeace_input")[: p.max_chars]
+    assert rec.data_sha256 == text_fingerprint(text)
+    assert rec.extra["split"] == rec.split.label == "striped " + f"{p.train['batch_size']}x{p.train['seq_length']}, 80/10/10"
+
+
 def check_evolution(rec: Record, p: presets.Preset) -> None:
+    _striped_paper_text(rec, p)
     taken = [it for it in p.extra["sample_at"] if it <= rec.params["iterations"]]
     assert [r["iteration"] for r in rec.extra["word_stats"]] == [*taken, None]  # a row per sample, then real text
     assert [e["iteration"] for e in rec.extra["evolution"]] == taken
@@ -296,7 +311,20 @@ def check_evolution(rec: Record, p: presets.Preset) -> None:
     assert story.n == len(taken)
 
 
-def check_neurons(rec: Record, p: presets.Preset) -> None:
+def check_neurons(rec: Record, p: presets.Preset, output_dir: Path) -> None:
+    # 09 trains nothing: it looks inside 08's run, on 08's text and split
+    evolution = presets.load("08_evolution", "smoke")
+    _striped_paper_text(rec, evolution)
+    assert evolution.split_note in rec.notes  # the assumption is said where the loaded run's split is shown
+    info = read_info(output_dir / "runs" / "smoke" / "08_evolution", prefer="best")
+    assert (rec.params["iterations"], rec.best_iteration, rec.val_loss) == (
+        read_info(output_dir / "runs" / "smoke" / "08_evolution", prefer="last").iteration, info.iteration,
+        info.best_val_loss)
+    # the LSTM and the 20-gram on the same validation and test stripes
+    ngram = rec.extra["ngram"]
+    assert (ngram["lstm_loss"], ngram["lstm_test_loss"]) == (rec.val_loss, rec.test_loss)
+    twenty = next(r for r in ngram["rows"] if r["order"] == 20)
+    assert (rec.extra["ngram20_loss"], rec.extra["ngram20_test_loss"]) == (twenty["val_loss"], twenty["test_loss"])
     assert 0 < rec.extra["trace"]["chars"] <= p.extra["trace_chars"]
     interp = rec.extra["interpretable"]["cell"]
     assert interp["share"] == interp["count"] / interp["total"]
@@ -315,6 +343,7 @@ def check_neurons(rec: Record, p: presets.Preset) -> None:
 
 
 def check_comparison(rec: Record, p: presets.Preset) -> None:
+    _striped_paper_text(rec, p)
     grid = rec.extra["table1"]
     assert len(grid) == 2 * len(p.extra["kinds"]) * len(p.extra["depths"])  # War and Peace and Linux
     assert all(_is_number(r["test_loss"]) and r["iterations"] == p.extra["grid_train"]["max_iters"] for r in grid)
@@ -357,12 +386,15 @@ def test_every_notebook_has_its_own_check():
     assert set(SECTION_CHECKS) == {p.stem for p in NOTEBOOKS}
 
 
-def _train_04_and_06(output_dir: Path, mirror: Path) -> None:
-    """Runs of 04 and 06 where their notebooks write them, as their train cells make them (a few iterations)."""
+def _train_04_06_and_08(output_dir: Path, mirror: Path) -> None:
+    """Runs of 04 and 06 (a few iterations) and of 08 (its smoke preset: 09 looks inside that model), where their
+    notebooks write them, as their train cells make them."""
     tiny = {"max_iters": 20, "eval_interval": 20, "rnn_size": 32, "num_layers": 1}
     for name in neurons.SEARCHES:
         sec = nb.Section(name, presets.load(name, "smoke"), output_dir, None, str(mirror), 123, tiny)
         sec.train(nb.load_corpus(sec.preset.datasets, str(mirror), sec.preset.max_chars, sec.preset.fractions))
+    evolution = nb.Section("08_evolution", presets.load("08_evolution", "smoke"), output_dir, None, str(mirror), 123, {})
+    evolution.train(evolution.corpus())
 
 
 @pytest.mark.notebooks
@@ -375,7 +407,7 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
         for name in reproduce.read_notebook(path).datasets:
             datasets.path(name, mirror=mirror, progress=False)
         if path.stem == "09_neurons":
-            _train_04_and_06(tmp_path, mirror)
+            _train_04_06_and_08(tmp_path, mirror)
         papermill.execute_notebook(str(path), str(tmp_path / path.name), kernel_name=kernel, cwd=str(path.parent),
                                    parameters={"profile": "smoke", "output_dir": str(tmp_path)}, progress_bar=False)
     record_file = tmp_path / results.RESULTS_SUBDIR / f"{path.stem}.json"
@@ -394,8 +426,13 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path, kernel):
         "the smoke run did not learn")
     assert rec.samples and all(isinstance(s, str) for s in rec.samples) and rec.samples[0].strip()
     assert rec.extra.get("split")
+    preset = presets.load(path.stem, "smoke")
+    assert rec.precision == preset.train["precision"] and len(rec.data_sha256) == 64 and rec.split is not None
     assert all(c.verdict in VERDICTS and c.ours and c.rule and c.link.startswith((POST, PAPER)) for c in rec.claims)
-    SECTION_CHECKS[path.stem](rec, presets.load(path.stem, "smoke"))
+    if path.stem == "09_neurons":
+        SECTION_CHECKS[path.stem](rec, preset, tmp_path)
+    else:
+        SECTION_CHECKS[path.stem](rec, preset)
 
 
 @pytest.mark.notebooks
@@ -439,3 +476,22 @@ def test_a_notebook_never_deletes_a_run(tmp_path, capsys):
     run("cpu")
     assert (tmp_path / "runs" / "cpu" / "01_helo" / "last").is_dir()
     assert _snapshot(smoke_dir) == before  # the first run, byte for byte
+
+
+def test_max_chars_as_an_override_cuts_every_data_set_of_the_section(tmp_path):
+    mirror = _mirror()
+    sec = nb.setup("10_comparison", "smoke", str(tmp_path), mirror=str(mirror), overrides={"max_chars": 150_000})
+    assert (sec.max_chars, sec.overrides) == (150_000, {})  # not a training setting
+    corpus = sec.corpus()
+    assert len(corpus.text) == 150_000 and corpus.partial and corpus.split_spec == Split("striped", (0.8, 0.1, 0.1), 32, 64)
+    assert nb.setup("10_comparison", "smoke", str(tmp_path)).max_chars == presets.load("10_comparison", "smoke").max_chars
+
+
+def test_a_striped_corpus_hands_out_each_stripe_with_the_text_before_it_in_its_row():
+    text = "".join(chr(0x41 + i) for i in range(50))  # 3 rows of 16 (4 chunks of 4) and 2 characters more
+    corpus = nb.Corpus("toy", text, {}, Split("striped", (0.5, 0.25, 0.25), 3, 4), False, "")
+    rows = [text[16 * b : 16 * b + 17] for b in range(3)]  # each row's inputs and the target after its last one
+    assert corpus.stretches("val") == [r[9:13] for r in rows] and corpus.split("val") == "".join(r[9:13] for r in rows)
+    assert corpus.pieces("val") == [(r[:9], r[9:13]) for r in rows]  # the row before the stripe, nothing earlier
+    assert corpus.pieces("test", context_chars=2) == [(r[11:13], r[13:17]) for r in rows]
+    assert corpus.split_label == "striped 3x4, 50/25/25"

@@ -82,3 +82,22 @@ def test_a_missing_profile_table_and_broken_toml(tmp_path, monkeypatch):
 def test_every_shipped_preset_passes_its_checks():
     loaded = [presets.load(s, p) for s in presets.sections() for p in presets.PROFILES]
     assert len(loaded) == len(presets.sections()) * 3 and all(p.datasets for p in loaded)
+
+
+def test_every_preset_pins_its_precision():
+    """"auto" trains in bf16 on a CPU with bf16 units and in fp32 elsewhere: the same preset would give different
+    numbers on different machines. Every profile's training (and 10's grid) names its precision."""
+    from charlm.device import PRECISIONS
+
+    for section in presets.sections():
+        for profile in presets.PROFILES:
+            p = presets.load(section, profile)
+            for table in [p.train, *([p.extra["grid_train"]] if "grid_train" in p.extra else [])]:
+                assert table.get("precision") in set(PRECISIONS) - {"auto"}, (section, profile)
+
+
+def test_09_repeats_the_data_model_and_training_of_08_whose_run_it_loads():
+    for profile in presets.PROFILES:
+        evolution, neurons = presets.load("08_evolution", profile), presets.load("09_neurons", profile)
+        for key in ("datasets", "max_chars", "fractions", "split", "split_note", "model", "train"):
+            assert getattr(neurons, key) == getattr(evolution, key), (profile, key)

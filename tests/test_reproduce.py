@@ -199,6 +199,7 @@ def test_kernel_resolves_to_this_interpreter():
     ("overrides", '{"max_seconds": 0}', r"max_seconds .*is 0; it must be above 0"),
     ("overrides", '{"dropout": 1.5}', r"dropout 1.5 must be in \[0, 1\)"),
     ("overrides", '{"threads": 0}', r"threads .*is 0; it must be at least 1"),
+    ("overrides", '{"max_chars": 0}', r"max_chars .*is 0; it must be at least 1"),
     ("overrides", "[1, 2]", r"-p overrides \[1, 2\]: give a JSON object"),
     ("checkpoint", "no/such/run", r"-p checkpoint no/such/run: no such run directory"),
 ])

@@ -13,6 +13,7 @@ from charlm.errors import CharlmError
 from charlm.paper import results
 from charlm.paper.claims import Claim, Said
 from charlm.paper.results import PUBLISHED, Record, load_all, record, write_summary
+from charlm.split import Split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,11 +82,15 @@ def test_record_writes_atomically_and_adds_bits(tmp_path):
 def test_a_record_round_trips_through_json_with_its_claims(tmp_path):
     said = Said("It is also very good at making very few syntactic errors.", "https://x/#linux")
     claim = Claim.of(said, "3.1 errors per 100 lines", "partly", "held at <= 1.5 x real code's", value=2.0, n=412)
-    rec = metrics(claims=[claim], extra={"split": "90/5/5", "nested": {"a": [1, 2]}}, notebook_seconds=12.5)
+    rec = metrics(claims=[claim], extra={"split": "90/5/5", "nested": {"a": [1, 2]}}, notebook_seconds=12.5,
+                  precision="fp32", data_sha256="ab" * 32, split=Split("striped", (0.8, 0.1, 0.1), 100, 100),
+                  best_iteration=700)
     path = record(rec, tmp_path)
     assert results.read(path) == rec and load_all(tmp_path) == [rec]
     written = json.loads(path.read_text())
     assert written["claims"] == [claim.to_json()] and "claims" not in written["extra"]
+    assert written["split"] == {"kind": "striped", "fractions": [0.8, 0.1, 0.1], "rows": 100, "chunk": 100}
+    assert (written["precision"], written["data_sha256"], written["best_iteration"]) == ("fp32", "ab" * 32, 700)
     results.add_fields(path, notebook_seconds=20.0)
     assert results.read(path).notebook_seconds == 20.0 and results.read(path).claims == [claim]
     with pytest.raises(CharlmError, match="no field"):
@@ -174,14 +179,14 @@ WP = results.WARPEACE_INPUT_SHA256
 
 
 def test_comparable_only_when_file_split_and_measure_match_the_papers():
-    same = metrics("08_evolution", dataset="warpeace_input", test_loss=1.245, data_sha256=WP, split_method="striped",
+    same = metrics("08_evolution", dataset="warpeace_input", test_loss=1.245, data_sha256=WP, split=Split("striped", (0.8, 0.1, 0.1), 100, 100),
                    extra={"split": "80/10/10"})
     c = _status(same, "kjf2015_lstm_warandpeace")
     assert (c["status"], c["reasons"], c["ours"]) == ("comparable", [], 1.245)
     assert c["gap"] == pytest.approx(1.245 - 1.077)
     assert results.gap_text(c) == "ours 1.245, theirs 1.077 nats/char: +0.168"
     # each part that differs makes it indicative, with that part named
-    contiguous = _status(replace(same, split_method="contiguous"), "kjf2015_lstm_warandpeace")
+    contiguous = _status(replace(same, split=Split("contiguous", (0.9, 0.05, 0.05))), "kjf2015_lstm_warandpeace")
     assert (contiguous["status"], contiguous["reasons"]) == (
         "indicative", ["another split (ours contiguous 80/10/10, theirs striped)"])
     unknown = _status(replace(same, data_sha256=""), "kjf2015_lstm_warandpeace")
@@ -199,7 +204,7 @@ def test_comparable_only_when_file_split_and_measure_match_the_papers():
 
 
 def test_not_comparable_on_part_of_the_data_or_without_the_measure():
-    part = metrics("10_comparison", dataset="warpeace_input", data_sha256=WP, split_method="striped",
+    part = metrics("10_comparison", dataset="warpeace_input", data_sha256=WP, split=Split("striped", (0.8, 0.1, 0.1), 100, 100),
                    partial_data=True, data_subset="first 2,000,000 characters")
     c = _status(part, "kjf2015_lstm_warandpeace")
     assert c["status"] == "not comparable" and c["reasons"] == ["partial data: first 2,000,000 characters"]
@@ -215,7 +220,7 @@ def test_not_comparable_on_part_of_the_data_or_without_the_measure():
 
 
 def test_status_of_the_other_published_figures():
-    linux = _status(metrics(extra={"split": "90/5/5"}, split_method="contiguous", data_sha256="e" * 64),
+    linux = _status(metrics(extra={"split": "90/5/5"}, split=Split("contiguous", (0.9, 0.05, 0.05)), data_sha256="e" * 64),
                     "kjf2015_lstm_linux")
     assert linux["status"] == "indicative" and linux["reasons"] == [
         "their file's sha256 is not known here (the whole Linux 4.0 source tree, concatenated)",
@@ -249,7 +254,7 @@ def test_write_summary_table_and_samples(tmp_path):
     record(metrics("03_wikipedia", dataset="wikipedia", partial_data=True, data_subset="first 10^6 bytes only",
                                    model={"type": "lstm|big", "n_params": 1200},
                                    samples=["a ``` fence\n| pipe | row\n````\n" + "x" * 500]), tmp_path)
-    record(metrics(notes="kernel run"), tmp_path)
+    record(metrics(notes="kernel run", precision="fp32"), tmp_path)
     md_path, json_path = write_summary(tmp_path)
     md = md_path.read_text()
     table = [line for line in md.split("## Samples")[0].splitlines() if line.startswith("| ")]
@@ -271,6 +276,9 @@ def test_write_summary_table_and_samples(tmp_path):
     assert "x" * 160 + " …" in md and "x" * 161 not in md
     run_rows = [line for line in md.split("## The run")[1].splitlines() if line.startswith("| 05_linux")]
     assert len(run_rows) == 1 and "| 2 min 05 s |" in run_rows[0]  # where and how long each section ran
+    assert run_rows[0].startswith("| 05_linux | cpu | fp32 |")  # and in what precision it trained
+    wiki_run = next(line for line in md.split("## The run")[1].splitlines() if line.startswith("| 03_wikipedia"))
+    assert wiki_run.startswith("| 03_wikipedia | cpu | not recorded |")
 
     summary = json.loads(json_path.read_text())
     assert [r["section"] for r in summary["sections"]] == ["03_wikipedia", "05_linux"]

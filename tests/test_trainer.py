@@ -189,7 +189,7 @@ def test_rmsprop_and_gru_train(tmp_path):
 def test_a_limit_given_on_resume_replaces_the_runs_limits(tmp_path):
     text = make_text(40_000)
     first = train(text, tmp_path / "run", SMALL, config(max_iters=20), progress="none")
-    per_epoch = len(first.splits["train"]) // (8 * 20)
+    per_epoch = len(first.splits.parts["train"]) // (8 * 20)
     resumed = train(text, tmp_path / "run", resume=True, overrides={"max_epochs": 0.2}, progress="none")
     assert resumed.train_config.max_iters is None
     assert resumed.state.iteration == math.ceil(0.2 * per_epoch) > 20
@@ -316,11 +316,11 @@ def test_the_test_loss_is_the_best_validation_checkpoints_and_says_which(tmp_pat
     losses = dict(result.state.val_losses)
     assert losses[40] > min(losses.values())  # the last weights are not the best ones
     assert result.best_iteration == min(losses, key=losses.get) < 40 and result.val_loss == min(losses.values())
-    assert evaluate(result.model, result.splits["val"], 8, 20) == pytest.approx(losses[result.best_iteration])
+    assert evaluate(result.model, result.splits.parts["val"], 8, 20) == pytest.approx(losses[result.best_iteration])
     test = result.test_loss()
     if to_disk:
         best = load_checkpoint(out, device="cpu")
         assert best.info.best_iteration == best.info.iteration == result.best_iteration
-        assert test == pytest.approx(evaluate(best.model, result.splits["test"], 8, 20))
+        assert test == pytest.approx(evaluate(best.model, result.splits.parts["test"], 8, 20))
         last = load_checkpoint(out, device="cpu", prefer="last").model
-        assert test < evaluate(last, result.splits["test"], 8, 20)
+        assert test < evaluate(last, result.splits.parts["test"], 8, 20)

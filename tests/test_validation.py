@@ -122,12 +122,13 @@ ANY_JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-(2**40)
                         max_leaves=6)
 VALID_RECORD = {"model": {"vocab_size": 3, "model": "lstm", "rnn_size": 4, "num_layers": 1, "dropout": 0.0,
                           "embedding_size": 0}, "vocab": ["a", "b", "c"], "train_config": {"batch_size": 4},
-                "data": {"sha256": "0" * 64, "chars": 10, "fractions": [0.9, 0.05, 0.05], "source": None},
+                "data": {"sha256": "0" * 64, "chars": 10, "split": {"kind": "striped", "fractions": [0.8, 0.1, 0.1],
+                                                                     "rows": 2, "chunk": 3}, "source": None},
                 "iteration": 3, "best_iteration": 2, "best_val_loss": 1.5, "precision": "fp32", "world_size": 1}
 
 
 @settings(max_examples=400, deadline=None)
-@given(key=st.sampled_from([*VALID_RECORD, "val_loss", "epoch", "device", "stop_reason", "data.fractions",
+@given(key=st.sampled_from([*VALID_RECORD, "val_loss", "epoch", "device", "stop_reason", "data.split",
                             "data.chars", "data.sha256", "train_config.precision", "model.rnn_size"]),
        value=ANY_JSON)
 def test_any_edit_of_a_run_record_gives_a_record_or_a_charlm_error(key, value):

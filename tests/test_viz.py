@@ -297,7 +297,7 @@ def test_ranked_heatmap_windows_the_first_units_best_property(quoted):
     first = int(fig.axes[0].get_yticklabels()[0].get_text())
     layer, kind = ranking.best_layer()
     prop = max((r for r in ranking.rows if (r.layer, r.kind, r.unit) == (layer, kind, first)), key=lambda r: r.lift).property
-    start = viz.figures._window(labels[prop], ranking.split, 60)
+    start, _ = viz.figures._window(labels[prop], ranking.split, 60)
     assert fig.axes[0].get_xlabel() == f"characters {start}..{start + 59} of the traced text"
     assert viz.ranked_heatmap(tr, ranking, length=60).axes[0].get_xlabel() == fig.axes[0].get_xlabel()
 
@@ -305,8 +305,8 @@ def test_ranked_heatmap_windows_the_first_units_best_property(quoted):
 def test_ngram_comparison(quoted):
     text, _ = quoted
     cut = int(len(text) * 0.8)
-    comp = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=1.5, orders=(1, 3, 5), dataset="warandpeace",
-                                published=published_losses("warandpeace"), lstm_sample="lstm text", sample_orders=(3,), sample_length=40, seed=1)
+    comp = viz.ngram_comparison(text[:cut], text[cut:], lstm_loss=1.5, orders=(1, 3, 5), dataset="warpeace_input",
+                                published=published_losses("warpeace_input"), lstm_sample="lstm text", sample_orders=(3,), sample_length=40, seed=1)
     losses = {r["order"]: r["val_loss"] for r in comp.rows}
     assert losses[None] == 1.5 and losses[5] < losses[1] == comp.unigram_loss
     assert comp.best_ngram["order"] in (3, 5)
@@ -327,3 +327,67 @@ def test_excerpt_starts_a_paragraph():
     assert viz.excerpt("no blank lines", 5) == "no bl"
     with pytest.raises(CharlmError):
         viz.excerpt("abc", 5, start=10)
+
+
+# --------------------------------------------------------------------------- separate stretches (a striped split's)
+
+
+def test_trace_pieces_runs_each_stretch_after_its_own_context(quoted):
+    """Each piece is traced from its own state, set by its context: the same numbers as tracing context + text in
+    one run and keeping the text's part; nothing carries from one piece into the next."""
+    text, vocab = quoted
+    model = quote_model(vocab)
+    pieces = [(text[100:160], text[160:400]), (text[1000:1010], text[1010:1300]), ("", text[2000:2100])]
+    tr = viz.trace_pieces(model, vocab, pieces)
+    assert tr.text == "".join(t for _, t in pieces) and tr.starts == (0, 240, 530)
+    assert tr.pieces() == [(0, 240), (240, 530), (530, 630)] and tr.piece_texts() == [t for _, t in pieces]
+    for (context, piece), (a, b) in zip(pieces, tr.pieces()):
+        alone = viz.trace(model, vocab, context + piece)
+        keep = slice(len(context), None)
+        for layer in range(2):
+            np.testing.assert_allclose(tr.hidden[layer][a:b], alone.hidden[layer][keep], atol=1e-5)
+            np.testing.assert_allclose(tr.cell[layer][a:b], alone.cell[layer][keep], atol=1e-5)
+        np.testing.assert_allclose(tr.target_prob[a:b], alone.target_prob[keep], atol=1e-6)  # NaN where no context
+    assert np.isnan(tr.target_prob[530]) and not np.isnan(tr.target_prob[240])
+    assert tr.followed().tolist() == [t not in (239, 529, 629) for t in range(630)]
+
+
+def test_labels_and_windows_keep_to_their_stretch():
+    first, second = 'he said "never', ' mind" and left'  # a quote open at the end of the first stretch
+    labels = viz.property_labels(first + second, starts=(0, len(first)))
+    np.testing.assert_array_equal(labels["in_quotes"][len(first):], viz.property_labels(second)["in_quotes"])
+    assert viz.property_labels(first + second)["in_quotes"][len(first)] == 1  # as one text it would run on
+    y = np.array([0, 1] * 5 + [0] * 20 + [1, 0] * 3, dtype=np.float32)  # pieces of 10, 20 and 6 positions
+    assert viz.figures._window(y, 0, 8, starts=(0, 10, 30)) == (0, 8)  # the changes, not across a boundary
+    assert viz.figures._window(y, 12, 8, starts=(0, 10, 30)) in [(s, s + 8) for s in range(12, 23)]
+    assert viz.figures._window(y, 29, 8, starts=(0, 10, 30)) == (22, 30)  # reaches back within its piece
+
+
+def test_excerpts_start_paragraphs_inside_each_stretch_with_what_comes_before():
+    pieces = [("ctx one ", "half a line.\n\nFirst para.\n"), ("row two before ", "x\n\nSecond one here, long.")]
+    got = viz.excerpts(pieces, 30, context_chars=10)
+    assert got == [(" a line.\n\n", "First para.\n"), ("before x\n\n", "Second one here, l")]
+    assert sum(len(t) for _, t in got) == 30
+    assert viz.excerpts(pieces, 5, context_chars=0) == [("", "First")]
+    with pytest.raises(CharlmError, match="no text to excerpt"):
+        viz.excerpts([("a", "")], 5, context_chars=3)
+
+
+def test_ngram_comparison_scores_each_stretch_after_its_own_context(quoted):
+    from charlm.analysis.ngram import NGramModel
+
+    text, _ = quoted
+    train = text[:4000]
+    val = [(text[4000:4100], text[4100:4600]), (text[4900:5000], text[5000:5400])]
+    test = [(text[5400:5500], text[5500:6000])]
+    comp = viz.ngram_comparison(train, val, 1.4, orders=(3,), test=test, lstm_test_loss=1.5)
+    vocab = sorted(set(train))
+    three = NGramModel.fit(train, 3, vocab)
+    assert all(ch in vocab for _, piece in val for ch in piece)
+    by_hand = sum(-np.log(three.prob_dist(context + piece[:i])[vocab.index(piece[i])])
+                  for context, piece in val for i in range(len(piece)))
+    assert comp.loss_of_order(3) == pytest.approx(three.loss_pieces(val)) == pytest.approx(by_hand / 900)
+    assert comp.loss_of_order(3, "test") == pytest.approx(three.loss_pieces(test))
+    assert comp.has_test and comp.lstm_test_loss == 1.5
+    row = next(r for r in comp.table().rows if r["model"] == "3-gram")
+    assert row["test vs LSTM"] == pytest.approx(comp.loss_of_order(3, "test") - 1.5)

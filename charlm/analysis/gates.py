@@ -10,7 +10,7 @@ the hidden states :meth:`charlm.model.CharRNN.activations` returns: the same ari
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -98,8 +98,14 @@ class Saturation:
         return fig
 
 
-def saturation(model: Any, ids: torch.Tensor, left: float, right: float) -> Saturation:
-    """The fraction of characters each gate unit spends below ``left`` and above ``right``."""
+def saturation(model: Any, ids: torch.Tensor | Sequence[torch.Tensor], left: float, right: float) -> Saturation:
+    """The fraction of characters each gate unit spends below ``left`` and above ``right``, over the ids (T,)
+    or over several separate stretches of ids, each fed from a zero state (stripes of a split are not one text)."""
+    runs = [gate_activations(model, part) for part in ([ids] if isinstance(ids, torch.Tensor) else ids)]
+    if not runs:
+        raise CharlmError("no text to measure the gates on; give at least one stretch of ids")
+    joined = [{name: np.concatenate([run[layer][name] for run in runs]) for name in runs[0][layer]}
+              for layer in range(len(runs[0]))]
     layers = [{name: ((a < left).mean(axis=0), (a > right).mean(axis=0)) for name, a in gates.items()}
-              for gates in gate_activations(model, ids)]
+              for gates in joined]
     return Saturation(model.config.model, layers, left, right)

@@ -42,9 +42,10 @@ from charlm.analysis import textstats
 from charlm.analysis.display import Shown, esc, loss_figure, rows_of_text, show, show_figure, stack, table, warning
 from charlm.checkpoint import find_checkpoint, read_info
 from charlm.config import DataInfo
-from charlm.data import split_ids
+from charlm.data import ContiguousIds
+from charlm.split import Split
 from charlm.device import machine_description
-from charlm.errors import CharlmError, check_keys
+from charlm.errors import CharlmError, check_int, check_keys
 from charlm.model import ModelConfig
 from charlm.paper import presets, results
 from charlm.paper.claims import Claim
@@ -55,16 +56,21 @@ from charlm.trainer import TrainConfig, evaluate
 # --------------------------------------------------------------------------- data
 
 
+# How much of the text before a stretch Corpus.pieces hands over as its context: more than any model here reads
+# (an n-gram its order - 1 characters, the LSTM's warm-up one chunk, a trace the run's sequence length).
+CONTEXT_CHARS = 2000
+
+
 @dataclass
 class Corpus:
     name: str  # the data set actually used
     text: str  # what the model trains and is evaluated on (the whole set or its first max_chars)
     meta: dict[str, Any]
-    fractions: tuple[float, float, float]
+    split_spec: Split  # how the text is cut: contiguous fractions, or char-rnn's stripes (complete: rows and chunk)
     partial: bool  # not the whole data set the published figures used
     subset: str  # what part, when partial
     notes: list[str] = field(default_factory=list)
-    split_method: str = "contiguous"  # how the fractions cut the text (results.Record.split_method)
+    split_note: str = ""  # said wherever the split is shown, e.g. that its fractions are our assumption
 
     @cached_property
     def unigram_entropy(self) -> float:
@@ -72,20 +78,27 @@ class Corpus:
         return textstats.unigram_entropy(self.text)
 
     def split(self, name: str) -> str:
-        """The text of one split, cut exactly as charlm.data.split_ids cuts the ids for training."""
-        start, end = split_bounds(len(self.text), self.fractions)[name]
-        return self.text[start:end]
+        """The characters split ``name`` scores, as charlm.data cuts the ids for training: a contiguous split's
+        stretch, or a striped split's stripes joined in text order (fine for counting words or fitting an
+        n-gram, which then sees a few junctions that are not in the text; to score a stripe after the text
+        before it, use :meth:`pieces`)."""
+        return "".join(self.text[p.start : p.end] for p in self.split_spec.pieces(len(self.text))[name])
+
+    def pieces(self, name: str, context_chars: int = CONTEXT_CHARS) -> list[tuple[str, str]]:
+        """Split ``name`` as (context, text) pairs: each stretch it scores (a stripe, or the contiguous split) and
+        up to ``context_chars`` of the text before it in its row (striped) or in the text (contiguous)."""
+        return [(self.text[max(p.context, p.start - context_chars) : p.start], self.text[p.start : p.end])
+                for p in self.split_spec.pieces(len(self.text))[name]]
+
+    def stretches(self, name: str) -> list[str]:
+        """The texts of split ``name``'s stretches (a striped split's stripes), each on its own."""
+        return [self.text[p.start : p.end] for p in self.split_spec.pieces(len(self.text))[name]]
 
     @property
     def split_label(self) -> str:
-        """'90/5/5' style, what results compares with the published splits."""
-        label = "/".join(f"{100 * f:.3g}" for f in self.fractions)
+        """'90/5/5' or 'striped 100x100, 80/10/10', what results compares with the published splits."""
+        label = self.split_spec.label
         return label + (" of the bytes" if self.meta.get("splits", {}).get("by") == "byte" else "")
-
-
-def split_bounds(n: int, fractions: Sequence[float]) -> dict[str, tuple[int, int]]:
-    """[start, end) of each split of n characters: split_ids itself cuts range(n), so no array of n ids is made."""
-    return {name: (r.start, r.stop) for name, r in split_ids(range(n), tuple(fractions)).items()}  # type: ignore[arg-type]
 
 
 def _own_fractions(meta: dict[str, Any]) -> tuple[float, float, float]:
@@ -94,8 +107,11 @@ def _own_fractions(meta: dict[str, Any]) -> tuple[float, float, float]:
 
 
 def load_corpus(names: str | Sequence[str], mirror: str | None = None, max_chars: int | None = None,
-                fractions: Sequence[float] | None = None) -> Corpus:
-    """The first of ``names`` that can be prepared (mirror honoured), cut to ``max_chars`` if given."""
+                fractions: Sequence[float] | None = None, split: Split | None = None) -> Corpus:
+    """The first of ``names`` that can be prepared (mirror honoured), cut to ``max_chars`` if given, and split by
+    ``split`` (a complete Split), or contiguously by ``fractions``, or else by the data set's own split."""
+    if split is not None and fractions is not None:
+        raise CharlmError("give load_corpus a split or its fractions, not both")
     names = [names] if isinstance(names, str) else list(names)
     notes: list[str] = []
     for i, name in enumerate(names):
@@ -112,13 +128,18 @@ def load_corpus(names: str | Sequence[str], mirror: str | None = None, max_chars
         subsets.append(meta.get("note") or "partial data set")
     if name == "linux" and meta.get("variant") != "full":
         subsets.append("include/linux/, kernel/, mm/ of Linux 4.0 (the post: the whole tree)")
-    frac = tuple(fractions) if fractions is not None else _own_fractions(meta)
-    if max_chars is not None and len(text) > max_chars:
+    sliced = max_chars is not None and len(text) > max_chars
+    if sliced:
         subsets.append(f"first {max_chars:,} of {len(text):,} characters")
         text = text[:max_chars]
-        if fractions is None:
-            frac = tuple(meta["splits"]["fractions"])
-    return Corpus(name, text, meta, frac, bool(subsets), "; ".join(subsets), notes)  # type: ignore[arg-type]
+    if split is not None:
+        spec = split
+    elif fractions is not None:
+        spec = Split("contiguous", tuple(fractions))  # type: ignore[arg-type]
+    else:  # the data set's own split: its shares of a slice, its own boundaries of the whole text
+        spec = Split("contiguous", tuple(meta["splits"]["fractions"]) if sliced else _own_fractions(meta))
+    spec.pieces(len(text))  # a striped split that does not fit the text is refused here, before any training
+    return Corpus(name, text, meta, spec, bool(subsets), "; ".join(subsets), notes)
 
 
 def describe(corpus: Corpus) -> Shown:
@@ -126,8 +147,9 @@ def describe(corpus: Corpus) -> Shown:
     parts = [warning(n) for n in corpus.notes]
     if corpus.partial:
         parts.append(warning(f"PARTIAL DATA: {corpus.subset}. Losses are not comparable with published figures."))
+    split = corpus.split_label + (f" ({corpus.split_note})" if corpus.split_note else "")
     rows = [{"data set": corpus.name, "characters": f"{len(corpus.text):,}", "vocabulary": len(set(corpus.text)),
-             "split": corpus.split_label, "unigram entropy (nats/char)": corpus.unigram_entropy,
+             "split": split, "unigram entropy (nats/char)": corpus.unigram_entropy,
              "source": corpus.meta.get("source", "")}]
     return stack([*parts, table(rows, corpus.meta.get("title", corpus.name))], corpus, sep="\n")
 
@@ -140,11 +162,11 @@ def last_tenth_loss(run: RunResult, corpus: Corpus) -> float | None:
     of tiny Shakespeare, our validation and test splits together), scored as validation is (the run's batch shape,
     the state carried along each stream). None unless the run trained on the first 90% (contiguous, 0.9), since
     only then is that 10% held out."""
-    n = len(corpus.text)
-    train_start, train_end = split_bounds(n, corpus.fractions)["train"]
-    if corpus.split_method != "contiguous" or train_start != 0 or abs(train_end - 0.9 * n) > 1:
+    n, spec = len(corpus.text), corpus.split_spec
+    if spec.kind != "contiguous" or abs(spec.fractions[0] - 0.9) > 1e-9 or not isinstance(run.splits, ContiguousIds):
         return None
-    tail = np.concatenate([run.splits["train"][int(0.9 * n):], run.splits["val"], run.splits["test"]])
+    parts = run.splits.parts
+    tail = np.concatenate([parts["train"][int(0.9 * n):], parts["val"], parts["test"]])
     if len(tail) != n - int(0.9 * n):  # the splits do not reach the end of the text
         return None
     cfg = run.train_config
@@ -152,14 +174,15 @@ def last_tenth_loss(run: RunResult, corpus: Corpus) -> float | None:
 
 
 def _held_out_losses(run: RunResult) -> tuple[float, float | None, bool]:
-    """(val, test, val_is_train): losses with the run's batch shape; a text without a validation split (helo) is
-    scored on its training split. A run's best_val_loss is already the validation loss of the weights in hand."""
+    """(val, test, val_is_train): losses as the run's evaluation scores them (a striped split: each stripe after
+    the text before it); a text without a validation split (helo) is scored on its training split. A run's
+    best_val_loss is already the validation loss of the weights in hand."""
     cfg, splits = run.train_config, run.splits
-    if len(splits["val"]) < 2:
-        train_ids = splits["train"]
-        return evaluate(run.model, train_ids, cfg.batch_size, min(cfg.seq_length, len(train_ids) - 1)), None, True
-    val = run.val_loss if run.val_loss is not None else evaluate(run.model, splits["val"], cfg.batch_size, cfg.seq_length)
-    return val, run.test_loss(), False
+    if splits.scored("val") < 1:
+        seq_length = min(cfg.seq_length, splits.scored("train"))
+        return evaluate(run.model, splits.held_out("train", cfg.batch_size, seq_length)), None, True
+    val = run.val_loss if run.val_loss is not None else run.held_out_loss("val")
+    return val, run.test_loss(), False  # type: ignore[return-value]
 
 
 @dataclass
@@ -172,6 +195,12 @@ class Section:
     seed: int
     overrides: dict[str, Any]
     checkpoint_dir: Path | None = None  # where the notebook looks for <checkpoint_dir>/<section> to load
+    chars_limit: int | None = None  # the notebook's max_chars override (None: the preset's)
+
+    @property
+    def max_chars(self) -> int | None:
+        """How much of each data set this section uses: the notebook's override, else its preset's."""
+        return self.chars_limit if self.chars_limit is not None else self.preset.max_chars
 
     @property
     def runs_dir(self) -> Path:
@@ -206,7 +235,8 @@ class Section:
 
     def corpus(self) -> Corpus:
         p = self.preset
-        corpus = load_corpus(p.datasets, self.mirror, p.max_chars, p.fractions)
+        corpus = load_corpus(p.datasets, self.mirror, self.max_chars, split=p.split_spec(self.overrides))
+        corpus.split_note = p.split_note
         show(describe(corpus))
         return corpus
 
@@ -218,14 +248,13 @@ class Section:
         model_fields = {k: v for k, v in self.overrides.items() if k in ModelConfig.__dataclass_fields__}
         config = self.preset.train_config(self.seed, {k: v for k, v in self.overrides.items() if k not in model_fields})
         model = {**self.preset.model, **model_fields}
-        run_dir, finished = free_run_dir(self.run_dir, corpus.text, model, config, corpus.fractions,
-                                         corpus.name)
+        run_dir, finished = free_run_dir(self.run_dir, corpus.text, model, config, corpus.split_spec, corpus.name)
         if finished:
             show(warning(f"{self._relative(run_dir)} holds a finished run with these settings: loading it instead of "
                          "training (move it away to train afresh)"))
             return self._load(corpus, run_dir)
         print(f"training into {run_dir.relative_to(self.output_dir)}")
-        result = train(corpus.text, run_dir, model, config, fractions=corpus.fractions, progress="lines",
+        result = train(corpus.text, run_dir, model, config, split=corpus.split_spec, progress="lines",
                        sample_at=sample_at, sample_length=sample_length, source=corpus.name)
         if result.samples:
             (run_dir / "samples.json").write_text(json.dumps(result.samples, ensure_ascii=False), encoding="utf-8")
@@ -237,15 +266,14 @@ class Section:
         if not same_text:
             show(warning(f"checkpoint {path} was trained on another text than this {corpus.name} "
                          f"({len(corpus.text):,} chars): its validation split may overlap what it trained on"))
-        fractions = data.fractions if same_text else tuple(corpus.fractions)  # type: ignore[union-attr]
-        if fractions != tuple(corpus.fractions):
-            # The baselines and measures beside the LSTM cut the text by corpus.fractions: they must cut it as
+        split = data.split if same_text else corpus.split_spec  # type: ignore[union-attr]
+        if split != corpus.split_spec:
+            # The baselines and measures beside the LSTM cut the text by corpus.split_spec: they must cut it as
             # the checkpoint's run did, or its training text would count as held out.
-            corpus.notes.append(f"split {corpus.split_label} replaced by the checkpoint's "
-                                f"{'/'.join(f'{100 * f:.3g}' for f in fractions)}")
-            corpus.fractions = fractions  # type: ignore[assignment]
+            corpus.notes.append(f"split {corpus.split_label} replaced by the checkpoint's {split.label}")
+            corpus.split_spec = split
             show(warning(corpus.notes[-1]))
-        run = load_run(path, corpus.text, fractions)
+        run = load_run(path, corpus.text, split)
         samples_file = run.out_dir / "samples.json" if run.out_dir else None
         if samples_file is not None and samples_file.is_file():
             run.samples = [tuple(s) for s in json.loads(samples_file.read_text(encoding="utf-8"))]
@@ -259,19 +287,28 @@ class Section:
         cfg, st = run.train_config, run.state
         val, test, val_is_train = _held_out_losses(run)
         params = {"profile": self.preset.profile, "batch_size": cfg.batch_size, "seq_length": cfg.seq_length,
-                  "learning_rate": cfg.learning_rate, "dropout": run.model.config.dropout, "iterations": st.iteration,
-                  "stop": st.stop_reason, "seed": cfg.seed,
+                  "learning_rate": cfg.learning_rate, "optimizer": cfg.optimizer, "grad_clip": cfg.grad_clip,
+                  "grad_clip_mode": cfg.grad_clip_mode, "init_range": cfg.init_range,
+                  "dropout": run.model.config.dropout, "iterations": st.iteration, "stop": st.stop_reason,
+                  "seed": cfg.seed,
                   **{k: getattr(cfg, k) for k in ("max_iters", "max_epochs", "max_seconds") if getattr(cfg, k) is not None}}
         all_notes = [n for n in (notes, *corpus.notes) if n]
+        if corpus.split_note:
+            all_notes.append(f"Split {corpus.split_label}: {corpus.split_note}.")
         if run.loaded_from is not None:
             all_notes.append(f"loaded from checkpoint {self._relative(run.loaded_from)}; train_seconds is that run's")
         if val_is_train:
             all_notes.append("no validation split: val_loss is the loss on the training text")
+        elif run.best_iteration is not None:
+            all_notes.append(f"Model selection: val_loss and test_loss are of the best-validation weights, those of "
+                             f"iteration {run.best_iteration} of {st.iteration}.")
         rec = results.Record(
             section=self.name, dataset=corpus.name, model={**run.model.config.to_dict(), "n_params": run.n_params},
-            params=params, train_seconds=st.elapsed, device=run.device, val_loss=val, test_loss=test,
+            params=params, train_seconds=st.elapsed, device=run.device, precision=run.precision,
+            data_sha256=text_fingerprint(corpus.text), split=corpus.split_spec,
+            best_iteration=None if val_is_train else run.best_iteration, val_loss=val, test_loss=test,
             samples=list(samples), claims=list(claims), partial_data=corpus.partial, data_subset=corpus.subset,
-            notes=" ".join(all_notes), data_sha256=text_fingerprint(corpus.text), split_method=corpus.split_method,
+            notes=" ".join(all_notes),
             machine=machine_description(), torch_version=torch.__version__,
             extra={"split": corpus.split_label, "unigram_entropy": corpus.unigram_entropy, "chars": len(corpus.text),
                    "torch_threads": torch.get_num_threads(), **(extra or {})})
@@ -305,12 +342,16 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
           overrides: dict[str, Any] | None = None) -> Section:
     """Resolve the notebook's parameters: profile (None: paper with CUDA, else cpu), checkpoint, threads.
 
-    ``overrides`` may change TrainConfig or ModelConfig fields, and ``threads`` (torch's CPU threads).
+    ``overrides`` may change TrainConfig or ModelConfig fields, ``threads`` (torch's CPU threads) and
+    ``max_chars`` (use only the first N characters of each data set: a quick try, flagged as partial data).
     """
     preset = presets.load(section, profile)
     overrides = dict(overrides or {})
     check_keys("override(s)", overrides, {*TrainConfig.__dataclass_fields__, *ModelConfig.__dataclass_fields__,
-                                          "threads"} - {"vocab_size"})
+                                          "threads", "max_chars"} - {"vocab_size"})
+    chars_limit = overrides.pop("max_chars", None)
+    if chars_limit is not None:
+        chars_limit = check_int("max_chars", chars_limit, 1)
     threads = overrides.pop("threads", preset.threads)
     if threads:
         torch.set_num_threads(int(threads))
@@ -318,7 +359,8 @@ def setup(section: str, profile: str | None = None, output_dir: str = "../output
     ckpt = Path(checkpoint).expanduser() if checkpoint else _checkpoint_in(folder, section)
     if ckpt is None and folder is not None:
         show(warning(f"no checkpoint for {section} in {checkpoint_dir}: training instead"))
-    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides, folder)
+    sec = Section(section, preset, Path(output_dir).expanduser().resolve(), ckpt, mirror, seed, overrides, folder,
+                  chars_limit)
     m, t = preset.model, preset.train
     print(f"{section}: profile {preset.profile}; {m['model'].upper()} {m['num_layers']}x{m['rnn_size']} dropout "
           f"{m['dropout']}; batch {t['batch_size']} x seq {t['seq_length']}; "
@@ -348,11 +390,11 @@ def load_trained(path: str | Path, mirror: str | None = None) -> tuple[RunResult
     if data is None or not data.source or not data.chars:
         raise CharlmError(f"{path}: the checkpoint does not name the data set it trained on; load it with "
                           "charlm.run.load_run and the text instead")
-    corpus = load_corpus(data.source, mirror, data.chars, data.fractions)
+    corpus = load_corpus(data.source, mirror, data.chars, split=data.split)
     if text_fingerprint(corpus.text) != data.sha256:
         raise CharlmError(f"the {data.source} text here differs from the one the checkpoint trained on ({path}); "
                           "prepare the same data set (python data/download.py) or pass the text yourself")
-    return load_run(path, corpus.text, corpus.fractions), corpus
+    return load_run(path, corpus.text, corpus.split_spec), corpus
 
 
 # --------------------------------------------------------------------------- the loss curve, samples

@@ -40,6 +40,8 @@ class Preset:
     train: dict[str, Any]  # charlm.trainer.TrainConfig fields
     max_chars: int | None = None  # use only the first max_chars characters
     fractions: tuple[float, float, float] | None = None  # None: the data set's own split
+    split: str = "contiguous"  # or "striped": char-rnn's rows (batch_size) x chunks (seq_length) of the fractions
+    split_note: str = ""  # said beside the split in the notebook and the record (e.g. that the fractions are ours)
     threads: int | None = None  # torch.set_num_threads; None leaves torch's default
     sample_length: int = 500
     num_samples: int = 3
@@ -50,6 +52,16 @@ class Preset:
     @property
     def dataset(self) -> str:
         return self.datasets[0]
+
+    def split_spec(self, overrides: dict[str, Any] | None = None):
+        """The charlm.data.Split this preset cuts its text by (a striped one takes its rows and chunk from the
+        batch shape, with ``overrides`` applied); None: the data set's own split."""
+        from charlm.data import Split  # imported late: reading presets needs no torch
+
+        if self.split == "striped":
+            shape = {**self.train, **(overrides or {})}
+            return Split("striped", self.fractions, shape.get("batch_size"), shape.get("seq_length"))  # type: ignore[arg-type]
+        return Split("contiguous", self.fractions) if self.fractions is not None else None
 
     def train_config(self, seed: int | None = None, overrides: dict[str, Any] | None = None):
         """The TrainConfig of this preset, with the notebook's seed and any overrides applied."""
@@ -138,6 +150,11 @@ def _check(table: dict[str, Any], file: str, profile: str) -> None:
                 check_float("fractions", f, 0.0, maximum=1.0)
             if not 0.0 < sum(fractions) <= 1.0 + 1e-9:
                 raise CharlmError(f"fractions {fractions} sum to {sum(fractions):g}; they must sum to at most 1")
+        split = table.get("split", "contiguous")
+        if split not in ("contiguous", "striped"):
+            raise CharlmError(f"split = {split!r}; choose \"contiguous\" or \"striped\" (char-rnn's)")
+        if split == "striped" and fractions is None:
+            raise CharlmError("split = \"striped\" needs its fractions (train, validation, test), e.g. [0.8, 0.1, 0.1]")
         temperatures = table.get("temperatures", [1.0])
         if not isinstance(temperatures, list) or not temperatures:
             raise CharlmError(f"temperatures = {temperatures!r}; give a list of numbers above 0")
@@ -145,13 +162,20 @@ def _check(table: dict[str, Any], file: str, profile: str) -> None:
             check_float("temperatures", t, 0.0, above=True)
         if not isinstance(table.get("prime", ""), str):
             raise CharlmError(f"prime = {table['prime']!r}; it must be a string")
+        if not isinstance(table.get("split_note", ""), str):
+            raise CharlmError(f"split_note = {table['split_note']!r}; it must be a string")
         if not isinstance(table.get("extra", {}), dict):
             raise CharlmError(f"extra = {table['extra']!r}; it must be a table")
     # The configs' own checks, so that a preset is refused exactly as the CLI would refuse the same setting.
     with _where(f"{file} [{profile}.model]"):
         ModelConfig.from_dict({"vocab_size": 1, **table["model"]})
     with _where(f"{file} [{profile}.train]"):
-        TrainConfig.from_dict(table["train"])
+        train = TrainConfig.from_dict(table["train"])
+    if table.get("split") == "striped":
+        from charlm.data import Split
+
+        with _where(f"{file} [{profile}]"):
+            Split("striped", table["fractions"], train.batch_size, train.seq_length)
 
 
 def default_profile() -> str:

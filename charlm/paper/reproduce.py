@@ -173,12 +173,13 @@ def check_parameters(nb: Notebook, share: dict[str, Any], notebooks_dir: Path) -
                           '\'{"max_seconds": 60}\'')
     overrides = dict(overrides or {})
     model_keys = set(ModelConfig.__dataclass_fields__) - {"vocab_size"}
-    check_keys("override(s)", overrides, {*TrainConfig.__dataclass_fields__, *model_keys, "threads"})
+    check_keys("override(s)", overrides, {*TrainConfig.__dataclass_fields__, *model_keys, "threads", "max_chars"})
     preset = presets.load(nb.name, share["profile"])
-    if overrides.get("threads") is not None:
-        check_int("threads", overrides["threads"], 1)
+    for key in ("threads", "max_chars"):
+        if overrides.get(key) is not None:
+            check_int(key, overrides[key], 1)
     seed = share.get("seed")
-    preset.train_config(seed, {k: v for k, v in overrides.items() if k not in model_keys | {"threads"}})
+    preset.train_config(seed, {k: v for k, v in overrides.items() if k not in model_keys | {"threads", "max_chars"}})
     ModelConfig.from_dict({"vocab_size": 1, **preset.model, **{k: v for k, v in overrides.items() if k in model_keys}})
     checkpoint = share.get("checkpoint")
     if checkpoint is not None and not (notebooks_dir / str(checkpoint)).expanduser().exists():

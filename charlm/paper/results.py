@@ -28,6 +28,7 @@ from charlm import __version__
 from charlm.analysis.textstats import bits
 from charlm.errors import CharlmError
 from charlm.paper.claims import Claim
+from charlm.split import Split
 
 RESULTS_SUBDIR = "results"
 
@@ -57,6 +58,8 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "what": "LSTM, static eval. on the held-out last 4M bytes (the paper's 'validation')",
         "source": "Graves (2013), Generating Sequences With Recurrent Neural Networks, arXiv:1308.0850, Table 2",
     },
+    # char-rnn's warpeace_input.txt is the paper's file (charlm.datasets: warpeace_input); the Gutenberg edition
+    # (warandpeace) is another text and has no published figure.
     "kjf2015_lstm_warandpeace": {
         "data": ["warpeace_input", "warandpeace"], "file": _CHAR_RNN_WP, "sha256": WARPEACE_INPUT_SHA256,
         "split": "striped", "fractions": None, "measure": "test_loss", "context": "carried",
@@ -130,15 +133,14 @@ class Record:
     val_loss: float  # nats/char
     test_loss: float | None
     samples: list[str]
+    precision: str | None = None  # what the model trained in, resolved (fp32, tf32, bf16, fp16), never "auto"
+    data_sha256: str | None = None  # of the text trained and measured on (the characters, UTF-8)
+    split: Split | None = None  # how that text was cut (kind, fractions; striped: rows and chunk)
+    best_iteration: int | None = None  # val_loss and test_loss are of this iteration's weights (model selection)
     claims: list[Claim] = field(default_factory=list)  # the post's claims this section judged
     extra: dict[str, Any] = field(default_factory=dict)  # section-specific measurements
     partial_data: bool = False  # only part of the data set the published figures used
     data_subset: str = ""  # what part
-    # The text itself: sha256 of the characters trained and scored on (charlm.run.text_fingerprint; "" in records
-    # made before it was recorded), and how they were split: "contiguous" (train, then validation, then test) or
-    # "striped" (char-rnn's rows and chunks); "" in older records, all of which were split contiguously.
-    data_sha256: str = ""
-    split_method: str = ""
     notes: str = ""
     machine: str = ""  # processor and core count (charlm.device.machine_description)
     torch_version: str = ""
@@ -155,6 +157,11 @@ class Record:
                                   "fix it before recording")
 
     @property
+    def split_method(self) -> str:
+        """"contiguous" or "striped": records made before the split was recorded were all cut contiguously."""
+        return self.split.kind if self.split is not None else "contiguous"
+
+    @property
     def val_bits(self) -> float:
         return bits(self.val_loss)
 
@@ -167,7 +174,7 @@ class Record:
         # Shallow: measurements in extra serialise themselves (as_dict) when written.
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         return {**out, "claims": [c.to_json() for c in self.claims], "val_bits": self.val_bits,
-                "test_bits": self.test_bits}
+                "test_bits": self.test_bits, "split": self.split.to_json() if self.split is not None else None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str = "a record") -> Record:
@@ -182,6 +189,14 @@ class Record:
             raise CharlmError(f"results: {where} has " + (f"unknown field(s) {unknown}" if unknown else "")
                               + (" and " if unknown and missing else "") + (f"no {missing}" if missing else "")
                               + "; rerun its notebook or delete the file")
+        legacy_method = values.pop("split_method", None)  # how records of one earlier version named the split's kind
+        if values.get("split") is None and legacy_method:
+            values["split"] = {"kind": legacy_method}
+        if values.get("split") is not None:
+            try:
+                values["split"] = Split.from_json(values["split"])
+            except CharlmError as err:
+                raise CharlmError(f"results: {where}: {err}; rerun its notebook or delete the file") from None
         if "claims" in values:
             values["claims"] = [Claim.from_json(c, f"a claim of {where}") for c in values["claims"]]
         else:
@@ -338,7 +353,7 @@ def compare(rec: Record, entry: Mapping[str, Any]) -> dict[str, Any]:
         reasons.append(f"our {rec.dataset} text is not theirs (sha256 {rec.data_sha256[:12]}, theirs "
                        f"{entry['sha256'][:12]})")
     # the split
-    method = rec.split_method or "contiguous"  # every record made before split_method was split contiguously
+    method = rec.split_method
     label = _SPLIT_OF_MEASURE.get(entry["measure"]) or rec.extra.get("split")
     if entry["split"] is None:
         reasons.append("their split is not given")
@@ -512,10 +527,12 @@ def render_markdown(records: Sequence[Record], not_done: Mapping[str, str] | Non
         out += [_fenced(_sample_excerpt(r.samples[0] if r.samples else "")), ""]
     out += ["## The run", "", "Where and how long: training time as the trainer counted it, and the whole "
             "notebook's wall time as `charlm.reproduce` measured it.", "",
-            "| Section | Device | Machine | Torch threads | torch | Training | Notebook (wall) |", "|---|---|---|---|---|---|---|"]
+            "| Section | Device | Precision | Machine | Torch threads | torch | Training | Notebook (wall) |",
+            "|---|---|---|---|---|---|---|---|"]
     for r in records:
-        cells = [r.section, r.device, r.machine or "?", str(r.extra.get("torch_threads", "?")), r.torch_version or "?",
-                 _duration(r.train_seconds), _duration(r.notebook_seconds)]
+        cells = [r.section, r.device, r.precision or "not recorded", r.machine or "?",
+                 str(r.extra.get("torch_threads", "?")), r.torch_version or "?", _duration(r.train_seconds),
+                 _duration(r.notebook_seconds)]
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(out) + "\n"
 

@@ -5,6 +5,7 @@ on inside quotes, one that counts the position in a line) and (b) under each cha
 guesses for the next one. This package computes what those pictures need and measures what they suggest:
 
     tr = trace(model, vocab, text)              # every layer's h (and LSTM c) after every character, top-k
+    tr = trace_pieces(model, vocab, pieces)     # separate stretches (a striped split's), each after its context
     cell_html(tr, layer, unit)                  # (a) as self-contained HTML (shown in Jupyter, savable)
     topk_html(tr)                               # (b)
     labels = property_labels(tr.text)           # in quotes, in [[links]], in a URL, bracket depth, column...
@@ -21,12 +22,13 @@ from charlm.analysis.viz.baseline import NgramComparison, ngram_comparison
 from charlm.analysis.viz.cells import CellRanking, CellScore, rank_cells
 from charlm.analysis.viz.figures import best_cells_html, heatmap, ranked_heatmap
 from charlm.analysis.viz.labels import BINARY, PROPERTIES, property_labels
-from charlm.analysis.viz.tracing import Trace, excerpt, trace
+from charlm.analysis.viz.tracing import Trace, excerpt, excerpts, trace, trace_pieces
 from charlm.analysis.viz.views import (Html, cell_html, check_html, document, join_html, save_html, shown_text, topk_html,
                                        visible, visible_text)
 
 __all__ = [
     "BINARY", "CellRanking", "CellScore", "Html", "NgramComparison", "PROPERTIES", "Trace", "best_cells_html",
-    "cell_html", "check_html", "document", "excerpt", "heatmap", "join_html", "ngram_comparison", "property_labels",
-    "rank_cells", "ranked_heatmap", "save_html", "shown_text", "topk_html", "trace", "visible", "visible_text",
+    "cell_html", "check_html", "document", "excerpt", "excerpts", "heatmap", "join_html", "ngram_comparison",
+    "property_labels", "rank_cells", "ranked_heatmap", "save_html", "shown_text", "topk_html", "trace", "trace_pieces",
+    "visible", "visible_text",
 ]

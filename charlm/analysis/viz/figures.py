@@ -20,16 +20,26 @@ from charlm.analysis.viz.tracing import Trace
 from charlm.analysis.viz.views import Html, cell_html, join_html, visible
 
 
-def _window(y: np.ndarray, lo: int, length: int) -> int:
-    """Start of a ``length`` window in [lo, len(y)) where y changes most often (the most to look at)."""
+def _window(y: np.ndarray, lo: int, length: int, starts: Sequence[int] = (0,)) -> tuple[int, int]:
+    """[start, stop) of a window of up to ``length`` positions, from ``lo`` on where it can, in which y changes most
+    often (the most to look at); the window lies inside one traced piece (``starts``: where the pieces begin). A
+    longer window beats a shorter one; a piece with less than ``length`` left after ``lo`` reaches back before it."""
     n = len(y)
-    if n - lo <= length:
-        return max(0, n - length)
     changes = np.concatenate([[0], np.cumsum(np.abs(np.diff(y)) > 0)])
     step = max(1, length // 4)
-    starts = np.arange(lo, n - length + 1, step)
-    counts = changes[starts + length - 1] - changes[starts]
-    return int(starts[int(np.argmax(counts))])
+    best, best_key = (max(0, n - length), n), (-1, -1)
+    for a, b in zip(starts, (*starts[1:], n)):
+        if b <= lo:
+            continue
+        if b - max(a, lo) <= length:
+            candidates = [(max(a, b - length), b)]
+        else:
+            candidates = [(int(s), int(s) + length) for s in np.arange(max(a, lo), b - length + 1, step)]
+        for start, stop in candidates:
+            key = (stop - start, int(changes[stop - 1] - changes[start]))
+            if key > best_key:
+                best, best_key = (start, stop), key
+    return best
 
 
 def best_cells_html(tr: Trace, ranking: CellRanking, labels: Mapping[str, np.ndarray], length: int = 1200,
@@ -42,13 +52,13 @@ def best_cells_html(tr: Trace, ranking: CellRanking, labels: Mapping[str, np.nda
             continue
         r = best[prop]
         y = np.asarray(labels[prop])
-        start = _window(y, ranking.split, length)
+        start, stop = _window(y, ranking.split, length, tr.starts)
         metric = "balanced accuracy" if r.metric == "balanced_accuracy" else "correlation"
         title = f"{prop}: {r.name}  ({metric} {r.score:.3f} on held-out text; chance {r.chance:.3f})"
         binary = r.metric == "balanced_accuracy"
         note = (f"{PROPERTIES.get(prop, prop)}. Colour: {'tanh(c)' if r.kind == 'cell' else 'h'} of {r.name} "
                 f"(-1 blue, +1 red)" + ("; underlined: where the property holds" if binary else ""))
-        parts.append(cell_html(tr, r.layer, r.unit, r.kind, start, start + length, title=title, note=note,
+        parts.append(cell_html(tr, r.layer, r.unit, r.kind, start, stop, title=title, note=note,
                                underline=y if binary else None))
     return join_html(*parts)
 
@@ -94,6 +104,7 @@ def ranked_heatmap(tr: Trace, ranking: CellRanking, length: int = 80, units: int
     # the window follows the property the first unit tracks best (every unit has a row for every property)
     prop = max((r for r in ranking.rows if r.layer == layer and r.kind == kind and r.unit == chosen[0]),
                key=lambda r: r.lift).property
-    start = _window((labels if labels is not None else property_labels(tr.text))[prop], ranking.split, length)
-    return heatmap(tr, layer, kind, chosen, start, length, path=path,
+    start, stop = _window((labels if labels is not None else property_labels(tr.text, tr.starts))[prop],
+                          ranking.split, length, tr.starts)
+    return heatmap(tr, layer, kind, chosen, start, stop - start, path=path,
                    title=f"{len(chosen)} units of layer {layer} ({kind}) that track a property best, on held-out text")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 import numpy as np
 
@@ -153,12 +154,17 @@ PROPERTIES: dict[str, str] = {
 BINARY = ("in_quotes", "in_parens", "in_wiki_link", "in_url", "in_www", "in_comment", "in_if_condition")
 
 
-def property_labels(text: str) -> dict[str, np.ndarray]:
+def property_labels(text: str, starts: Sequence[int] = (0,)) -> dict[str, np.ndarray]:
     """Simple properties of every position of ``text``, as (T,) float32 arrays (binary ones are 0/1).
 
     A position's value describes the text *after* reading that character (so the opening quote is
-    inside, the closing one outside), which is what the state after that character can know.
+    inside, the closing one outside), which is what the state after that character can know. ``starts``: where
+    separate pieces of ``text`` begin (a trace's ``starts``); each is labelled on its own, so a quote left open
+    at the end of one piece does not run into the next.
     """
+    if tuple(starts) not in ((), (0,)):
+        parts = [property_labels(text[a:b]) for a, b in zip(starts, (*starts[1:], len(text)))]
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     paren = _depth(text, "(", ")")
     return {
         "in_quotes": _inside_quotes(text),

@@ -3,12 +3,18 @@
     tr = trace(model, vocab, text)    # every layer's h (and LSTM c) after every character, top-k guesses
     tr.values(layer, "cell")          # (T, H) in [-1, 1]: tanh(c), what the views colour by, or h
     excerpt(text, length)             # a stretch of text that starts a paragraph (a fair start for both)
+    trace_pieces(model, vocab, excerpts(pieces, length))  # separate stretches, each after its own context
+
+A trace of several pieces (the stripes of char-rnn's split, each with the text before it in its row) runs
+each piece from its own state, set by reading its context first, and keeps where each piece starts
+(``Trace.starts``): labels are computed per piece and a view or window never crosses from one to the next.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -24,7 +30,10 @@ class Trace:
 
     hidden[l] is (T, H): layer l's h after reading text[t]. cell[l] is (T, H) raw LSTM c (None for RNN/GRU).
     topk_ids / topk_probs (T, k): the k likeliest next characters after text[:t+1]. target_prob[t] is the
-    probability the model gave text[t] before reading it (NaN for t = 0, which had no prediction).
+    probability the model gave text[t] before reading it (NaN at a piece's start traced without context, which had
+    no prediction). ``text`` may join several pieces, starting at ``starts``: nothing carries across their
+    boundaries (each piece's state starts from its own context), and the guesses at a piece's last character are
+    for a character the trace does not hold.
     """
 
     text: str
@@ -35,9 +44,24 @@ class Trace:
     topk_probs: np.ndarray
     target_prob: np.ndarray
     model_type: str = "lstm"
+    starts: tuple[int, ...] = (0,)  # where each traced piece begins in text
 
     def __len__(self) -> int:
         return len(self.text)
+
+    def pieces(self) -> list[tuple[int, int]]:
+        """[start, end) of each traced piece in ``text``."""
+        return list(zip(self.starts, (*self.starts[1:], len(self.text))))
+
+    def piece_texts(self) -> list[str]:
+        return [self.text[a:b] for a, b in self.pieces()]
+
+    def followed(self) -> np.ndarray:
+        """(T,) bool: whether the character after position t is in the trace (false at each piece's end), so that
+        the guesses made at t can be held against it."""
+        mask = np.ones(len(self.text), dtype=bool)
+        mask[[b - 1 for _, b in self.pieces()]] = False
+        return mask
 
     @property
     def num_layers(self) -> int:
@@ -83,13 +107,15 @@ class Trace:
     @property
     def loss(self) -> float:
         """Mean -log p over the characters that had a prediction (nats/char)."""
-        p = self.target_prob[1:]
+        p = self.target_prob[~np.isnan(self.target_prob)]
         return float(-np.log(np.maximum(p, 1e-12)).mean()) if len(p) else math.nan
 
 
 @torch.inference_mode()
-def trace(model: CharRNN, vocab: Vocab, text: str, top_k: int = 5, chunk: int = 1024) -> Trace:
-    """Run ``text`` through ``model`` (eval mode, state carried across chunks of ``chunk`` characters)."""
+def trace(model: CharRNN, vocab: Vocab, text: str, top_k: int = 5, chunk: int = 1024, context: str = "") -> Trace:
+    """Run ``text`` through ``model`` (eval mode, state carried across chunks of ``chunk`` characters), after
+    reading ``context`` (the text before it: it sets the state and the first character's prediction, and is
+    not recorded)."""
     if not text:
         raise CharlmError("cannot trace empty text; give at least one character")
     if top_k < 1:
@@ -108,6 +134,9 @@ def trace(model: CharRNN, vocab: Vocab, text: str, top_k: int = 5, chunk: int = 
     state = None
     prev_probs: torch.Tensor | None = None  # the distribution after the previous chunk's last character
     try:
+        if context:
+            logits, _, state = model(torch.from_numpy(vocab.encode(context, what="the context")).to(device)[None])
+            prev_probs = torch.softmax(logits[0, -1].float(), dim=-1)
         for begin in range(0, len(ids), chunk):
             idx = ids[begin:begin + chunk].to(device)[None]  # (1, T)
             act = model.activations(idx, state)
@@ -143,13 +172,60 @@ def excerpt(text: str, length: int, start: int = 0) -> str:
     Starting after a blank line means the model (which starts from a zero state) and the property labels
     (which start outside quotes and brackets) both start where the text itself starts afresh.
     """
+    begin = _paragraph_start(text, length, start)
+    return text[begin:begin + length]
+
+
+def _paragraph_start(text: str, length: int, start: int = 0) -> int:
+    """Where :func:`excerpt` begins: after the first blank line within reach of ``start``, else ``start``."""
     if length < 1:
         raise CharlmError(f"excerpt length {length} must be positive")
     at = text.find("\n\n", start)
     begin = at + 2 if 0 <= at < start + max(length // 4, 2000) else start
     while begin < len(text) and text[begin] == "\n":
         begin += 1
-    piece = text[begin:begin + length]
-    if not piece:
+    if begin >= len(text):
         raise CharlmError(f"the text has only {len(text)} characters, none from position {start}; give more text")
-    return piece
+    return begin
+
+
+def trace_pieces(model: CharRNN, vocab: Vocab, pieces: Sequence[tuple[str, str]], top_k: int = 5) -> Trace:
+    """Trace each (context, text) piece as :func:`trace` does, from its own state set by its context, and join
+    the traces, keeping where each piece starts."""
+    if not pieces:
+        raise CharlmError("no piece to trace; give at least one (context, text) pair")
+    traces = [trace(model, vocab, text, top_k, context=context) for context, text in pieces]
+    first = traces[0]
+    starts = tuple(int(s) for s in np.cumsum([0, *(len(t) for t in traces[:-1])]))
+    return Trace(text="".join(t.text for t in traces), vocab=vocab,
+                 hidden=[np.concatenate([t.hidden[i] for t in traces]) for i in range(first.num_layers)],
+                 cell=None if first.cell is None else [np.concatenate([t.cell[i] for t in traces])  # type: ignore[index]
+                                                       for i in range(first.num_layers)],
+                 topk_ids=np.concatenate([t.topk_ids for t in traces]),
+                 topk_probs=np.concatenate([t.topk_probs for t in traces]),
+                 target_prob=np.concatenate([t.target_prob for t in traces]), model_type=first.model_type,
+                 starts=starts)
+
+
+def excerpts(pieces: Sequence[tuple[str, str]], length: int, context_chars: int) -> list[tuple[str, str]]:
+    """About ``length`` characters from (context, text) pieces taken in order, each from its first paragraph
+    start (:func:`excerpt`'s rule, so property labels start outside quotes and brackets) to its end or until
+    ``length`` is reached, with the ``context_chars`` characters before it (from its context and its own text)
+    as its context. No excerpt crosses from one piece into the next."""
+    if length < 1:
+        raise CharlmError(f"excerpt length {length} must be positive")
+    out, left = [], length
+    for context, text in pieces:
+        if left <= 0:
+            break
+        try:
+            begin = _paragraph_start(text, left)
+        except CharlmError:
+            continue  # an empty piece
+        piece = text[begin:begin + left]
+        before = (context + text[:begin])[-context_chars:] if context_chars > 0 else ""
+        out.append((before, piece))
+        left -= len(piece)
+    if not out:
+        raise CharlmError("the pieces hold no text to excerpt; give a split with characters in it")
+    return out

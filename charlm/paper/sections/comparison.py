@@ -25,6 +25,7 @@ from charlm.errors import CharlmError
 from charlm.paper import results
 from charlm.paper.claims import PAPER, Claim, Measured, Said, enough, judged, pct, rule
 from charlm.paper.notebook import Corpus
+from charlm.split import Split
 
 # --------------------------------------------------------------------------- what the paper says, and the rules
 
@@ -114,12 +115,41 @@ def plan_sentence(models: Sequence[GridModel]) -> str:
     return "Matched budgets: " + "; ".join(parts) + "."
 
 
+def grid_settings(grid_train: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The grid's TrainConfig fields with the notebook's training overrides applied (a notebook told to train
+    for 20 iterations trains every model of its grid for 20); model overrides stay with the section's own LSTM:
+    the grid's sizes come from its budgets."""
+    from charlm.trainer import TrainConfig
+
+    return {**grid_train, **{k: v for k, v in overrides.items() if k in TrainConfig.__dataclass_fields__}}
+
+
+def grid_split(split: Split, train: dict[str, Any]) -> Split:
+    """A data set's split for the grid's batches (``train``: the grid's TrainConfig fields): a striped split is
+    laid out again with the grid's batch size as its rows and its sequence length as its chunk."""
+    if not split.striped:
+        return split
+    from charlm.trainer import TrainConfig
+
+    config = TrainConfig(**train)
+    return Split(split.kind, split.fractions).for_batches(config.batch_size, config.seq_length)
+
+
+def grid_held_out(texts: dict[str, str], splits: dict[str, Split], train: dict[str, Any]) -> dict[str, list[str]]:
+    """Each data set's validation stretches as the grid cut its text (a striped split's stripes, one by one)."""
+    out = {}
+    for dataset, text in texts.items():
+        pieces = grid_split(splits[dataset], train).pieces(len(text))["val"]
+        out[dataset] = [text[p.start : p.end] for p in pieces]
+    return out
+
+
 def train_grid(models: Sequence[GridModel], texts: dict[str, str], train: dict[str, Any], out_dir: str | Path,
-               fractions: dict[str, tuple[float, float, float]], seed: int = 123,
+               splits: dict[str, Split], seed: int = 123,
                printer: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train each model (charlm.run.train, one run folder each under ``out_dir``) on its data set's text, cut by
-    that data set's ``fractions``, and score it on the validation and test splits; the trained models come back
-    under the rows' ``model`` key."""
+    that data set's split as :func:`grid_split` lays it out for the grid's batches, and score it on the validation
+    and test splits as evaluation does; the trained models come back under the rows' ``model`` key."""
     from charlm.run import free_run_dir, load_run
     from charlm.run import train as run_train
     from charlm.trainer import TrainConfig
@@ -129,11 +159,11 @@ def train_grid(models: Sequence[GridModel], texts: dict[str, str], train: dict[s
         config = TrainConfig(**{**train, "seed": seed})
         model = {"model": m.kind, "num_layers": m.layers, "rnn_size": m.rnn_size, "dropout": 0.0, "embedding_size": 0}
         # A rerun never deletes a run: the same settings reload the finished one, others train beside it.
-        text, split = texts[m.dataset], tuple(fractions[m.dataset])
+        text, split = texts[m.dataset], grid_split(splits[m.dataset], train)
         run_dir, finished = free_run_dir(Path(out_dir) / m.name, text, model, config, split, m.dataset)
         start = time.perf_counter()
         result = load_run(run_dir, text, split) if finished else run_train(
-            text, run_dir, model, config, fractions=split, progress="none", source=m.dataset)
+            text, run_dir, model, config, split=split, progress="none", source=m.dataset)
         seconds = result.state.elapsed if finished else time.perf_counter() - start
         if result.model.num_parameters() != m.n_params:
             raise CharlmError(f"{m.name}: built {result.model.num_parameters():,} parameters, planned {m.n_params:,}")
@@ -153,9 +183,10 @@ def record_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in ("model", "vocab")} for r in rows]
 
 
-def gate_saturation(rows: Sequence[dict[str, Any]], held_out: dict[str, str], chars: int) -> dict[str, Any]:
+def gate_saturation(rows: Sequence[dict[str, Any]], held_out: dict[str, Sequence[str]], chars: int) -> dict[str, Any]:
     """Gate saturation (charlm.analysis.gates) of the deepest gated model of each data set and cell type,
-    measured on the first ``chars`` characters of that data set's held-out text."""
+    measured on the first ``chars`` characters of that data set's held-out stretches (a striped split's stripes,
+    each from a zero state: none is run into the next)."""
     import torch
 
     deepest: dict[tuple[str, str], dict[str, Any]] = {}
@@ -165,8 +196,15 @@ def gate_saturation(rows: Sequence[dict[str, Any]], held_out: dict[str, str], ch
             deepest[key] = r
     out = {}
     for (dataset, cell), r in deepest.items():
-        ids = torch.tensor(r["vocab"].encode(held_out[dataset][:chars], what=f"the {dataset} text"))
-        out[f"{dataset} {cell.upper()} {r['layers']}x{r['rnn_size']}"] = gates.saturation(r["model"], ids, LEFT, RIGHT)
+        stretches, left = [], chars
+        for text in held_out[dataset]:
+            if left <= 0:
+                break
+            if text[:left]:
+                stretches.append(torch.tensor(r["vocab"].encode(text[:left], what=f"the {dataset} text")))
+                left -= len(stretches[-1])
+        out[f"{dataset} {cell.upper()} {r['layers']}x{r['rnn_size']}"] = gates.saturation(r["model"], stretches,
+                                                                                         LEFT, RIGHT)
     return out
 
 

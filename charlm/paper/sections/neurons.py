@@ -6,6 +6,11 @@ for the next one. Here those two views on held-out text, every cell scored again
 text (:mod:`charlm.analysis.viz`, fitted on one half and scored on the other, against the search's chance
 level), the counting baseline beside the LSTM as the paper set it, and the cells of the models notebooks 04
 (Wikipedia: URLs, ``[[ ]]``) and 06 (Linux: comments, bracket depth) trained, where their runs exist.
+
+The War and Peace model is 08's run (:func:`evolution_run`): the post's evolution and neuron figures come from one
+model, so this section trains nothing. Its text is char-rnn's file cut by char-rnn's striped split; every
+measure respects the stripes: the held-out text is traced one stripe at a time, each after the text before it
+in its row, and the n-grams score each stripe after that same text.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from charlm.analysis import viz
-from charlm.analysis.display import Shown, Table
+from charlm.analysis.display import Shown, Table, show, warning
 from charlm.analysis.viz import CellRanking, NgramComparison, Trace
+from charlm.checkpoint import read_info
+from charlm.errors import CharlmError
 from charlm.paper import results
 from charlm.paper.claims import PAPER, POST, Claim, Measured, Said, enough, judged, rule
-from charlm.paper.notebook import Corpus, Section, load_trained
+from charlm.paper.notebook import Corpus, Section, describe, load_trained
 from charlm.run import RunResult
 
 # --------------------------------------------------------------------------- what the post says, and the rules
@@ -57,22 +64,55 @@ MIN_VAL_CHARS = 10_000  # validation characters both models are scored on
 NGRAM_RULE = rule("the LSTM's validation loss is below the highest-order n-gram's and the best n-gram's",
                   "below the highest-order one's only", MIN_VAL_CHARS, "validation characters")
 
+# --------------------------------------------------------------------------- the model: 08's run
+
+EVOLUTION = "08_evolution"
+
+
+def evolution_run(sec: Section) -> tuple[RunResult, Corpus]:
+    """The War and Peace model this section looks inside, and the text it trained on, cut as it was: 08's run in
+    this reproduction (or in its checkpoint_dir), or the checkpoint given to this notebook. A CharlmError naming
+    the command that runs 08 when there is none."""
+    path = sec.checkpoint or sec.sibling(EVOLUTION).latest_run()
+    if path is None:
+        raise CharlmError(f"09 looks inside 08's War and Peace model and there is no run of 08 in "
+                          f"{sec.runs_dir}: run notebook 08 first (python -m charlm.reproduce --profile "
+                          f"{sec.preset.profile} --only 08 --output {sec.output_dir}), or pass checkpoint_dir")
+    run, corpus = load_trained(path, sec.mirror)
+    if corpus.split_spec == sec.preset.split_spec():  # the split the preset states its note for
+        corpus.split_note = sec.preset.split_note
+    info = read_info(path, prefer="last")
+    if not info.finished:
+        show(warning(f"{sec._relative(path)} stopped before its limit ({info.stop_reason or 'still training'}, "
+                     f"iteration {info.iteration}): this is the model as it was then"))
+    show(describe(corpus))
+    print(f"looking inside {sec._relative(path)}: {run.model.config.model.upper()} {run.model.config.num_layers}x"
+          f"{run.model.config.rnn_size}, best validation at iteration {run.best_iteration} of {info.iteration}; "
+          f"no training in this notebook")
+    return run, corpus
+
+
 # --------------------------------------------------------------------------- the two views, the cell search
 
 
 def trace_held_out(run: RunResult, corpus: Corpus, chars: int) -> Trace:
-    """``chars`` characters of the validation split, from a paragraph start, through the model (top-5 guesses)."""
-    return viz.trace(run.model, run.vocab, viz.excerpt(corpus.split("val"), chars), top_k=5)
+    """About ``chars`` characters of the validation split through the model (top-5 guesses): its stripes in
+    text order, each from a paragraph start, after the run's sequence length of the text before it, so no
+    traced stretch crosses a stripe boundary (a contiguous split is one stripe)."""
+    pieces = viz.excerpts(corpus.pieces("val"), chars, context_chars=run.train_config.seq_length)
+    return viz.trace_pieces(run.model, run.vocab, pieces, top_k=5)
 
 
 def topk_view(tr: Trace, stop: int) -> viz.Html:
-    """The post's view (b): the model's five guesses under each of the first ``stop`` characters."""
-    return viz.topk_html(tr, stop=stop)
+    """The post's view (b): the model's five guesses under each of the first ``stop`` characters of the first
+    traced stretch."""
+    return viz.topk_html(tr, stop=min(stop, tr.pieces()[0][1]))
 
 
 def search_cells(tr: Trace) -> tuple[dict[str, np.ndarray], CellRanking]:
-    """The properties of the traced text, and every unit scored against each on held-out text."""
-    labels = viz.property_labels(tr.text)
+    """The properties of the traced text (each traced stretch labelled on its own), and every unit scored
+    against each on held-out text."""
+    labels = viz.property_labels(tr.text, tr.starts)
     return labels, viz.rank_cells(tr, labels)
 
 
@@ -101,6 +141,7 @@ def combined_view(tr: Trace, ranking: CellRanking, prop: str = "in_quotes", stop
     chosen = best.get(prop) or max(best.values(), key=lambda r: r.lift, default=None)
     if chosen is None:
         return viz.topk_html(tr, stop=stop)
+    stop = tr.pieces()[0][1] if stop is None else min(stop, tr.pieces()[0][1])
     return viz.topk_html(tr, stop=stop, cell=(chosen.layer, chosen.unit, chosen.kind),
                      title=f"text coloured by {chosen.name} (best for {chosen.property}), top-5 guesses below")
 
@@ -110,13 +151,15 @@ EXTREMELY_CONFIDENT = 0.9
 
 
 def topk_shares(tr: Trace) -> dict[str, Any]:
-    """Over the traced characters after the first: how often the one that came was the model's first guess, or
-    among its top k, and how often it was more than EXTREMELY_CONFIDENT sure of its first guess."""
-    ids = np.array([tr.vocab.index(ch) for ch in tr.text[1:]])  # (T-1,) what came after each position
-    guesses = tr.topk_ids[:-1]  # (T-1, k): guesses made after text[:t+1] for text[t+1]
+    """Over the traced positions whose next character was traced too (not a stretch's last): how often the one
+    that came was the model's first guess, or among its top k, and how often it was more than
+    EXTREMELY_CONFIDENT sure of its first guess."""
+    followed = tr.followed()[:-1]  # position t, guessing text[t+1]
+    ids = np.array([tr.vocab.index(ch) for ch in tr.text[1:]])[followed]  # what came after each position
+    guesses = tr.topk_ids[:-1][followed]  # guesses made after text[:t+1] for text[t+1]
     return {"positions": len(ids), "k": guesses.shape[1], "first": float((guesses[:, 0] == ids).mean()),
             "in_top": float((guesses == ids[:, None]).any(axis=1).mean()),
-            "confident": float((tr.topk_probs[:-1, 0] > EXTREMELY_CONFIDENT).mean())}
+            "confident": float((tr.topk_probs[:-1][followed, 0] > EXTREMELY_CONFIDENT).mean())}
 
 
 def topk_sentence(tr: Trace) -> str:
@@ -130,17 +173,41 @@ def topk_sentence(tr: Trace) -> str:
 
 # --------------------------------------------------------------------------- the n-gram baseline
 
-PUBLISHED_TITLE = "published (Karpathy, Johnson & Fei-Fei 2015, test split, whole text, 80/10/10)"
+PUBLISHED_TITLE = ("published (Karpathy, Johnson & Fei-Fei 2015): test loss on char-rnn's War and Peace file, "
+                   "their split")
+# The paper's two figures on War and Peace that 09 sets ours beside (charlm.paper.results.PUBLISHED).
+PAPER_BEST, PAPER_20GRAM = "kjf2015_lstm_warandpeace", "kjf2015_20gram_warandpeace"
 
 
 def ngram_comparison(run: RunResult, corpus: Corpus, lstm_sample: str, orders: Any, sample_orders: Any,
                      sample_length: int, seed: int = 0) -> NgramComparison:
-    """Kneser-Ney n-grams of each order fitted on the training split beside the LSTM on the validation split,
-    with the paper's figures on this data set."""
-    return viz.ngram_comparison(corpus.split("train"), corpus.split("val"), run.val_loss, orders, dataset=corpus.name,
+    """Kneser-Ney n-grams of each order fitted on the training split (a striped split's training stripes
+    joined) beside the LSTM, on the same validation and test splits as the LSTM: each stripe scored after the
+    text before it in its row, as the LSTM's evaluation does; with the paper's figures on this data set."""
+    return viz.ngram_comparison(corpus.split("train"), corpus.pieces("val"), run.val_loss, orders,
+                                test=corpus.pieces("test"), lstm_test_loss=run.test_loss(), dataset=corpus.name,
                                 published=results.published_losses(corpus.name), published_title=PUBLISHED_TITLE,
                                 lstm_sample=lstm_sample, sample_orders=sample_orders, sample_length=sample_length,
                                 seed=seed)
+
+
+def paper_table(comparison: NgramComparison, corpus: Corpus) -> Table:
+    """Our LSTM and our 20-gram, validation and test, beside the paper's best model and its 20-gram (test
+    figures), each with its gap: our test loss minus theirs."""
+    rows = []
+    for ours, (key, what) in (("LSTM", (PAPER_BEST, "the paper's best model")),
+                              ("20-gram", (PAPER_20GRAM, "the paper's 20-gram"))):
+        if ours == "LSTM":
+            val, test = comparison.lstm_loss, comparison.lstm_test_loss
+        else:
+            val, test = comparison.loss_of_order(20), comparison.loss_of_order(20, "test")
+        theirs = results.PUBLISHED[key]["value"]
+        rows.append({"ours": f"our {ours}", "val (nats/char)": val, "test (nats/char)": test,
+                     "theirs": what, "their test (nats/char)": theirs,
+                     "gap (test, ours - theirs)": None if test is None else test - theirs})
+    return Table(rows, f"beside the paper's figures: our {corpus.name}, {corpus.split_label}",
+                 f"Their split of the file is not known here; ours ({corpus.split_label}) is our assumption. Our LSTM "
+                 "and our 20-gram are scored on the same stretches, each after the text before it.", align="left")
 
 
 def lstm_vs_ngram(comparison: NgramComparison, val_chars: int | None = None) -> tuple[str, Claim]:
@@ -203,8 +270,9 @@ def record_extra(tr: Trace, ranking: CellRanking, comparison: NgramComparison, h
         "interpretable": {k: {key: v for key, v in ranking.interpretable(kind=k).items() if key != "units"}
                           for k in tr.kinds},
         "ngram": comparison.as_dict(),
-        # results.PUBLISHED sets the paper's 20-gram beside this one (our validation split).
-        "ngram20_loss": comparison.loss_of_order(20),
+        # results.PUBLISHED sets the paper's 20-gram beside ngram20_test_loss (our test split, as theirs).
+        "ngram20_loss": comparison.loss_of_order(20),  # our validation split
+        "ngram20_test_loss": comparison.loss_of_order(20, "test"),
         "html": dict(html_files),
         "checks": checks.rows if checks is not None else [],
     }
@@ -358,8 +426,8 @@ def trace_run(section: str, path: str | Path, chars: int, mirror: str | None = N
     """Trace ``chars`` held-out characters (of the text the run trained on) through its best weights and search
     its cells for the section's properties."""
     run, corpus = load_trained(path, mirror)
-    tr = viz.trace(run.model, run.vocab, viz.excerpt(corpus.split("val"), chars), top_k=5)
-    labels = {k: v for k, v in viz.property_labels(tr.text).items() if k in SEARCHES.get(section, ())}
+    tr = trace_held_out(run, corpus, chars)
+    labels = {k: v for k, v in viz.property_labels(tr.text, tr.starts).items() if k in SEARCHES.get(section, ())}
     return OtherRun(section, Path(path), tr, viz.rank_cells(tr, labels), labels)
 
 

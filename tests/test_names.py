@@ -28,7 +28,7 @@ def corpus() -> nb.Corpus:
 
 
 def _iters_per_epoch(corpus: nb.Corpus, cfg: TrainConfig) -> int:
-    train = split_ids(np.zeros(len(corpus.text), dtype=np.uint8), corpus.fractions)["train"]
+    train = split_ids(np.zeros(len(corpus.text), dtype=np.uint8), corpus.split_spec.fractions)["train"]
     return len(StreamBatcher.from_ids(train, cfg.batch_size, cfg.seq_length))
 
 

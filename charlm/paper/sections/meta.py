@@ -17,7 +17,6 @@ from charlm.analysis.display import Shown, side_by_side, table
 from charlm.paper.claims import POST, TOO_FEW, Claim, Measured, Said, against_published, by_ratio, pct, ratio_rule
 from charlm.paper.notebook import Corpus, reference_pieces
 from charlm.run import RunResult
-from charlm.trainer import evaluate
 
 # --------------------------------------------------------------------------- what the post says, and the rules
 
@@ -109,8 +108,7 @@ def measure(run: RunResult, corpus: Corpus, samples: Sequence[str]) -> Measured:
     post_sample = text_measures([POST_SAMPLE.text], set(words(corpus.text)))
     real = text_measures(reference_pieces(held_out, samples), set(words(train_text)))
     post_text = {"rnn_per_1000": rnn_rate([corpus.text])[0], "chars": len(corpus.text)}
-    cfg = run.train_config
-    train_loss = evaluate(run.model, run.splits["train"], cfg.batch_size, cfg.seq_length)
+    train_loss = run.held_out_loss("train")  # scored as validation is, on the text it trained on
     fit = {"train_loss": train_loss, "val_loss": run.val_loss, "val_chars": len(corpus.split("val")),
            "train_chars": len(train_text)}
     data = {"samples": ours, "post_sample": post_sample, "held_out": real, "post_text": post_text, "fit": fit}

@@ -114,10 +114,18 @@ def test_a_record_written_before_claims_were_typed_still_loads(tmp_path):
     assert rec.extra["other"] == 3
 
 
-@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_a_record_written_before_claims_were_typed_reads_them_from_extra():
+    data = metrics("06_linux").to_json()
+    del data["claims"]
+    data["extra"] = {"syntax": {"claim": {"claim": "x", "link": "https://arxiv.org/abs/1506.02078", "ours": "o",
+                                          "verdict": "partly"}}}
+    assert [(c.said, c.verdict) for c in Record.from_json(data).claims] == [("x", "partly")]
+
+
+@pytest.mark.parametrize("profile", ["cpu"])
 def test_the_committed_records_load_with_every_claim(profile, tmp_path):
-    """outputs/<profile>/results/*.json were written before claims were typed: each loads, with as many claims as
-    it holds claim dicts (one "verdict" key each), and their summary renders, readable by the README's generator."""
+    """outputs/<profile>/results/*.json: each loads, with as many claims as it holds claim dicts (one "verdict" key
+    each), reads back as written, and their summary renders, readable by the README's generator."""
     from charlm.paper import readme
 
     committed = sorted((ROOT / "outputs" / profile / "results").glob("*.json"))

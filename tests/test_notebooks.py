@@ -145,6 +145,9 @@ def test_last_tenth_loss_scores_what_nanogpt_holds_out():
     assert len(tail) == len(corpus.split("val")) + len(corpus.split("test")) + 1  # one character more than ours
     expected = evaluate(run.model, run.vocab.encode(tail), 4, 20)
     assert nb.last_tenth_loss(run, corpus) == pytest.approx(expected)
+    # a data set's own split states its fractions from its cut (tiny Shakespeare: 0.900000358618 of the text)
+    own = nb.Corpus("made", text, {}, Split("contiguous", (0.9000004, 0.0499996, 0.05)), False, "")
+    assert nb.last_tenth_loss(run, own) == pytest.approx(expected)
     assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, Split("contiguous", (0.8, 0.1, 0.1)), False, "")) is None
     striped = Split("striped", (0.9, 0.05, 0.05)).for_batches(4, 20)
     assert nb.last_tenth_loss(run, nb.Corpus("made", text, {}, striped, False, "")) is None

@@ -187,12 +187,14 @@ WP = results.WARPEACE_INPUT_SHA256
 
 
 def test_comparable_only_when_file_split_and_measure_match_the_papers():
-    same = metrics("08_evolution", dataset="warpeace_input", test_loss=1.245, data_sha256=WP, split=Split("striped", (0.8, 0.1, 0.1), 100, 100),
-                   extra={"split": "80/10/10"})
+    same = metrics("08_evolution", dataset="warpeace_input", test_loss=1.245, data_sha256=WP,
+                   split=Split("striped", (0.8, 0.1, 0.1), 100, 100), extra={"split": "80/10/10"})
     c = _status(same, "kjf2015_lstm_warandpeace")
     assert (c["status"], c["reasons"], c["ours"]) == ("comparable", [], 1.245)
     assert c["gap"] == pytest.approx(1.245 - 1.077)
     assert results.gap_text(c) == "ours 1.245, theirs 1.077 nats/char: +0.168"
+    # the fractions the paper does not give are said beside the status, not weighed by it
+    assert results.status_text(c) == "comparable (their fractions are not given; ours 80/10/10)"
     # each part that differs makes it indicative, with that part named
     contiguous = _status(replace(same, split=Split("contiguous", (0.9, 0.05, 0.05))), "kjf2015_lstm_warandpeace")
     assert (contiguous["status"], contiguous["reasons"]) == (

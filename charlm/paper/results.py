@@ -368,10 +368,13 @@ def compare(rec: Record, entry: Mapping[str, Any]) -> dict[str, Any]:
         reasons.append(f"their loss averages windows of {entry['context']} characters (each scored after at most "
                        f"{entry['context'] - 1} before it); ours carries the state along the whole text")
     status = "not comparable" if blocking else "indicative" if reasons else "comparable"
+    # What the rule does not weigh but a reader should see: the same procedure with fractions the source omits.
+    caveat = (f"their fractions are not given; ours {label}" if not blocking and entry["split"] is not None
+              and not entry["fractions"] and method == entry["split"] and label else "")
     return {"ours": ours, "ours_unit": ours_unit, "published": entry["value"], "unit": entry["unit"],
             "gap": None if ours is None else ours - entry["value"], "measure": entry["measure"],
             "what": entry["what"], "cite": entry["cite"], "source": entry["source"], "status": status,
-            "reasons": blocking + reasons}
+            "reasons": blocking + reasons, "caveat": caveat}
 
 
 def gap_text(c: Mapping[str, Any]) -> str:
@@ -383,7 +386,8 @@ def gap_text(c: Mapping[str, Any]) -> str:
 
 
 def status_text(c: Mapping[str, Any]) -> str:
-    return c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")
+    return (c["status"] + (f": {'; '.join(c['reasons'])}" if c["reasons"] else "")
+            + (f" ({c['caveat']})" if c.get("caveat") else ""))
 
 
 def published_losses(dataset: str) -> list[dict[str, Any]]:

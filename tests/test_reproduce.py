@@ -362,7 +362,8 @@ def test_jobs_runs_two_smoke_notebooks_at_once_and_honours_a_dependency(tmp_path
     notebooks_dir.mkdir()
     for name in ("01_helo", "07_names"):
         shutil.copy(reproduce.repo_root() / "notebooks" / f"{name}.ipynb", notebooks_dir)
-    _notebook(notebooks_dir / "02_after_helo.ipynb", [_params_cell(), new_code_cell(
+    _notebook(notebooks_dir / "02_after_helo.ipynb", [new_code_cell(PARAMS + "overrides = None\n",
+                                                                    metadata={"tags": ["parameters"]}), new_code_cell(
         "import os, pathlib\n"
         "assert pathlib.Path(output_dir, 'results', '01_helo.json').is_file(), 'ran before 01_helo had finished'\n"
         "pathlib.Path(output_dir, 'threads.txt').write_text(os.environ['CHARLM_THREADS'])")], after=["01"])

@@ -299,9 +299,9 @@ class Section:
         if corpus.split_note:
             all_notes.append(f"Split {corpus.split_label}: {corpus.split_note}.")
         if run.loaded_from is not None:
-            all_notes.append(f"loaded from checkpoint {self._relative(run.loaded_from)}; train_seconds is that run's")
+            all_notes.append(f"Loaded from checkpoint {self._relative(run.loaded_from)}; train_seconds is that run's.")
         if val_is_train:
-            all_notes.append("no validation split: val_loss is the loss on the training text")
+            all_notes.append("No validation split: val_loss is the loss on the training text.")
         elif run.best_iteration is not None:
             all_notes.append(f"Model selection: val_loss and test_loss are of the best-validation weights, those of "
                              f"iteration {run.best_iteration} of {st.iteration}.")

@@ -189,9 +189,6 @@ class Record:
             raise CharlmError(f"results: {where} has " + (f"unknown field(s) {unknown}" if unknown else "")
                               + (" and " if unknown and missing else "") + (f"no {missing}" if missing else "")
                               + "; rerun its notebook or delete the file")
-        legacy_method = values.pop("split_method", None)  # how records of one earlier version named the split's kind
-        if values.get("split") is None and legacy_method:
-            values["split"] = {"kind": legacy_method}
         if values.get("split") is not None:
             try:
                 values["split"] = Split.from_json(values["split"])
@@ -355,12 +352,16 @@ def compare(rec: Record, entry: Mapping[str, Any]) -> dict[str, Any]:
     # the split
     method = rec.split_method
     label = _SPLIT_OF_MEASURE.get(entry["measure"]) or rec.extra.get("split")
+    caveat = ""  # what the rule does not weigh but a reader should see
     if entry["split"] is None:
         reasons.append("their split is not given")
     elif method != entry["split"]:
         reasons.append(f"another split (ours {method}" + (f" {label}" if label else "") + f", theirs {entry['split']})")
-    elif entry["fractions"] and (label is None or _normalise(str(label)) != _normalise(entry["fractions"])):
-        reasons.append(f"other fractions (ours {label or 'not recorded'}, theirs {entry['fractions']})")
+    elif entry["fractions"]:
+        if label is None or _normalise(str(label)) != _normalise(entry["fractions"]):
+            reasons.append(f"other fractions (ours {label or 'not recorded'}, theirs {entry['fractions']})")
+    elif label:  # the same procedure, with fractions the source omits
+        caveat = f"their fractions are not given; ours {label}"
     # the measure
     if stand_in:
         reasons.append(stand_in)
@@ -368,13 +369,10 @@ def compare(rec: Record, entry: Mapping[str, Any]) -> dict[str, Any]:
         reasons.append(f"their loss averages windows of {entry['context']} characters (each scored after at most "
                        f"{entry['context'] - 1} before it); ours carries the state along the whole text")
     status = "not comparable" if blocking else "indicative" if reasons else "comparable"
-    # What the rule does not weigh but a reader should see: the same procedure with fractions the source omits.
-    caveat = (f"their fractions are not given; ours {label}" if not blocking and entry["split"] is not None
-              and not entry["fractions"] and method == entry["split"] and label else "")
     return {"ours": ours, "ours_unit": ours_unit, "published": entry["value"], "unit": entry["unit"],
             "gap": None if ours is None else ours - entry["value"], "measure": entry["measure"],
             "what": entry["what"], "cite": entry["cite"], "source": entry["source"], "status": status,
-            "reasons": blocking + reasons, "caveat": caveat}
+            "reasons": blocking + reasons, "caveat": "" if blocking else caveat}
 
 
 def gap_text(c: Mapping[str, Any]) -> str:
